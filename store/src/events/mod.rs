@@ -1,0 +1,347 @@
+//! The events of the log: the current [`Event`] enum and its encoding per `(kind, version)`.
+//!
+//! Invariants:
+//! - A kind number, once used, names one event forever; new events get new numbers (see
+//!   [`Kind`]). Each `(kind, version)` decodes with exactly one frozen struct from `vN.rs`.
+//! - Decoding dispatches on `(kind, version)` and upcasts old versions to the current struct, so a
+//!   log written by any earlier build stays readable. A `(kind, version)` this build does not
+//!   know (written by a newer build) is a [`PayloadError::Unknown`], never a guess.
+//! - A payload must decode completely: trailing bytes are an error, and sizes are bounded.
+
+pub mod v1;
+
+use serde::Serialize;
+
+use crate::ids::EffectId;
+pub use v1::{
+    ClosedInSentinel, ConnectorStarted, Effect, EffectFailed, EffectRequested, EffectResult,
+    EffectSucceeded, IncidentEnriched, IncidentObserved, Reopened, Signl4Action,
+    Signl4ActionReceived, Source, WatermarkAdvanced,
+};
+
+/// Largest payload accepted when decoding (raw incident JSON included). Bounds the memory a
+/// corrupt length prefix could make us allocate.
+pub const MAX_PAYLOAD_BYTES: usize = 16 << 20;
+
+/// Stable numbers of the event kinds, as stored in the envelope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u16)]
+pub enum Kind {
+    IncidentObserved = 1,
+    IncidentEnriched = 2,
+    EffectRequested = 3,
+    EffectSucceeded = 4,
+    EffectFailed = 5,
+    ClosedInSentinel = 6,
+    Reopened = 7,
+    Signl4ActionReceived = 8,
+    WatermarkAdvanced = 9,
+    ConnectorStarted = 10,
+}
+
+impl Kind {
+    /// Every kind, for fixtures and exhaustive tests.
+    pub const ALL: [Kind; 10] = [
+        Kind::IncidentObserved,
+        Kind::IncidentEnriched,
+        Kind::EffectRequested,
+        Kind::EffectSucceeded,
+        Kind::EffectFailed,
+        Kind::ClosedInSentinel,
+        Kind::Reopened,
+        Kind::Signl4ActionReceived,
+        Kind::WatermarkAdvanced,
+        Kind::ConnectorStarted,
+    ];
+
+    /// The kind stored as `number`, if this build knows it.
+    pub fn from_number(number: u16) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| *k as u16 == number)
+    }
+
+    /// The name used in the audit tool and exports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::IncidentObserved => "IncidentObserved",
+            Kind::IncidentEnriched => "IncidentEnriched",
+            Kind::EffectRequested => "EffectRequested",
+            Kind::EffectSucceeded => "EffectSucceeded",
+            Kind::EffectFailed => "EffectFailed",
+            Kind::ClosedInSentinel => "ClosedInSentinel",
+            Kind::Reopened => "Reopened",
+            Kind::Signl4ActionReceived => "Signl4ActionReceived",
+            Kind::WatermarkAdvanced => "WatermarkAdvanced",
+            Kind::ConnectorStarted => "ConnectorStarted",
+        }
+    }
+
+    /// The version this build writes for the kind.
+    pub fn current_version(self) -> u16 {
+        1
+    }
+}
+
+/// Every transition the log records, in its current shape.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum Event {
+    IncidentObserved(IncidentObserved),
+    IncidentEnriched(IncidentEnriched),
+    EffectRequested(EffectRequested),
+    EffectSucceeded(EffectSucceeded),
+    EffectFailed(EffectFailed),
+    ClosedInSentinel(ClosedInSentinel),
+    Reopened(Reopened),
+    Signl4ActionReceived(Signl4ActionReceived),
+    WatermarkAdvanced(WatermarkAdvanced),
+    ConnectorStarted(ConnectorStarted),
+}
+
+/// Why a payload could not be decoded.
+#[derive(Clone, Debug, thiserror::Error, PartialEq)]
+pub enum PayloadError {
+    /// Written by a newer build, or corrupt kind/version fields.
+    #[error("unknown event kind {kind} version {version} (written by a newer build?)")]
+    Unknown { kind: u16, version: u16 },
+    /// The bytes do not match the frozen struct.
+    #[error("{kind} v{version} payload does not decode: {reason}")]
+    Malformed {
+        kind: &'static str,
+        version: u16,
+        reason: String,
+    },
+}
+
+fn config() -> bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<MAX_PAYLOAD_BYTES>,
+> {
+    bincode::config::standard().with_limit::<MAX_PAYLOAD_BYTES>()
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Encoding an owned struct of strings, numbers and enums into a Vec cannot fail; the limit
+    // only guards decoding. A failure here is a programming error in a payload type.
+    bincode::serde::encode_to_vec(value, config()).expect("event payloads always encode")
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    kind: Kind,
+    version: u16,
+    bytes: &[u8],
+) -> Result<T, PayloadError> {
+    let malformed = |reason: String| PayloadError::Malformed {
+        kind: kind.name(),
+        version,
+        reason,
+    };
+    let (value, read) = bincode::serde::decode_from_slice(bytes, config())
+        .map_err(|e| malformed(e.to_string()))?;
+    if read != bytes.len() {
+        return Err(malformed(format!(
+            "{} trailing bytes after {read}",
+            bytes.len() - read
+        )));
+    }
+    Ok(value)
+}
+
+impl Event {
+    /// The kind of this event.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Event::IncidentObserved(_) => Kind::IncidentObserved,
+            Event::IncidentEnriched(_) => Kind::IncidentEnriched,
+            Event::EffectRequested(_) => Kind::EffectRequested,
+            Event::EffectSucceeded(_) => Kind::EffectSucceeded,
+            Event::EffectFailed(_) => Kind::EffectFailed,
+            Event::ClosedInSentinel(_) => Kind::ClosedInSentinel,
+            Event::Reopened(_) => Kind::Reopened,
+            Event::Signl4ActionReceived(_) => Kind::Signl4ActionReceived,
+            Event::WatermarkAdvanced(_) => Kind::WatermarkAdvanced,
+            Event::ConnectorStarted(_) => Kind::ConnectorStarted,
+        }
+    }
+
+    /// The payload bytes in the current version of the kind.
+    pub fn encode_payload(&self) -> Vec<u8> {
+        match self {
+            Event::IncidentObserved(e) => encode(e),
+            Event::IncidentEnriched(e) => encode(e),
+            Event::EffectRequested(e) => encode(e),
+            Event::EffectSucceeded(e) => encode(e),
+            Event::EffectFailed(e) => encode(e),
+            Event::ClosedInSentinel(e) => encode(e),
+            Event::Reopened(e) => encode(e),
+            Event::Signl4ActionReceived(e) => encode(e),
+            Event::WatermarkAdvanced(e) => encode(e),
+            Event::ConnectorStarted(e) => encode(e),
+        }
+    }
+
+    /// Decodes a stored payload of `(kind, version)`, upcasting old versions.
+    pub fn decode_payload(kind: u16, version: u16, bytes: &[u8]) -> Result<Event, PayloadError> {
+        let unknown = PayloadError::Unknown { kind, version };
+        let Some(kind) = Kind::from_number(kind) else {
+            return Err(unknown);
+        };
+        // One arm per (kind, version) ever written. When a kind gets a v2, its v1 arm becomes
+        // `decode::<v1::X>(..).map(upcast_x_v1_to_v2)` and a v2 arm is added.
+        Ok(match (kind, version) {
+            (Kind::IncidentObserved, 1) => Event::IncidentObserved(decode(kind, 1, bytes)?),
+            (Kind::IncidentEnriched, 1) => Event::IncidentEnriched(decode(kind, 1, bytes)?),
+            (Kind::EffectRequested, 1) => Event::EffectRequested(decode(kind, 1, bytes)?),
+            (Kind::EffectSucceeded, 1) => Event::EffectSucceeded(decode(kind, 1, bytes)?),
+            (Kind::EffectFailed, 1) => Event::EffectFailed(decode(kind, 1, bytes)?),
+            (Kind::ClosedInSentinel, 1) => Event::ClosedInSentinel(decode(kind, 1, bytes)?),
+            (Kind::Reopened, 1) => Event::Reopened(decode(kind, 1, bytes)?),
+            (Kind::Signl4ActionReceived, 1) => {
+                Event::Signl4ActionReceived(decode(kind, 1, bytes)?)
+            }
+            (Kind::WatermarkAdvanced, 1) => Event::WatermarkAdvanced(decode(kind, 1, bytes)?),
+            (Kind::ConnectorStarted, 1) => Event::ConnectorStarted(decode(kind, 1, bytes)?),
+            _ => return Err(unknown),
+        })
+    }
+
+    /// The effect this event opens (an intent), if any.
+    pub fn opens_effect(&self) -> Option<EffectId> {
+        match self {
+            Event::EffectRequested(e) => Some(e.effect_id),
+            _ => None,
+        }
+    }
+
+    /// The effect this event closes (an outcome), if any.
+    pub fn closes_effect(&self) -> Option<EffectId> {
+        match self {
+            Event::EffectSucceeded(e) => Some(e.effect_id),
+            Event::EffectFailed(e) => Some(e.effect_id),
+            _ => None,
+        }
+    }
+
+    /// The payload as JSON, for exports and `audit --json`.
+    pub fn payload_json(&self) -> serde_json::Value {
+        let value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        // Externally tagged: {"Kind": {...}} -> {...}
+        match value {
+            serde_json::Value::Object(mut map) if map.len() == 1 => {
+                map.remove(self.kind().name()).unwrap_or(serde_json::Value::Null)
+            }
+            other => other,
+        }
+    }
+
+    /// One line for the audit timeline.
+    pub fn summary(&self) -> String {
+        match self {
+            Event::IncidentObserved(e) => format!(
+                "#{} {} {} {:?} owner={} etag={}",
+                e.incident_number,
+                e.status,
+                e.severity,
+                e.title,
+                e.owner.as_deref().unwrap_or("-"),
+                e.etag
+            ),
+            Event::IncidentEnriched(e) => format!(
+                "{} alerts, {} entities, products [{}], tactics [{}]{}",
+                e.alert_count,
+                e.entity_count,
+                e.products.join(", "),
+                e.tactics.join(", "),
+                if e.missing.is_empty() {
+                    String::new()
+                } else {
+                    format!(", missing: {}", e.missing.join("; "))
+                }
+            ),
+            Event::EffectRequested(e) => {
+                format!("intent {} {}", short(e.effect_id), effect_summary(&e.effect))
+            }
+            Event::EffectSucceeded(e) => {
+                format!("outcome {} {}", short(e.effect_id), result_summary(&e.result))
+            }
+            Event::EffectFailed(e) => format!(
+                "outcome {} failed after {} attempts: {}",
+                short(e.effect_id),
+                e.attempts,
+                e.reason
+            ),
+            Event::ClosedInSentinel(e) => format!(
+                "closed in Sentinel (owner {})",
+                e.owner.as_deref().unwrap_or("-")
+            ),
+            Event::Reopened(e) => format!("reopened as {}, round {}", e.status, e.round),
+            Event::Signl4ActionReceived(e) => {
+                let who = e
+                    .user_email
+                    .as_deref()
+                    .or(e.user_name.as_deref())
+                    .unwrap_or("SIGNL4");
+                match &e.action {
+                    Signl4Action::Acknowledged => format!("SIGNL4: acknowledged by {who}"),
+                    Signl4Action::Closed => format!("SIGNL4: closed by {who}"),
+                    Signl4Action::Annotated { text } => {
+                        format!("SIGNL4: {who} annotated {text:?}")
+                    }
+                }
+            }
+            Event::WatermarkAdvanced(e) => format!(
+                "watermark {} ms, max incident #{}",
+                e.watermark_ms, e.max_incident_number
+            ),
+            Event::ConnectorStarted(e) => {
+                format!("connector {:?} started ({:?}, {})", e.name, e.source, e.build)
+            }
+        }
+    }
+}
+
+fn short(id: EffectId) -> String {
+    id.to_string()[..8].to_string()
+}
+
+fn effect_summary(effect: &Effect) -> String {
+    match effect {
+        Effect::RaiseSignl { round, .. } => format!("raise Signl (round {round})"),
+        Effect::TagIncident { label } => format!("tag incident {label:?}"),
+        Effect::AcknowledgeIncident {
+            owner, set_active, ..
+        } => format!(
+            "acknowledge incident (owner {}, active {set_active})",
+            owner.as_deref().unwrap_or("-")
+        ),
+        Effect::CloseIncident {
+            classification,
+            classification_reason,
+            ..
+        } => format!(
+            "close incident as {classification}/{}",
+            classification_reason.as_deref().unwrap_or("-")
+        ),
+        Effect::WriteComment {
+            comment_id,
+            message,
+        } => format!("comment {comment_id}: {message:?}"),
+        Effect::ResolveSignl { round, .. } => format!("resolve Signl (round {round})"),
+        Effect::AcknowledgeSignl { round, .. } => format!("acknowledge Signl (round {round})"),
+        Effect::AnnotateSignl { signl_id, text, .. } => {
+            format!("annotate Signl {signl_id}: {text:?}")
+        }
+    }
+}
+
+fn result_summary(result: &EffectResult) -> String {
+    match result {
+        EffectResult::SignlRaised { event_id } => format!("Signl raised, eventId {event_id}"),
+        EffectResult::SignlRaisedUnverified { event_id } => {
+            format!("Signl re-raised without a check (at-least-once), eventId {event_id}")
+        }
+        EffectResult::IncidentWritten { etag } => format!("incident written, etag {etag}"),
+        EffectResult::CommentWritten { etag } => format!("comment written, etag {etag}"),
+        EffectResult::Signl4Accepted { reference } => format!("SIGNL4 accepted ({reference})"),
+        EffectResult::AlreadyDone { detail } => format!("already done: {detail}"),
+    }
+}

@@ -1,0 +1,402 @@
+//! The sled database under the log: its trees, the atomic commit, reads and scans.
+//!
+//! Invariants:
+//! - [`EventLog::commit`] writes a batch of events, their `by_incident` entries, the outbox
+//!   insertions and removals they imply and their inbox keys in **one** sled transaction, so the
+//!   indexes never disagree with the log, even after a crash.
+//! - Nothing here decides what to write: callers (the single writer) assign sequence numbers and
+//!   check them. This layer never skips a record: iteration reports undecodable records and gaps.
+//! - `meta["store_format"]` is written when a log is created; opening a log whose format is newer
+//!   than [`STORE_FORMAT`] fails with [`StoreError::NewerFormat`] before anything is written.
+
+use std::path::{Path, PathBuf};
+
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+
+use crate::envelope::{EnvelopeError, StoredEvent};
+use crate::error::{DecodeError, StoreError};
+use crate::ids::{EffectId, IncidentKey, TenantId};
+use crate::keys;
+
+/// The layout version of the trees (not of the envelope, which has its own format byte).
+pub const STORE_FORMAT: u32 = 1;
+
+const META_FORMAT: &[u8] = b"store_format";
+
+/// Tuning of the sled database.
+#[derive(Clone, Debug)]
+pub struct OpenOptions {
+    /// sled's page cache in bytes. The log is read mostly at start, so it can be small.
+    pub cache_bytes: u64,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            cache_bytes: 64 << 20,
+        }
+    }
+}
+
+/// One event ready to commit: encoded, with what it does to the indexes.
+#[derive(Clone, Debug)]
+pub struct PreparedEvent {
+    pub seq: u64,
+    pub tenant: TenantId,
+    pub incident: IncidentKey,
+    /// The envelope bytes.
+    pub record: Vec<u8>,
+    /// An intent: insert into the outbox.
+    pub opens: Option<EffectId>,
+    /// An outcome: remove from the outbox.
+    pub closes: Option<EffectId>,
+    /// An inbound notification's dedup key.
+    pub inbox_key: Option<Vec<u8>>,
+}
+
+impl PreparedEvent {
+    /// Encodes `event` with its index effects.
+    pub fn new(event: &StoredEvent, inbox_key: Option<Vec<u8>>) -> PreparedEvent {
+        PreparedEvent {
+            seq: event.seq,
+            tenant: event.tenant,
+            incident: event.incident,
+            record: event.encode(),
+            opens: event.event.opens_effect(),
+            closes: event.event.closes_effect(),
+            inbox_key,
+        }
+    }
+}
+
+/// The open database and its trees.
+#[derive(Clone)]
+pub struct EventLog {
+    path: PathBuf,
+    db: sled::Db,
+    pub(crate) events: sled::Tree,
+    pub(crate) by_incident: sled::Tree,
+    pub(crate) outbox: sled::Tree,
+    pub(crate) inbox: sled::Tree,
+    pub(crate) snapshots: sled::Tree,
+    meta: sled::Tree,
+}
+
+impl EventLog {
+    /// Opens (or creates) the log in directory `path`.
+    pub fn open(path: &Path, options: &OpenOptions) -> Result<EventLog, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(options.cache_bytes)
+            .open()
+            .map_err(|source| {
+                let locked = matches!(&source, sled::Error::Io(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.raw_os_error() == Some(11));
+                StoreError::Open {
+                    path: path.to_path_buf(),
+                    source,
+                    hint: if locked {
+                        " (another process, probably a running connector, has it open: sled allows \
+                         one process per log. Audit a copy instead: pass --copy, or copy the \
+                         directory and point --data-dir at the copy)"
+                    } else {
+                        ""
+                    },
+                }
+            })?;
+        let tree = |name: &str| db.open_tree(name).map_err(StoreError::io("opening a tree"));
+        let log = EventLog {
+            path: path.to_path_buf(),
+            events: tree("events")?,
+            by_incident: tree("by_incident")?,
+            outbox: tree("outbox")?,
+            inbox: tree("inbox")?,
+            snapshots: tree("snapshots")?,
+            meta: tree("meta")?,
+            db,
+        };
+        log.check_format()?;
+        Ok(log)
+    }
+
+    fn check_format(&self) -> Result<(), StoreError> {
+        match self
+            .meta
+            .get(META_FORMAT)
+            .map_err(StoreError::io("reading meta"))?
+        {
+            Some(bytes) => {
+                let found = <[u8; 4]>::try_from(bytes.as_ref())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| StoreError::BadMeta {
+                        path: self.path.clone(),
+                        key: "store_format".into(),
+                    })?;
+                if found > STORE_FORMAT {
+                    return Err(StoreError::NewerFormat {
+                        path: self.path.clone(),
+                        found,
+                        supported: STORE_FORMAT,
+                    });
+                }
+            }
+            None => {
+                self.meta
+                    .insert(META_FORMAT, &STORE_FORMAT.to_be_bytes())
+                    .map_err(StoreError::io("writing meta"))?;
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The directory of the log.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes a meta entry (used by tests to simulate a log from a newer build).
+    pub fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.meta
+            .insert(key.as_bytes(), value)
+            .map_err(StoreError::io("writing meta"))?;
+        Ok(())
+    }
+
+    /// The highest sequence number in the log, 0 when empty.
+    pub fn last_seq(&self) -> Result<u64, StoreError> {
+        self.edge_seq(self.events.last())
+    }
+
+    /// The lowest sequence number in the log, 0 when empty.
+    pub fn first_seq(&self) -> Result<u64, StoreError> {
+        self.edge_seq(self.events.first())
+    }
+
+    fn edge_seq(
+        &self,
+        entry: sled::Result<Option<(sled::IVec, sled::IVec)>>,
+    ) -> Result<u64, StoreError> {
+        match entry.map_err(StoreError::io("reading the log's end"))? {
+            None => Ok(0),
+            Some((key, _)) => keys::event_seq(&key).ok_or_else(|| StoreError::BadKey {
+                key_hex: keys::hex(&key),
+            }),
+        }
+    }
+
+    /// Number of records in the log.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// True when the log holds no event.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// Commits a batch atomically (not yet durable: call [`EventLog::flush`]).
+    pub fn commit(&self, batch: &[PreparedEvent]) -> Result<(), StoreError> {
+        let result: Result<(), TransactionError<()>> =
+            (&self.events, &self.by_incident, &self.outbox, &self.inbox).transaction(
+                |(events, by_incident, outbox, inbox)| {
+                    for event in batch {
+                        let seq = keys::event(event.seq);
+                        events.insert(&seq[..], event.record.as_slice())?;
+                        let index = keys::by_incident(event.tenant, event.incident, event.seq);
+                        by_incident.insert(&index[..], &[][..])?;
+                        if let Some(effect) = event.opens {
+                            outbox.insert(&keys::outbox(effect)[..], &seq[..])?;
+                        }
+                        if let Some(effect) = event.closes {
+                            outbox.remove(&keys::outbox(effect)[..])?;
+                        }
+                        if let Some(key) = &event.inbox_key {
+                            inbox.insert(key.as_slice(), &seq[..])?;
+                        }
+                    }
+                    Ok::<(), ConflictableTransactionError<()>>(())
+                },
+            );
+        result.map_err(|e| match e {
+            TransactionError::Storage(source) => StoreError::Io {
+                doing: "committing events",
+                source,
+            },
+            TransactionError::Abort(()) => unreachable!("the commit closure never aborts"),
+        })
+    }
+
+    /// Makes every commit so far durable.
+    pub fn flush(&self) -> Result<usize, StoreError> {
+        self.db.flush().map_err(StoreError::io("flushing the log"))
+    }
+
+    /// Reads and decodes the event at `seq`.
+    pub fn read(&self, seq: u64) -> Result<Option<StoredEvent>, StoreError> {
+        let key = keys::event(seq);
+        match self.events.get(key).map_err(StoreError::io("reading an event"))? {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(decode_record(seq, &key, &bytes)?)),
+        }
+    }
+
+    /// Raw records from `seq` on, in order: `(seq, bytes)`.
+    pub fn raw_from(
+        &self,
+        seq: u64,
+    ) -> impl Iterator<Item = Result<(u64, sled::IVec), StoreError>> + '_ {
+        self.events.range(keys::event(seq)..).map(|entry| {
+            let (key, value) = entry.map_err(StoreError::io("iterating the log"))?;
+            let seq = keys::event_seq(&key).ok_or_else(|| StoreError::BadKey {
+                key_hex: keys::hex(&key),
+            })?;
+            Ok((seq, value))
+        })
+    }
+
+    /// Decoded events from `seq` on, in order; a gap or an undecodable record ends the iteration
+    /// with an error naming it.
+    pub fn events_from(
+        &self,
+        seq: u64,
+    ) -> impl Iterator<Item = Result<StoredEvent, StoreError>> + '_ {
+        let mut expected: Option<u64> = None;
+        self.raw_from(seq).map(move |entry| {
+            let (seq, bytes) = entry?;
+            if let Some(expected) = expected {
+                if seq != expected {
+                    return Err(StoreError::Gap {
+                        expected,
+                        found: seq,
+                    });
+                }
+            }
+            expected = Some(seq + 1);
+            Ok(decode_record(seq, &keys::event(seq), &bytes)?)
+        })
+    }
+
+    /// Every event of one incident, in order.
+    pub fn incident_events(
+        &self,
+        tenant: TenantId,
+        incident: IncidentKey,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.by_incident.scan_prefix(keys::incident_prefix(tenant, incident)) {
+            let (key, _) = entry.map_err(StoreError::io("scanning an incident"))?;
+            let (_, _, seq) = keys::split_by_incident(&key).ok_or_else(|| StoreError::BadKey {
+                key_hex: keys::hex(&key),
+            })?;
+            if let Some(event) = self.read(seq)? {
+                out.push(event);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Open intents: `(effect, seq of the intent)`.
+    pub fn outbox(&self) -> Result<Vec<(EffectId, u64)>, StoreError> {
+        self.outbox
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry.map_err(StoreError::io("reading the outbox"))?;
+                let effect = uuid::Uuid::from_slice(&key).map_err(|_| StoreError::BadKey {
+                    key_hex: keys::hex(&key),
+                })?;
+                let seq = keys::event_seq(&value).ok_or_else(|| StoreError::BadKey {
+                    key_hex: keys::hex(&value),
+                })?;
+                Ok((EffectId(effect), seq))
+            })
+            .collect()
+    }
+
+    /// The seq that recorded inbound notification `key`, if it was recorded.
+    pub fn inbox_get(&self, key: &[u8]) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .inbox
+            .get(key)
+            .map_err(StoreError::io("reading the inbox"))?
+            .and_then(|v| keys::event_seq(&v)))
+    }
+
+    /// Stores a snapshot taken at `seq` and keeps only the newest `keep`.
+    pub fn save_snapshot(&self, seq: u64, bytes: &[u8], keep: usize) -> Result<(), StoreError> {
+        self.snapshots
+            .insert(keys::snapshot(seq), bytes)
+            .map_err(StoreError::io("writing a snapshot"))?;
+        let all: Vec<_> = self
+            .snapshots
+            .iter()
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::io("listing snapshots"))?;
+        for old in all.iter().rev().skip(keep.max(1)) {
+            self.snapshots
+                .remove(old)
+                .map_err(StoreError::io("pruning snapshots"))?;
+        }
+        self.flush()?;
+        Ok(())
+    }
+
+    /// Snapshots, newest first: `(seq, bytes)`.
+    pub fn snapshots_newest_first(&self) -> Result<Vec<(u64, sled::IVec)>, StoreError> {
+        self.snapshots
+            .iter()
+            .rev()
+            .map(|entry| {
+                let (key, value) = entry.map_err(StoreError::io("reading snapshots"))?;
+                let seq = keys::event_seq(&key).ok_or_else(|| StoreError::BadKey {
+                    key_hex: keys::hex(&key),
+                })?;
+                Ok((seq, value))
+            })
+            .collect()
+    }
+
+    /// Bytes sled uses on disk for this log.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.db.size_on_disk().map_err(StoreError::io("measuring size"))
+    }
+
+    /// Overwrites a record with raw bytes. Only for tests that need a corrupt record.
+    #[doc(hidden)]
+    pub fn overwrite_raw(&self, seq: u64, bytes: &[u8]) -> Result<(), StoreError> {
+        self.events
+            .insert(keys::event(seq), bytes)
+            .map_err(StoreError::io("overwriting a record"))?;
+        self.flush()?;
+        Ok(())
+    }
+
+    /// Removes a record. Only for tests that need a gap.
+    #[doc(hidden)]
+    pub fn remove_raw(&self, seq: u64) -> Result<(), StoreError> {
+        self.events
+            .remove(keys::event(seq))
+            .map_err(StoreError::io("removing a record"))?;
+        self.flush()?;
+        Ok(())
+    }
+}
+
+/// Decodes one record, naming it on failure.
+pub fn decode_record(seq: u64, key: &[u8], bytes: &[u8]) -> Result<StoredEvent, DecodeError> {
+    let named = |source| DecodeError {
+        seq,
+        key_hex: keys::hex(key),
+        source,
+    };
+    let event = StoredEvent::decode(bytes).map_err(named)?;
+    if event.seq != seq {
+        return Err(named(EnvelopeError::SeqMismatch {
+            key: seq,
+            header: event.seq,
+        }));
+    }
+    Ok(event)
+}
