@@ -115,7 +115,10 @@ mod tests {
         let guid = "73e01a99-5cd7-4139-a149-9f2736ff2ab5";
         assert_eq!(IncidentKey::from_source_id(guid).to_string(), guid);
         let graph = IncidentKey::from_source_id("da637551227677560813_-961444813");
-        assert_eq!(graph, IncidentKey::from_source_id("da637551227677560813_-961444813"));
+        assert_eq!(
+            graph,
+            IncidentKey::from_source_id("da637551227677560813_-961444813")
+        );
         assert!(!graph.is_tenant_stream());
         assert!(!IncidentKey::from_source_id(&Uuid::nil().to_string()).is_tenant_stream());
     }
@@ -124,11 +127,25 @@ mod tests {
     fn derived_ids_are_stable_and_distinct() {
         let t = TenantId::from_name("contoso");
         let i = IncidentKey::from_source_id("73e01a99-5cd7-4139-a149-9f2736ff2ab5");
-        assert_eq!(EffectId::derive(t, i, "signl/1"), EffectId::derive(t, i, "signl/1"));
-        assert_ne!(EffectId::derive(t, i, "signl/1"), EffectId::derive(t, i, "signl/2"));
+        assert_eq!(
+            EffectId::derive(t, i, "signl/1"),
+            EffectId::derive(t, i, "signl/1")
+        );
+        assert_ne!(
+            EffectId::derive(t, i, "signl/1"),
+            EffectId::derive(t, i, "signl/2")
+        );
         assert_ne!(comment_id(t, i, "n1"), comment_id(t, i, "n2"));
-        // Frozen format: these exact values must never change.
-        assert_eq!(t.to_string(), TenantId::from_name("contoso").to_string());
-        assert_eq!(external_id(t, i).len(), 36);
+        // Frozen format: open intents and Signls in existing logs are found by these values.
+        assert_eq!(t.to_string(), "59230e6a-0c5d-503e-9e7b-59645d2f599f");
+        assert_eq!(external_id(t, i), "e4ae71fd-b0c0-5809-ab62-2663b6cc0011");
+        assert_eq!(
+            EffectId::derive(t, i, "signl/1").to_string(),
+            "63586cb3-7055-57d1-89d9-5393058e3443"
+        );
+        assert_eq!(
+            comment_id(t, i, "n1").to_string(),
+            "a0e10069-aa5c-551c-ab24-ea1be3a6dd50"
+        );
     }
 }

@@ -39,7 +39,11 @@ pub fn split_by_incident(key: &[u8]) -> Option<(TenantId, IncidentKey, u64)> {
     }
     let tenant = uuid::Uuid::from_slice(&key[..16]).ok()?;
     let incident = uuid::Uuid::from_slice(&key[16..32]).ok()?;
-    Some((TenantId(tenant), IncidentKey(incident), event_seq(&key[32..])?))
+    Some((
+        TenantId(tenant),
+        IncidentKey(incident),
+        event_seq(&key[32..])?,
+    ))
 }
 
 /// Key of an open intent in `outbox`.

@@ -236,7 +236,11 @@ impl EventLog {
     /// Reads and decodes the event at `seq`.
     pub fn read(&self, seq: u64) -> Result<Option<StoredEvent>, StoreError> {
         let key = keys::event(seq);
-        match self.events.get(key).map_err(StoreError::io("reading an event"))? {
+        match self
+            .events
+            .get(key)
+            .map_err(StoreError::io("reading an event"))?
+        {
             None => Ok(None),
             Some(bytes) => Ok(Some(decode_record(seq, &key, &bytes)?)),
         }
@@ -285,7 +289,10 @@ impl EventLog {
         incident: IncidentKey,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let mut out = Vec::new();
-        for entry in self.by_incident.scan_prefix(keys::incident_prefix(tenant, incident)) {
+        for entry in self
+            .by_incident
+            .scan_prefix(keys::incident_prefix(tenant, incident))
+        {
             let (key, _) = entry.map_err(StoreError::io("scanning an incident"))?;
             let (_, _, seq) = keys::split_by_incident(&key).ok_or_else(|| StoreError::BadKey {
                 key_hex: keys::hex(&key),
@@ -360,7 +367,9 @@ impl EventLog {
 
     /// Bytes sled uses on disk for this log.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        self.db.size_on_disk().map_err(StoreError::io("measuring size"))
+        self.db
+            .size_on_disk()
+            .map_err(StoreError::io("measuring size"))
     }
 
     /// Overwrites a record with raw bytes. Only for tests that need a corrupt record.

@@ -28,7 +28,12 @@ impl Projection {
     /// Folds one event.
     pub fn apply(&mut self, stored: &StoredEvent) {
         self.last_seq = stored.seq;
-        self.apply_event(stored.tenant, stored.incident, &stored.event, stored.recorded_at_ms);
+        self.apply_event(
+            stored.tenant,
+            stored.incident,
+            &stored.event,
+            stored.recorded_at_ms,
+        );
     }
 
     /// Folds one event given its parts (used while deciding, before a seq is final).

@@ -50,9 +50,10 @@ pub fn rebuild(
     if from == From::NewestSnapshot {
         for (seq, bytes) in log.snapshots_newest_first()? {
             if seq > report.last_seq {
-                report
-                    .skipped_snapshots
-                    .push((seq, format!("newer than the log's last seq {}", report.last_seq)));
+                report.skipped_snapshots.push((
+                    seq,
+                    format!("newer than the log's last seq {}", report.last_seq),
+                ));
                 continue;
             }
             match snapshot::decode(seq, &bytes) {
@@ -70,8 +71,7 @@ pub fn rebuild(
     }
     let start = projection.last_seq + 1;
     let total = report.last_seq.saturating_sub(projection.last_seq);
-    let mut expected = start;
-    for entry in log.raw_from(start) {
+    for (expected, entry) in (start..).zip(log.raw_from(start)) {
         let (seq, bytes) = entry?;
         if seq != expected {
             return Err(StoreError::Gap {
@@ -81,9 +81,8 @@ pub fn rebuild(
         }
         let event = decode_record(seq, &keys::event(seq), &bytes)?;
         projection.apply(&event);
-        expected += 1;
         report.replayed += 1;
-        if report.replayed % 65_536 == 0 {
+        if report.replayed.is_multiple_of(65_536) {
             progress(report.replayed, total);
         }
     }

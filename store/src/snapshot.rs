@@ -35,7 +35,11 @@ pub fn decode(seq: u64, bytes: &[u8]) -> Result<Projection, String> {
     match bytes.first() {
         None => return Err("empty snapshot".into()),
         Some(&SNAPSHOT_FORMAT) => {}
-        Some(other) => return Err(format!("snapshot format {other}, expected {SNAPSHOT_FORMAT}")),
+        Some(other) => {
+            return Err(format!(
+                "snapshot format {other}, expected {SNAPSHOT_FORMAT}"
+            ))
+        }
     }
     let (projection, read): (Projection, usize) =
         bincode::serde::decode_from_slice(&bytes[1..], config()).map_err(|e| e.to_string())?;

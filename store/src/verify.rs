@@ -208,7 +208,9 @@ pub fn verify(log: &EventLog, options: Options, progress: &mut dyn FnMut(u64, u6
         let (key, bytes) = match entry {
             Ok(kv) => kv,
             Err(e) => {
-                report.problems.push(io_problem("scanning events", e.into()));
+                report
+                    .problems
+                    .push(io_problem("scanning events", e.into()));
                 break;
             }
         };
@@ -240,7 +242,7 @@ pub fn verify(log: &EventLog, options: Options, progress: &mut dyn FnMut(u64, u6
         }
         expected = Some(seq + 1);
         report.last_seq = seq;
-        if report.events % 65_536 == 0 {
+        if report.events.is_multiple_of(65_536) {
             progress(report.events, total);
         }
 
@@ -444,7 +446,11 @@ fn check_outbox(
     }
 }
 
-fn check_inbox(log: &EventLog, owners: &HashMap<u64, (TenantId, IncidentKey)>, report: &mut Report) {
+fn check_inbox(
+    log: &EventLog,
+    owners: &HashMap<u64, (TenantId, IncidentKey)>,
+    report: &mut Report,
+) {
     for entry in log.inbox.iter() {
         match entry {
             Ok((key, value)) => {
@@ -457,7 +463,9 @@ fn check_inbox(log: &EventLog, owners: &HashMap<u64, (TenantId, IncidentKey)>, r
                 }
             }
             Err(e) => {
-                report.problems.push(io_problem("scanning the inbox", e.into()));
+                report
+                    .problems
+                    .push(io_problem("scanning the inbox", e.into()));
                 return;
             }
         }

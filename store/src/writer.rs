@@ -269,8 +269,9 @@ impl Store {
         rx.recv().map_err(|_| StoreError::WriterStopped)?
     }
 
-    /// Takes a final snapshot and stops the writer. Other handles get `WriterStopped` afterwards.
-    pub fn shutdown(&self) -> Result<(), StoreError> {
+    /// Takes a final snapshot and stops the writer. Other handles get `WriterStopped` afterwards;
+    /// once the last handle is dropped the database is closed and may be opened again.
+    pub fn shutdown(self) -> Result<(), StoreError> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.send(Message::Shutdown(tx))?;
         let result = rx.recv().map_err(|_| StoreError::WriterStopped)?;
@@ -353,10 +354,7 @@ impl Writer {
 
     fn commit_batch(&mut self, batch: Vec<Pending>) {
         let shared = self.shared.clone();
-        let mut projection = shared
-            .projection
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut projection = shared.projection.write().unwrap_or_else(|e| e.into_inner());
         match self.decide_and_commit(&mut projection, &batch) {
             Ok((outcomes, appended)) => {
                 drop(projection);

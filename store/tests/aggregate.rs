@@ -275,7 +275,10 @@ fn signl4_actions_move_the_signl_and_a_late_acknowledge_does_not_reopen_it() {
         }))
         .then_expect_events(vec![signl4(Signl4Action::Acknowledged, "n1")]);
     assert_eq!(state.signl.status, SignlStatus::Acknowledged);
-    assert_eq!(state.signl.acknowledged_by.as_deref(), Some("rene@signl4.com"));
+    assert_eq!(
+        state.signl.acknowledged_by.as_deref(),
+        Some("rene@signl4.com")
+    );
 
     let mut closed_first = paged;
     closed_first.push(signl4(Signl4Action::Closed, "n2"));

@@ -135,8 +135,8 @@ fn decode<T: serde::de::DeserializeOwned>(
         version,
         reason,
     };
-    let (value, read) = bincode::serde::decode_from_slice(bytes, config())
-        .map_err(|e| malformed(e.to_string()))?;
+    let (value, read) =
+        bincode::serde::decode_from_slice(bytes, config()).map_err(|e| malformed(e.to_string()))?;
     if read != bytes.len() {
         return Err(malformed(format!(
             "{} trailing bytes after {read}",
@@ -195,9 +195,7 @@ impl Event {
             (Kind::EffectFailed, 1) => Event::EffectFailed(decode(kind, 1, bytes)?),
             (Kind::ClosedInSentinel, 1) => Event::ClosedInSentinel(decode(kind, 1, bytes)?),
             (Kind::Reopened, 1) => Event::Reopened(decode(kind, 1, bytes)?),
-            (Kind::Signl4ActionReceived, 1) => {
-                Event::Signl4ActionReceived(decode(kind, 1, bytes)?)
-            }
+            (Kind::Signl4ActionReceived, 1) => Event::Signl4ActionReceived(decode(kind, 1, bytes)?),
             (Kind::WatermarkAdvanced, 1) => Event::WatermarkAdvanced(decode(kind, 1, bytes)?),
             (Kind::ConnectorStarted, 1) => Event::ConnectorStarted(decode(kind, 1, bytes)?),
             _ => return Err(unknown),
@@ -226,9 +224,9 @@ impl Event {
         let value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
         // Externally tagged: {"Kind": {...}} -> {...}
         match value {
-            serde_json::Value::Object(mut map) if map.len() == 1 => {
-                map.remove(self.kind().name()).unwrap_or(serde_json::Value::Null)
-            }
+            serde_json::Value::Object(mut map) if map.len() == 1 => map
+                .remove(self.kind().name())
+                .unwrap_or(serde_json::Value::Null),
             other => other,
         }
     }
@@ -258,10 +256,18 @@ impl Event {
                 }
             ),
             Event::EffectRequested(e) => {
-                format!("intent {} {}", short(e.effect_id), effect_summary(&e.effect))
+                format!(
+                    "intent {} {}",
+                    short(e.effect_id),
+                    effect_summary(&e.effect)
+                )
             }
             Event::EffectSucceeded(e) => {
-                format!("outcome {} {}", short(e.effect_id), result_summary(&e.result))
+                format!(
+                    "outcome {} {}",
+                    short(e.effect_id),
+                    result_summary(&e.result)
+                )
             }
             Event::EffectFailed(e) => format!(
                 "outcome {} failed after {} attempts: {}",
@@ -293,7 +299,10 @@ impl Event {
                 e.watermark_ms, e.max_incident_number
             ),
             Event::ConnectorStarted(e) => {
-                format!("connector {:?} started ({:?}, {})", e.name, e.source, e.build)
+                format!(
+                    "connector {:?} started ({:?}, {})",
+                    e.name, e.source, e.build
+                )
             }
         }
     }
