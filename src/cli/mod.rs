@@ -1,0 +1,73 @@
+//! The command line: one subcommand per file (the mini-redis `cmd/` layout).
+//!
+//! | command      | what it does                                                        |
+//! |--------------|---------------------------------------------------------------------|
+//! | `demo`       | the main job on the embedded default (see [`crate::demo`])           |
+//! | `audit`      | one incident's timeline, or the incidents of a tenant, or tenants     |
+//! | `verify`     | integrity check of a log; exits 1 with a report when anything is off  |
+//! | `export`     | the whole log as JSON lines                                          |
+//!
+//! Every command that reads a log takes `--data-dir`, and `--copy` to read a copy of a log that a
+//! running connector holds open (sled allows one process per log).
+
+mod audit;
+mod data_dir;
+mod demo;
+mod export;
+mod progress;
+mod torture;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Microsoft Sentinel <-> SIGNL4 connector.
+#[derive(Parser, Debug)]
+#[command(name = "sentinel-signl4", version, about, long_about = None)]
+pub struct Cli {
+    /// Log as JSON lines on stderr.
+    #[arg(long, global = true)]
+    log_json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the main job on the embedded default: a self-contained demo.
+    Demo(demo::Args),
+    /// Show one incident's history, the incidents of a tenant, or the tenants of a log.
+    Audit(audit::Args),
+    /// Check a log's integrity; exit code 1 and a precise report when something is wrong.
+    Verify(verify::Args),
+    /// Write the whole log as JSON lines.
+    Export(export::Args),
+    /// Test harness: append continuously and print each durable seq (crash tests kill it).
+    #[command(hide = true)]
+    TortureAppend(torture::Args),
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    crate::telemetry::init("warn", cli.log_json);
+    let result = match cli.command {
+        Command::Demo(args) => demo::run(args),
+        Command::Audit(args) => audit::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Export(args) => export::run(args),
+        Command::TortureAppend(args) => torture::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The error of a command: what failed, with its causes, for a person.
+pub type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
