@@ -92,7 +92,7 @@ impl EventLog {
             .map_err(|source| {
                 let locked = matches!(&source, sled::Error::Io(e)
                     if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.raw_os_error() == Some(11));
+                        || e.to_string().contains("could not acquire lock"));
                 StoreError::Open {
                     path: path.to_path_buf(),
                     source,
