@@ -1,1 +1,325 @@
-fn main() {}
+//! Event-store benchmarks, side by side with raw sled in the same run.
+//!
+//! Run: `cargo bench --bench store` (about a minute on 2 cores). `S4_BENCH_EVENTS` sets the
+//! replay log size (default 1,000,000). Figures are printed, never asserted: targets live in the
+//! issue tracker and the notes, not in tests.
+//!
+//! 1. Durable append throughput at batch sizes 1, 100 and 1000: `Store::execute_many_blocking`
+//!    (decide + envelope + 4-tree transaction + flush) against raw sled `apply_batch` + `flush` of
+//!    the same record bytes into one tree. Plus 8 concurrent single-event writers (group commit).
+//! 2. Full replay of a log of realistic incident lifecycles (decode + apply), events/s.
+//! 3. Restart with a snapshot: `Store::open` to ready.
+//! 4. Bytes on disk per event.
+
+use std::time::{Duration, Instant};
+
+use store::aggregate::effect_id;
+use store::events::*;
+use store::keys::{inbox, InboxSource};
+use store::replay::{self, From};
+use store::writer::Execution;
+use store::{Command, IncidentKey, Store, StoreConfig, TenantId};
+use uuid::Uuid;
+
+/// A realistic Sentinel incident JSON size (the raw JSON is kept in every observation).
+const RAW_JSON_BYTES: usize = 1_500;
+
+fn observation(incident: IncidentKey, n: i64, etag: u32, status: &str) -> IncidentObserved {
+    IncidentObserved {
+        source: Source::Sentinel,
+        name: incident.to_string(),
+        etag: format!("\"{n:08x}-0000-0000-0000-{etag:012x}\""),
+        incident_number: n,
+        title: "Multiple failed sign-ins followed by a success".into(),
+        severity: "High".into(),
+        status: status.into(),
+        owner: None,
+        created_ms: 1_764_000_000_000,
+        last_modified_ms: 1_764_000_000_000 + etag as i64,
+        incident_url: format!(
+            "https://portal.azure.com/#asset/Microsoft_Azure_Security_Insights/Incident/{incident}"
+        ),
+        labels: vec![],
+        raw_json: "x".repeat(RAW_JSON_BYTES),
+    }
+}
+
+fn incident_key(run: u64, n: u64) -> IncidentKey {
+    IncidentKey(Uuid::from_u64_pair(run, n + 1))
+}
+
+fn config() -> StoreConfig {
+    StoreConfig {
+        snapshot_every: 0,
+        ..StoreConfig::default()
+    }
+}
+
+/// Appends `batches` batches of `batch` new-incident observations; returns events/s.
+fn store_appends(batch: usize, batches: usize) -> (f64, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), config()).unwrap();
+    let tenant = TenantId::from_name("bench");
+    let started = Instant::now();
+    for b in 0..batches {
+        let executions = (0..batch)
+            .map(|i| {
+                let n = (b * batch + i) as u64;
+                let key = incident_key(1, n);
+                Execution::incident(
+                    tenant,
+                    key,
+                    Command::Observe(observation(key, n as i64, 1, "New")),
+                )
+            })
+            .collect();
+        store.execute_many_blocking(executions).unwrap();
+    }
+    let rate = (batch * batches) as f64 / started.elapsed().as_secs_f64();
+    let sample = store.log().read(1).unwrap().unwrap().encode();
+    store.shutdown().unwrap();
+    (rate, sample)
+}
+
+/// Raw sled: the same record bytes, `apply_batch` + `flush`; returns events/s.
+fn raw_sled_appends(batch: usize, batches: usize, record: &[u8]) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::Config::new()
+        .path(dir.path())
+        .cache_capacity(64 << 20)
+        .open()
+        .unwrap();
+    let tree = db.open_tree("events").unwrap();
+    let started = Instant::now();
+    let mut seq = 0u64;
+    for _ in 0..batches {
+        let mut writes = sled::Batch::default();
+        for _ in 0..batch {
+            seq += 1;
+            writes.insert(&seq.to_be_bytes()[..], record);
+        }
+        tree.apply_batch(writes).unwrap();
+        db.flush().unwrap();
+    }
+    (batch * batches) as f64 / started.elapsed().as_secs_f64()
+}
+
+fn concurrent_single_appends(threads: usize, per_thread: usize) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), config()).unwrap();
+    let tenant = TenantId::from_name("bench");
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let store = &store;
+            scope.spawn(move || {
+                for i in 0..per_thread {
+                    let key = incident_key(2 + t as u64, i as u64);
+                    store
+                        .execute_blocking(Execution::incident(
+                            tenant,
+                            key,
+                            Command::Observe(observation(key, i as i64, 1, "New")),
+                        ))
+                        .unwrap();
+                }
+            });
+        }
+    });
+    let rate = (threads * per_thread) as f64 / started.elapsed().as_secs_f64();
+    store.shutdown().unwrap();
+    rate
+}
+
+/// The commands of one lifecycle phase for one incident (16 phases, one event each).
+fn phase(tenant: TenantId, key: IncidentKey, n: u64, phase: usize) -> Execution {
+    let raise = Effect::RaiseSignl {
+        external_id: store::ids::external_id(tenant, key),
+        round: 1,
+    };
+    let tag = Effect::TagIncident {
+        label: "SIGNL4".into(),
+    };
+    let ack = Effect::AcknowledgeIncident {
+        owner: Some("rene@contoso.com".into()),
+        set_active: true,
+        cause: format!("ack-{n}"),
+    };
+    let comment = Effect::WriteComment {
+        comment_id: Uuid::from_u64_pair(n, 7),
+        message: "Acknowledged in SIGNL4 by Rene".into(),
+    };
+    let close = Effect::CloseIncident {
+        classification: "TruePositive".into(),
+        classification_reason: Some("SuspiciousActivity".into()),
+        classification_comment: "Closed in SIGNL4 by Rene".into(),
+        owner: None,
+        cause: format!("close-{n}"),
+    };
+    let succeed = |effect: &Effect, result: EffectResult| Command::Succeed {
+        effect_id: effect_id(tenant, key, effect),
+        result,
+    };
+    let signl4 = |action: Signl4Action, id: String| {
+        Command::RecordSignl4Action(Signl4ActionReceived {
+            notification_id: id,
+            signl_id: format!("2518981069381242800_{key}"),
+            action,
+            user_email: Some("rene@contoso.com".into()),
+            user_name: Some("Rene".into()),
+            raised_at_ms: 1_764_000_100_000,
+        })
+    };
+    let written = |etag: &str| EffectResult::IncidentWritten { etag: etag.into() };
+    let command = match phase {
+        0 => Command::Observe(observation(key, n as i64, 1, "New")),
+        1 => Command::RecordEnrichment(IncidentEnriched {
+            alert_count: 2,
+            entity_count: 3,
+            products: vec!["Microsoft Entra ID Protection".into()],
+            tactics: vec!["InitialAccess".into()],
+            missing: vec![],
+            alerts_json: "a".repeat(800),
+            entities_json: "e".repeat(400),
+            search_json: String::new(),
+        }),
+        2 => Command::Request(raise.clone()),
+        3 => succeed(
+            &raise,
+            EffectResult::SignlRaised {
+                event_id: format!("2518583650940558238_{key}"),
+            },
+        ),
+        4 => Command::Request(tag.clone()),
+        5 => succeed(&tag, written("\"2\"")),
+        6 => Command::Observe(observation(key, n as i64, 2, "New")),
+        7 => {
+            let id = format!("n-ack-{n}");
+            return Execution::incident(tenant, key, signl4(Signl4Action::Acknowledged, id.clone()))
+                .with_inbox_key(inbox(InboxSource::Signl4Notification, tenant, id.as_bytes()));
+        }
+        8 => Command::Request(ack.clone()),
+        9 => succeed(&ack, written("\"3\"")),
+        10 => Command::Request(comment.clone()),
+        11 => succeed(
+            &comment,
+            EffectResult::CommentWritten {
+                etag: "c".into(),
+            },
+        ),
+        12 => signl4(Signl4Action::Closed, format!("n-close-{n}")),
+        13 => Command::Request(close.clone()),
+        14 => succeed(&close, written("\"4\"")),
+        _ => Command::Observe(observation(key, n as i64, 4, "Closed")),
+    };
+    Execution::incident(tenant, key, command)
+}
+
+const PHASES: usize = 16;
+
+/// Writes about `events` events of complete lifecycles; returns (events, seconds).
+fn write_lifecycles(store: &Store, events: u64) -> (u64, f64) {
+    let tenant = TenantId::from_name("bench");
+    let incidents = events / PHASES as u64;
+    let chunk = 1_000u64;
+    let started = Instant::now();
+    let mut first = 0;
+    while first < incidents {
+        let last = (first + chunk).min(incidents);
+        for p in 0..PHASES {
+            let executions = (first..last)
+                .map(|n| phase(tenant, incident_key(9, n), n, p))
+                .collect();
+            for outcome in store.execute_many_blocking(executions).unwrap() {
+                assert!(
+                    matches!(outcome, store::ExecuteOutcome::Appended(_)),
+                    "{outcome:?}"
+                );
+            }
+        }
+        first = last;
+    }
+    (
+        store.log().last_seq().unwrap(),
+        started.elapsed().as_secs_f64(),
+    )
+}
+
+fn main() {
+    // `cargo bench` passes --bench; nothing to parse.
+    println!("## Durable append throughput (events/s), store vs raw sled, same record bytes\n");
+    println!("| batch | store | raw sled | ratio |");
+    println!("|------:|------:|---------:|------:|");
+    for (batch, batches) in [(1usize, 2_000usize), (100, 200), (1_000, 40)] {
+        let (store_rate, record) = store_appends(batch, batches);
+        let raw_rate = raw_sled_appends(batch, batches, &record);
+        println!(
+            "| {batch} | {store_rate:.0} | {raw_rate:.0} | {:.2}x |",
+            store_rate / raw_rate
+        );
+    }
+    let concurrent = concurrent_single_appends(8, 500);
+    println!("\n8 threads appending one event each call (group commit): {concurrent:.0} events/s");
+
+    let target: u64 = std::env::var("S4_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), config()).unwrap();
+    let (events, secs) = write_lifecycles(&store, target);
+    println!(
+        "\n## Log of {events} events ({} incident lifecycles of {PHASES} events)\n",
+        events / PHASES as u64
+    );
+    println!("written in batches of 1000: {:.1} s ({:.0} events/s)", secs, events as f64 / secs);
+    store.snapshot_now().unwrap();
+    store.shutdown().unwrap();
+
+    let log = store::EventLog::open(dir.path(), &store::OpenOptions::default()).unwrap();
+    // Flush so the size reflects what is on disk, then measure a full replay twice (warm cache).
+    log.flush().unwrap();
+    let size = log.size_on_disk().unwrap();
+    println!(
+        "bytes on disk: {size} ({:.0} per event; mean record {:.0} bytes)",
+        size as f64 / events as f64,
+        mean_record(&log)
+    );
+    let mut best = Duration::MAX;
+    for _ in 0..2 {
+        let started = Instant::now();
+        let (projection, report) = replay::rebuild(&log, From::Genesis, &mut |_, _| {}).unwrap();
+        best = best.min(started.elapsed());
+        assert_eq!(report.replayed, events);
+        assert_eq!(projection.last_seq, events);
+    }
+    println!(
+        "full replay (decode + apply, log already open): {:.2} s, {:.0} events/s",
+        best.as_secs_f64(),
+        events as f64 / best.as_secs_f64()
+    );
+    let snapshot_bytes = log.snapshots_newest_first().unwrap()[0].1.len();
+    drop(log);
+
+    let started = Instant::now();
+    let store = Store::open(dir.path(), config()).unwrap();
+    let ready = started.elapsed();
+    let report = store.replay_report().clone();
+    println!(
+        "restart with a snapshot to ready: {:.0} ms (snapshot {} bytes, {} events replayed after it)",
+        ready.as_secs_f64() * 1e3,
+        snapshot_bytes,
+        report.replayed
+    );
+    store.shutdown().unwrap();
+}
+
+fn mean_record(log: &store::EventLog) -> f64 {
+    let mut total = 0u64;
+    let mut count = 0u64;
+    for entry in log.raw_from(1).take(100_000) {
+        total += entry.unwrap().1.len() as u64;
+        count += 1;
+    }
+    total as f64 / count.max(1) as f64
+}

@@ -11,7 +11,9 @@
 
 use std::path::{Path, PathBuf};
 
-use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, Transactional, TransactionalTree,
+};
 
 use crate::envelope::{EnvelopeError, StoredEvent};
 use crate::error::{DecodeError, StoreError};
@@ -198,27 +200,21 @@ impl EventLog {
 
     /// Commits a batch atomically (not yet durable: call [`EventLog::flush`]).
     pub fn commit(&self, batch: &[PreparedEvent]) -> Result<(), StoreError> {
-        let result: Result<(), TransactionError<()>> =
+        // Most batches (observations) touch neither outbox nor inbox; a transaction over fewer
+        // trees is measurably cheaper in sled, and atomicity is the same.
+        let side_trees = batch
+            .iter()
+            .any(|e| e.opens.is_some() || e.closes.is_some() || e.inbox_key.is_some());
+        let result: Result<(), TransactionError<()>> = if side_trees {
             (&self.events, &self.by_incident, &self.outbox, &self.inbox).transaction(
                 |(events, by_incident, outbox, inbox)| {
-                    for event in batch {
-                        let seq = keys::event(event.seq);
-                        events.insert(&seq[..], event.record.as_slice())?;
-                        let index = keys::by_incident(event.tenant, event.incident, event.seq);
-                        by_incident.insert(&index[..], &[][..])?;
-                        if let Some(effect) = event.opens {
-                            outbox.insert(&keys::outbox(effect)[..], &seq[..])?;
-                        }
-                        if let Some(effect) = event.closes {
-                            outbox.remove(&keys::outbox(effect)[..])?;
-                        }
-                        if let Some(key) = &event.inbox_key {
-                            inbox.insert(key.as_slice(), &seq[..])?;
-                        }
-                    }
-                    Ok::<(), ConflictableTransactionError<()>>(())
+                    write_batch(batch, events, by_incident, Some((outbox, inbox)))
                 },
-            );
+            )
+        } else {
+            (&self.events, &self.by_incident)
+                .transaction(|(events, by_incident)| write_batch(batch, events, by_incident, None))
+        };
         result.map_err(|e| match e {
             TransactionError::Storage(source) => StoreError::Io {
                 doing: "committing events",
@@ -391,6 +387,33 @@ impl EventLog {
         self.flush()?;
         Ok(())
     }
+}
+
+/// The body of the commit transaction; may run more than once, so it only writes.
+fn write_batch(
+    batch: &[PreparedEvent],
+    events: &TransactionalTree,
+    by_incident: &TransactionalTree,
+    side: Option<(&TransactionalTree, &TransactionalTree)>,
+) -> Result<(), ConflictableTransactionError<()>> {
+    for event in batch {
+        let seq = keys::event(event.seq);
+        events.insert(&seq[..], event.record.as_slice())?;
+        let index = keys::by_incident(event.tenant, event.incident, event.seq);
+        by_incident.insert(&index[..], &[][..])?;
+        if let Some((outbox, inbox)) = side {
+            if let Some(effect) = event.opens {
+                outbox.insert(&keys::outbox(effect)[..], &seq[..])?;
+            }
+            if let Some(effect) = event.closes {
+                outbox.remove(&keys::outbox(effect)[..])?;
+            }
+            if let Some(key) = &event.inbox_key {
+                inbox.insert(key.as_slice(), &seq[..])?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Decodes one record, naming it on failure.

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use rustc_hash::FxBuildHasher;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Command, DecideError, Incident, TenantState};
@@ -19,9 +20,9 @@ pub struct Projection {
     /// The last event folded in.
     pub last_seq: u64,
     /// Per-connector state (tenant streams).
-    pub tenants: HashMap<TenantId, TenantState>,
+    pub tenants: HashMap<TenantId, TenantState, FxBuildHasher>,
     /// Per-incident state.
-    pub incidents: HashMap<(TenantId, IncidentKey), Incident>,
+    pub incidents: HashMap<(TenantId, IncidentKey), Incident, FxBuildHasher>,
 }
 
 impl Projection {
@@ -34,6 +35,19 @@ impl Projection {
             &stored.event,
             stored.recorded_at_ms,
         );
+    }
+
+    /// [`Projection::apply`] for an event the caller no longer needs (replay): no string copies.
+    pub fn apply_owned(&mut self, stored: StoredEvent) {
+        self.last_seq = stored.seq;
+        if stored.incident.is_tenant_stream() {
+            self.tenants.entry(stored.tenant).or_default().apply(&stored.event);
+        } else {
+            self.incidents
+                .entry((stored.tenant, stored.incident))
+                .or_insert_with(|| Incident::new(stored.tenant, stored.incident))
+                .apply_owned(stored.event, stored.recorded_at_ms);
+        }
     }
 
     /// Folds one event given its parts (used while deciding, before a seq is final).

@@ -153,26 +153,16 @@ impl Incident {
 
     /// Folds one event into the state. Never fails: the event was decided already.
     pub fn apply(&mut self, event: &Event, recorded_at_ms: i64) {
-        self.version += 1;
-        if self.first_seen_ms == 0 {
-            self.first_seen_ms = recorded_at_ms;
-        }
-        self.last_event_ms = recorded_at_ms;
+        self.touch(recorded_at_ms);
         match event {
             Event::IncidentObserved(e) => {
-                if self.round == 0 {
-                    self.round = 1;
-                }
-                self.source = Some(e.source);
+                self.observe_numbers(e);
                 self.name.clone_from(&e.name);
-                self.number = e.incident_number;
                 self.title.clone_from(&e.title);
                 self.severity.clone_from(&e.severity);
                 self.status.clone_from(&e.status);
                 self.owner.clone_from(&e.owner);
                 self.etag.clone_from(&e.etag);
-                self.created_ms = e.created_ms;
-                self.last_modified_ms = e.last_modified_ms;
                 self.url.clone_from(&e.incident_url);
                 self.labels.clone_from(&e.labels);
             }
@@ -229,6 +219,44 @@ impl Incident {
             // Tenant-stream events never reach an incident; see `Projection::apply`.
             Event::WatermarkAdvanced(_) | Event::ConnectorStarted(_) => {}
         }
+    }
+
+    /// [`Incident::apply`] for an event the caller no longer needs: moves strings instead of
+    /// copying them. Replay uses it; the fold is the same.
+    pub fn apply_owned(&mut self, event: Event, recorded_at_ms: i64) {
+        match event {
+            Event::IncidentObserved(e) => {
+                self.touch(recorded_at_ms);
+                self.observe_numbers(&e);
+                self.name = e.name;
+                self.title = e.title;
+                self.severity = e.severity;
+                self.status = e.status;
+                self.owner = e.owner;
+                self.etag = e.etag;
+                self.url = e.incident_url;
+                self.labels = e.labels;
+            }
+            other => self.apply(&other, recorded_at_ms),
+        }
+    }
+
+    fn touch(&mut self, recorded_at_ms: i64) {
+        self.version += 1;
+        if self.first_seen_ms == 0 {
+            self.first_seen_ms = recorded_at_ms;
+        }
+        self.last_event_ms = recorded_at_ms;
+    }
+
+    fn observe_numbers(&mut self, e: &crate::events::IncidentObserved) {
+        if self.round == 0 {
+            self.round = 1;
+        }
+        self.source = Some(e.source);
+        self.number = e.incident_number;
+        self.created_ms = e.created_ms;
+        self.last_modified_ms = e.last_modified_ms;
     }
 
     fn apply_success(&mut self, effect: Option<Effect>, result: &EffectResult, at_ms: i64) {
