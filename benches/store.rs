@@ -195,18 +195,21 @@ fn phase(tenant: TenantId, key: IncidentKey, n: u64, phase: usize) -> Execution 
         6 => Command::Observe(observation(key, n as i64, 2, "New")),
         7 => {
             let id = format!("n-ack-{n}");
-            return Execution::incident(tenant, key, signl4(Signl4Action::Acknowledged, id.clone()))
-                .with_inbox_key(inbox(InboxSource::Signl4Notification, tenant, id.as_bytes()));
+            return Execution::incident(
+                tenant,
+                key,
+                signl4(Signl4Action::Acknowledged, id.clone()),
+            )
+            .with_inbox_key(inbox(
+                InboxSource::Signl4Notification,
+                tenant,
+                id.as_bytes(),
+            ));
         }
         8 => Command::Request(ack.clone()),
         9 => succeed(&ack, written("\"3\"")),
         10 => Command::Request(comment.clone()),
-        11 => succeed(
-            &comment,
-            EffectResult::CommentWritten {
-                etag: "c".into(),
-            },
-        ),
+        11 => succeed(&comment, EffectResult::CommentWritten { etag: "c".into() }),
         12 => signl4(Signl4Action::Closed, format!("n-close-{n}")),
         13 => Command::Request(close.clone()),
         14 => succeed(&close, written("\"4\"")),
@@ -272,7 +275,11 @@ fn main() {
         "\n## Log of {events} events ({} incident lifecycles of {PHASES} events)\n",
         events / PHASES as u64
     );
-    println!("written in batches of 1000: {:.1} s ({:.0} events/s)", secs, events as f64 / secs);
+    println!(
+        "written in batches of 1000: {:.1} s ({:.0} events/s)",
+        secs,
+        events as f64 / secs
+    );
     store.snapshot_now().unwrap();
     store.shutdown().unwrap();
 

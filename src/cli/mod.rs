@@ -6,6 +6,7 @@
 //! | `audit`      | one incident's timeline, or the incidents of a tenant, or tenants     |
 //! | `verify`     | integrity check of a log; exits 1 with a report when anything is off  |
 //! | `export`     | the whole log as JSON lines                                          |
+//! | `sandbox`    | emulated Entra ID, Sentinel, Log Analytics, Graph and SIGNL4 services |
 //!
 //! Every command that reads a log takes `--data-dir`, and `--copy` to read a copy of a log that a
 //! running connector holds open (sled allows one process per log).
@@ -44,6 +45,8 @@ enum Command {
     Verify(verify::Args),
     /// Write the whole log as JSON lines.
     Export(export::Args),
+    /// Serve emulators of Entra ID, Sentinel, Log Analytics, Graph and SIGNL4 on loopback.
+    Sandbox(crate::sandbox::cli::SandboxArgs),
     /// Test harness: append continuously and print each durable seq (crash tests kill it).
     #[command(hide = true)]
     TortureAppend(torture::Args),
@@ -58,6 +61,9 @@ pub fn main() -> ExitCode {
         Command::Audit(args) => audit::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Export(args) => export::run(args),
+        Command::Sandbox(args) => crate::sandbox::cli::run(args)
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(Into::into),
         Command::TortureAppend(args) => torture::run(args),
     };
     match result {

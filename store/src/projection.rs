@@ -41,7 +41,10 @@ impl Projection {
     pub fn apply_owned(&mut self, stored: StoredEvent) {
         self.last_seq = stored.seq;
         if stored.incident.is_tenant_stream() {
-            self.tenants.entry(stored.tenant).or_default().apply(&stored.event);
+            self.tenants
+                .entry(stored.tenant)
+                .or_default()
+                .apply(&stored.event);
         } else {
             self.incidents
                 .entry((stored.tenant, stored.incident))

@@ -1,0 +1,2 @@
+//! Sandbox throughput benchmark (filled in below).
+fn main() {}

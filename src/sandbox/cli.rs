@@ -1,0 +1,80 @@
+//! `sentinel-signl4 sandbox`: starts every emulator on loopback, generates a scenario, prints the
+//! connector configuration (and writes it with `--config-out` once everything listens), then
+//! serves until Ctrl-C.
+//!
+//! Invariant: only loopback addresses are bound; secrets appear only in the printed/written
+//! configuration the user asked for, never in logs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::scenario::{generate, ScenarioSpec};
+use super::{Sandbox, SandboxOptions};
+
+/// Arguments of the `sandbox` subcommand.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SandboxArgs {
+    /// Tenants to generate.
+    #[arg(long, default_value_t = 1)]
+    pub tenants: usize,
+    /// Incidents per tenant.
+    #[arg(long, default_value_t = 5)]
+    pub incidents: usize,
+    /// Seed of the scenario generator.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Also write the connector configuration to this file.
+    #[arg(long)]
+    pub config_out: Option<PathBuf>,
+    /// The connector's outbound-webhook receiver URL, set on every generated SIGNL4 team.
+    #[arg(long)]
+    pub outbound_url: Option<String>,
+    /// Access token lifetime (e.g. `1h`, `90s`).
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub token_ttl: Duration,
+    /// actix-web workers per emulator.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Exit right after printing the configuration (for scripts that only need the file format).
+    #[arg(long)]
+    pub once: bool,
+}
+
+/// Runs the subcommand until Ctrl-C.
+pub fn run(args: SandboxArgs) -> std::io::Result<()> {
+    let opts = SandboxOptions {
+        token_ttl: args.token_ttl,
+        workers: args.workers,
+        ..Default::default()
+    };
+    let sb = Sandbox::start(opts)?;
+    let spec = ScenarioSpec {
+        tenants: args.tenants,
+        incidents_per_tenant: args.incidents,
+        seed: args.seed,
+        outbound_url: args.outbound_url.clone(),
+        ..Default::default()
+    };
+    generate(sb.control(), &spec).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let toml = sb.connector_toml();
+    if let Some(path) = &args.config_out {
+        std::fs::write(path, &toml)?;
+    }
+    let u = sb.urls();
+    println!("{toml}");
+    eprintln!(
+        "sandbox ready: entra {} | arm {} | log analytics {} | graph {} | signl4 {} | ingestion {} | control {}",
+        u.entra, u.arm, u.log_analytics, u.graph, u.signl4, u.ingestion, u.control
+    );
+    if args.once {
+        sb.stop();
+        return Ok(());
+    }
+    eprintln!("press Ctrl-C to stop");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(tokio::signal::ctrl_c())?;
+    sb.stop();
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! Azure Monitor Logs Ingestion API: `POST /dataCollectionRules/{dcrImmutableId}/streams/{stream}
+//! ?api-version=2023-01-01` with a Monitor-audience token and a JSON array of objects; 204 on
+//! success, 413 over 1 MB, 400 for anything but an array of objects, Azure.Core errors with
+//! `x-ms-error-code`. Rows of stream `Custom-SIGNL4_CL` land in the tenant's `SIGNL4_CL` table,
+//! queryable through the Log Analytics emulator. No server-side deduplication (like Azure).
+//!
+//! Invariant: a rejected call stores nothing (validation happens before the append).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+use serde_json::{Map, Value};
+
+use super::auth::{self, AuthError};
+use super::errors;
+use super::state::{Audience, Shared};
+use super::util::{q, query_pairs, ts7};
+
+/// Maximum request body (about 1 MB per call, as documented).
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// Registers the ingestion route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/dataCollectionRules/{dcr}/streams/{stream}").route(web::post().to(ingest)),
+    );
+}
+
+/// Columns of `SIGNL4_CL` inferred from the rows (first-seen order, `TimeGenerated` first).
+pub fn columns(rows: &[Map<String, Value>]) -> Vec<(String, String)> {
+    let mut cols: Vec<(String, String)> = vec![("TimeGenerated".into(), "datetime".into())];
+    for r in rows {
+        for (k, v) in r {
+            if cols.iter().any(|(c, _)| c == k) {
+                continue;
+            }
+            let ty = match v {
+                Value::Bool(_) => "bool",
+                Value::Number(n) if n.is_i64() || n.is_u64() => "long",
+                Value::Number(_) => "real",
+                Value::Object(_) | Value::Array(_) => "dynamic",
+                _ => "string",
+            };
+            cols.push((k.clone(), ty.into()));
+        }
+    }
+    cols
+}
+
+async fn ingest(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let mut w = shared.lock();
+    let tok = match auth::check(&w, &req, Audience::Monitor) {
+        Ok(t) => t,
+        Err(AuthError::Missing) => {
+            return errors::azure_core(
+                401,
+                "NoAuthenticationHeader",
+                "The request is missing the Authorization header.",
+            )
+        }
+        Err(AuthError::WrongAudience(a)) => {
+            return errors::azure_core(
+                401,
+                "InvalidAudience",
+                &format!(
+                    "The token audience '{}' is not valid; expected 'https://monitor.azure.com'.",
+                    a.as_str()
+                ),
+            )
+        }
+        Err(_) => {
+            return errors::azure_core(
+                401,
+                "InvalidToken",
+                "The provided access token is invalid or expired.",
+            )
+        }
+    };
+    let pairs = query_pairs(req.query_string());
+    if q(&pairs, "api-version") != Some("2023-01-01") {
+        return errors::azure_core(
+            400,
+            "InvalidApiVersion",
+            "The api-version query parameter must be '2023-01-01'.",
+        );
+    }
+    if req
+        .headers()
+        .get("content-encoding")
+        .is_some_and(|v| v.as_bytes() != b"identity")
+    {
+        return errors::azure_core(
+            415,
+            "UnsupportedContentEncoding",
+            "The sandbox accepts uncompressed bodies only.",
+        );
+    }
+    if body.len() > MAX_BODY {
+        return errors::azure_core(
+            413,
+            "ContentLengthLimitExceeded",
+            "The request body exceeds the 1 MB limit.",
+        );
+    }
+    let dcr = req.match_info().get("dcr").unwrap_or_default();
+    let stream = req.match_info().get("stream").unwrap_or_default();
+    let Some(ti) = w.tenants.iter().position(|t| t.dcr_immutable_id == dcr) else {
+        return errors::azure_core(
+            404,
+            "NotFound",
+            &format!("Data collection rule with immutable Id '{dcr}' not found."),
+        );
+    };
+    if !w.tenants[ti].tenant_id.eq_ignore_ascii_case(&tok.tenant_id) {
+        return errors::azure_core(403, "OperationFailed", "The authentication token provided does not have access to ingest data for the data collection rule.");
+    }
+    if stream != "Custom-SIGNL4_CL" {
+        return errors::azure_core(
+            400,
+            "InvalidStream",
+            &format!("Stream '{stream}' is not declared in the data collection rule."),
+        );
+    }
+    let rows: Vec<Map<String, Value>> = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Array(items)) => {
+            let mut out = Vec::with_capacity(items.len());
+            for i in items {
+                match i {
+                    Value::Object(m) => out.push(m),
+                    _ => {
+                        return errors::azure_core(
+                            400,
+                            "InvalidRequestBody",
+                            "The request body must be a JSON array of objects.",
+                        )
+                    }
+                }
+            }
+            out
+        }
+        _ => {
+            return errors::azure_core(
+                400,
+                "InvalidRequestBody",
+                "The request body must be a JSON array of objects.",
+            )
+        }
+    };
+    let now = ts7(Utc::now());
+    let t = &mut w.tenants[ti];
+    for mut r in rows {
+        r.entry("TimeGenerated")
+            .or_insert(Value::String(now.clone()));
+        t.signl4_cl_rows.push(r);
+    }
+    HttpResponse::NoContent().finish()
+}

@@ -1,0 +1,527 @@
+//! A tiny KQL subset, enough for the connector's enrichment queries (azure-apis.md §3.5) and for
+//! reading back `SIGNL4_CL`. Supported, in any order after the table name:
+//!
+//! - `where` with `and`-joined predicates: `Col == "x"`, `Col != "x"`, `Col =~ "x"`,
+//!   `Col in ("a", "b")`, `Col between (datetime(a) .. datetime(b))`, and `>`/`>=`/`<`/`<=`
+//!   against `datetime(...)`, `ago(7d|12h|30m|10s)` or numbers;
+//! - `summarize arg_max(Col, *) by Key`;
+//! - `extend X = parse_json(Col)`;
+//! - `project a, b, Name = tostring(X["key"]), N = toint(X["key"]), Alias = Col`;
+//! - `order by`/`sort by Col [asc|desc]`; `take N`/`limit N`.
+//!
+//! `//` comments are ignored. Anything else is a syntax error (the API answers 400
+//! `BadArgumentError`/`SyntaxError`). Tables: `SecurityAlert`, `SIGNL4_CL`.
+//!
+//! Invariant: evaluation is linear in rows × operators; no operator panics on odd data.
+
+use std::cmp::Ordering;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Map, Value};
+
+use super::util::parse_ts;
+
+/// A result table: typed columns and rows of cells.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    /// (name, LA type).
+    pub columns: Vec<(String, String)>,
+    /// Rows, one cell per column.
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// Why a query failed: (inner code, message).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KqlError(pub &'static str, pub String);
+
+fn syntax(msg: impl Into<String>) -> KqlError {
+    KqlError("SyntaxError", msg.into())
+}
+
+/// Splits on top-level `|` (outside quotes and parentheses).
+fn split_pipes(q: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let (mut depth, mut quote) = (0i32, None::<char>);
+    for ch in q.chars() {
+        match (quote, ch) {
+            (Some(c), x) if x == c => {
+                quote = None;
+                cur.push(x)
+            }
+            (Some(_), x) => cur.push(x),
+            (None, '"' | '\'') => {
+                quote = Some(ch);
+                cur.push(ch)
+            }
+            (None, '(' | '[') => {
+                depth += 1;
+                cur.push(ch)
+            }
+            (None, ')' | ']') => {
+                depth -= 1;
+                cur.push(ch)
+            }
+            (None, '|') if depth == 0 => out.push(std::mem::take(&mut cur)),
+            (None, x) => cur.push(x),
+        }
+    }
+    out.push(cur);
+    out.into_iter().map(|s| s.trim().to_string()).collect()
+}
+
+/// Splits on a top-level separator word/char (e.g. `,` or ` and `).
+fn split_top(s: &str, sep: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let (mut depth, mut quote, mut start) = (0i32, None::<char>, 0usize);
+    let b: Vec<char> = s.chars().collect();
+    let sepc: Vec<char> = sep.chars().collect();
+    let mut i = 0;
+    while i < b.len() {
+        let ch = b[i];
+        match quote {
+            Some(q) if ch == q => quote = None,
+            Some(_) => {}
+            None => match ch {
+                '"' | '\'' => quote = Some(ch),
+                '(' | '[' => depth += 1,
+                ')' | ']' => depth -= 1,
+                _ if depth == 0 && b[i..].starts_with(&sepc) => {
+                    out.push(b[start..i].iter().collect::<String>());
+                    i += sepc.len();
+                    start = i;
+                    continue;
+                }
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    out.push(b[start..].iter().collect::<String>());
+    out.into_iter().map(|s| s.trim().to_string()).collect()
+}
+
+fn unquote(s: &str) -> Option<String> {
+    let s = s.trim();
+    let s = s.strip_prefix('@').unwrap_or(s);
+    if s.len() >= 2
+        && ((s.starts_with('"') && s.ends_with('"')) || (s.starts_with('\'') && s.ends_with('\'')))
+    {
+        Some(
+            s[1..s.len() - 1]
+                .replace("\\\"", "\"")
+                .replace("\\\\", "\\"),
+        )
+    } else {
+        None
+    }
+}
+
+/// A scalar operand.
+#[derive(Debug, Clone)]
+enum Scalar {
+    Str(String),
+    Time(DateTime<Utc>),
+    Num(f64),
+}
+
+fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic())?);
+    let n: f64 = num.trim().parse().ok()?;
+    let ms = match unit {
+        "d" => n * 86_400_000.0,
+        "h" => n * 3_600_000.0,
+        "m" => n * 60_000.0,
+        "s" => n * 1000.0,
+        "ms" => n,
+        _ => return None,
+    };
+    Some(Duration::milliseconds(ms as i64))
+}
+
+fn scalar(s: &str, now: DateTime<Utc>) -> Result<Scalar, KqlError> {
+    let s = s.trim();
+    if let Some(v) = unquote(s) {
+        return Ok(Scalar::Str(v));
+    }
+    if let Some(inner) = s
+        .strip_prefix("datetime(")
+        .and_then(|x| x.strip_suffix(')'))
+    {
+        let inner = inner.trim().trim_matches('"').replace(' ', "T");
+        let with_z = if inner.ends_with('Z') || inner.contains('+') {
+            inner.clone()
+        } else {
+            format!("{inner}Z")
+        };
+        return parse_ts(&with_z)
+            .map(Scalar::Time)
+            .ok_or_else(|| syntax(format!("bad datetime '{inner}'")));
+    }
+    if let Some(inner) = s.strip_prefix("ago(").and_then(|x| x.strip_suffix(')')) {
+        return parse_duration(inner)
+            .map(|d| Scalar::Time(now - d))
+            .ok_or_else(|| syntax("bad timespan in ago()"));
+    }
+    if s == "now()" {
+        return Ok(Scalar::Time(now));
+    }
+    s.parse::<f64>()
+        .map(Scalar::Num)
+        .map_err(|_| syntax(format!("unsupported operand '{s}'")))
+}
+
+fn cmp_cell(cell: &Value, v: &Scalar) -> Option<Ordering> {
+    match (cell, v) {
+        (Value::String(c), Scalar::Str(s)) => Some(c.as_str().cmp(s.as_str())),
+        (Value::String(c), Scalar::Time(t)) => parse_ts(c).map(|x| x.cmp(t)),
+        (Value::Number(n), Scalar::Num(x)) => n.as_f64().and_then(|y| y.partial_cmp(x)),
+        _ => None,
+    }
+}
+
+/// A row during evaluation: column → cell (insertion-ordered columns kept separately).
+type Row = Map<String, Value>;
+
+/// A compiled `where` predicate.
+type Pred = Box<dyn Fn(&Row) -> bool>;
+
+/// Columns (name, type) and rows of a source table.
+pub type Source = (Vec<(String, String)>, Vec<Map<String, Value>>);
+
+fn col_index(cols: &[(String, String)], name: &str) -> Result<usize, KqlError> {
+    cols.iter().position(|(c, _)| c == name).ok_or_else(|| {
+        KqlError(
+            "SemanticError",
+            format!("Failed to resolve scalar expression named '{name}'"),
+        )
+    })
+}
+
+fn pred(p: &str, cols: &[(String, String)], now: DateTime<Utc>) -> Result<Pred, KqlError> {
+    let p = p.trim();
+    if let Some((col, rest)) = p.split_once(" between ") {
+        let col = col.trim().to_string();
+        col_index(cols, &col)?;
+        let inner = rest
+            .trim()
+            .strip_prefix('(')
+            .and_then(|x| x.strip_suffix(')'))
+            .ok_or_else(|| syntax("between needs (a .. b)"))?;
+        let (a, b) = inner
+            .split_once("..")
+            .ok_or_else(|| syntax("between needs (a .. b)"))?;
+        let (a, b) = (scalar(a, now)?, scalar(b, now)?);
+        return Ok(Box::new(move |r: &Row| {
+            let c = r.get(&col).unwrap_or(&Value::Null);
+            cmp_cell(c, &a).is_some_and(|o| o != Ordering::Less)
+                && cmp_cell(c, &b).is_some_and(|o| o != Ordering::Greater)
+        }));
+    }
+    if let Some((col, rest)) = p.split_once(" in ") {
+        let col = col.trim().to_string();
+        col_index(cols, &col)?;
+        let inner = rest
+            .trim()
+            .strip_prefix('(')
+            .and_then(|x| x.strip_suffix(')'))
+            .ok_or_else(|| syntax("in needs (...)"))?;
+        let set: Vec<String> = split_top(inner, ",")
+            .iter()
+            .map(|x| unquote(x).ok_or_else(|| syntax("in () takes string literals")))
+            .collect::<Result<_, _>>()?;
+        return Ok(Box::new(move |r: &Row| {
+            r.get(&col)
+                .and_then(Value::as_str)
+                .is_some_and(|v| set.iter().any(|s| s == v))
+        }));
+    }
+    for op in ["==", "!=", "=~", ">=", "<=", ">", "<"] {
+        if let Some((col, rhs)) = p.split_once(op) {
+            let col = col.trim().to_string();
+            col_index(cols, &col)?;
+            let v = scalar(rhs, now)?;
+            let op = op.to_string();
+            return Ok(Box::new(move |r: &Row| {
+                let c = r.get(&col).unwrap_or(&Value::Null);
+                if op == "=~" {
+                    return matches!((c, &v), (Value::String(a), Scalar::Str(b)) if a.eq_ignore_ascii_case(b));
+                }
+                match cmp_cell(c, &v) {
+                    None => op == "!=",
+                    Some(o) => match op.as_str() {
+                        "==" => o == Ordering::Equal,
+                        "!=" => o != Ordering::Equal,
+                        ">=" => o != Ordering::Less,
+                        "<=" => o != Ordering::Greater,
+                        ">" => o == Ordering::Greater,
+                        _ => o == Ordering::Less,
+                    },
+                }
+            }));
+        }
+    }
+    Err(syntax(format!("unsupported predicate '{p}'")))
+}
+
+/// `name = expr` or `expr`; returns (output name, evaluator, type).
+type Proj = (String, Box<dyn Fn(&Row) -> Value>, String);
+
+fn projection(item: &str, cols: &[(String, String)]) -> Result<Proj, KqlError> {
+    let (name, expr) = match item.split_once('=') {
+        Some((n, e)) if !n.contains('(') && !e.starts_with('=') => {
+            (Some(n.trim().to_string()), e.trim().to_string())
+        }
+        _ => (None, item.trim().to_string()),
+    };
+    for (f, ty) in [
+        ("tostring(", "string"),
+        ("toint(", "int"),
+        ("tolong(", "long"),
+        ("todatetime(", "datetime"),
+    ] {
+        if let Some(inner) = expr.strip_prefix(f).and_then(|x| x.strip_suffix(')')) {
+            let (base, key) = match inner.split_once('[') {
+                Some((b, k)) => (
+                    b.trim().to_string(),
+                    Some(unquote(k.trim_end_matches(']')).ok_or_else(|| syntax("bad [\"key\"]"))?),
+                ),
+                None => (inner.trim().to_string(), None),
+            };
+            col_index(cols, &base)?;
+            let name = name.ok_or_else(|| syntax("computed columns need a name"))?;
+            let ty = ty.to_string();
+            let ty2 = ty.clone();
+            return Ok((
+                name,
+                Box::new(move |r: &Row| {
+                    let mut v = r.get(&base).cloned().unwrap_or(Value::Null);
+                    if let Some(k) = &key {
+                        v = v.get(k).cloned().unwrap_or(Value::Null);
+                    }
+                    match (ty2.as_str(), v) {
+                        ("string", Value::String(s)) => Value::String(s),
+                        ("string", Value::Null) => Value::String(String::new()),
+                        ("string", other) => Value::String(other.to_string()),
+                        ("int" | "long", Value::String(s)) => s
+                            .trim()
+                            .parse::<i64>()
+                            .map(Value::from)
+                            .unwrap_or(Value::Null),
+                        ("int" | "long", n @ Value::Number(_)) => n,
+                        ("datetime", Value::String(s)) => parse_ts(&s.replace(' ', "T"))
+                            .map(|t| Value::String(super::util::ts7(t)))
+                            .unwrap_or(Value::Null),
+                        _ => Value::Null,
+                    }
+                }),
+                ty,
+            ));
+        }
+    }
+    if !expr.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(syntax(format!("unsupported projection '{expr}'")));
+    }
+    let i = col_index(cols, &expr)?;
+    let ty = cols[i].1.clone();
+    let src = expr.clone();
+    Ok((
+        name.unwrap_or(expr),
+        Box::new(move |r: &Row| r.get(&src).cloned().unwrap_or(Value::Null)),
+        ty,
+    ))
+}
+
+/// Runs `query` over `table` (rows as column → cell maps with `columns` types).
+/// `window` limits `TimeGenerated` (the request's `timespan`).
+pub fn run(
+    query: &str,
+    tables: &dyn Fn(&str) -> Option<Source>,
+    window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+) -> Result<Table, KqlError> {
+    let now = Utc::now();
+    let text: String = query
+        .lines()
+        .map(|l| match l.find("//") {
+            Some(i) if !l[..i].contains('"') => &l[..i],
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    if text.len() > 100_000 {
+        return Err(syntax("query too long"));
+    }
+    let parts = split_pipes(&text);
+    let table = parts.first().map(|s| s.trim()).unwrap_or_default();
+    let (mut cols, mut rows) = tables(table).ok_or_else(|| {
+        KqlError(
+            "SemanticError",
+            format!("'{table}' could not be resolved as a table, function or entity"),
+        )
+    })?;
+    if let Some((a, b)) = window {
+        if cols.iter().any(|(c, _)| c == "TimeGenerated") {
+            rows.retain(|r| {
+                r.get("TimeGenerated")
+                    .and_then(Value::as_str)
+                    .and_then(parse_ts)
+                    .is_some_and(|t| t >= a && t <= b)
+            });
+        }
+    }
+    for op in parts.iter().skip(1).take(50) {
+        let (kw, rest) = op
+            .split_once(char::is_whitespace)
+            .unwrap_or((op.as_str(), ""));
+        let rest = rest.trim();
+        match kw {
+            "where" => {
+                let preds = split_top(rest, " and ")
+                    .iter()
+                    .map(|p| pred(p, &cols, now))
+                    .collect::<Result<Vec<_>, _>>()?;
+                rows.retain(|r| preds.iter().all(|p| p(r)));
+            }
+            "take" | "limit" => {
+                let n: usize = rest.parse().map_err(|_| syntax("take needs a number"))?;
+                rows.truncate(n);
+            }
+            "summarize" => {
+                let inner = rest
+                    .strip_prefix("arg_max(")
+                    .ok_or_else(|| syntax("only summarize arg_max(Col, *) by Key is supported"))?;
+                let (args, by) = inner.split_once(')').ok_or_else(|| syntax("bad arg_max"))?;
+                let (mcol, star) = args.split_once(',').ok_or_else(|| syntax("bad arg_max"))?;
+                let key = by
+                    .trim()
+                    .strip_prefix("by ")
+                    .ok_or_else(|| syntax("arg_max needs 'by Key'"))?
+                    .trim()
+                    .to_string();
+                let mcol = mcol.trim().to_string();
+                if star.trim() != "*" {
+                    return Err(syntax("only arg_max(Col, *) is supported"));
+                }
+                col_index(&cols, &mcol)?;
+                col_index(&cols, &key)?;
+                let mut best: Vec<Row> = Vec::new();
+                for r in rows {
+                    let k = r.get(&key).cloned();
+                    match best.iter_mut().find(|b| b.get(&key).cloned() == k) {
+                        Some(b) => {
+                            if order(r.get(&mcol), b.get(&mcol)) == Ordering::Greater {
+                                *b = r;
+                            }
+                        }
+                        None => best.push(r),
+                    }
+                }
+                // arg_max puts the key column first.
+                if let Some(i) = cols.iter().position(|(c, _)| *c == key) {
+                    let c = cols.remove(i);
+                    cols.insert(0, c);
+                }
+                rows = best;
+            }
+            "extend" => {
+                for item in split_top(rest, ",") {
+                    let (name, expr) = item
+                        .split_once('=')
+                        .ok_or_else(|| syntax("extend needs Name = expr"))?;
+                    let inner = expr
+                        .trim()
+                        .strip_prefix("parse_json(")
+                        .and_then(|x| x.strip_suffix(')'))
+                        .ok_or_else(|| syntax("extend supports parse_json(Col) only"))?;
+                    let src = inner.trim().to_string();
+                    col_index(&cols, &src)?;
+                    let name = name.trim().to_string();
+                    for r in rows.iter_mut() {
+                        let v = match r.get(&src) {
+                            Some(Value::String(s)) => {
+                                serde_json::from_str(s).unwrap_or(Value::String(s.clone()))
+                            }
+                            Some(v) => v.clone(),
+                            None => Value::Null,
+                        };
+                        r.insert(name.clone(), v);
+                    }
+                    cols.push((name, "dynamic".into()));
+                }
+            }
+            "project" => {
+                let projs = split_top(rest, ",")
+                    .iter()
+                    .map(|i| projection(i, &cols))
+                    .collect::<Result<Vec<_>, _>>()?;
+                rows = rows
+                    .iter()
+                    .map(|r| projs.iter().map(|(n, f, _)| (n.clone(), f(r))).collect())
+                    .collect();
+                cols = projs
+                    .iter()
+                    .map(|(n, _, t)| (n.clone(), t.clone()))
+                    .collect();
+            }
+            "order" | "sort" => {
+                let spec = rest
+                    .strip_prefix("by ")
+                    .ok_or_else(|| syntax("order by Col"))?;
+                let mut it = spec.split_whitespace();
+                let col = it.next().unwrap_or_default().to_string();
+                col_index(&cols, &col)?;
+                let asc = matches!(it.next(), Some("asc"));
+                rows.sort_by(|a, b| {
+                    let o = order(a.get(&col), b.get(&col));
+                    if asc {
+                        o
+                    } else {
+                        o.reverse()
+                    }
+                });
+            }
+            "" => return Err(syntax("empty pipe segment")),
+            other => {
+                return Err(syntax(format!(
+                    "operator '{other}' is not supported by the sandbox"
+                )))
+            }
+        }
+    }
+    let rows = rows
+        .into_iter()
+        .map(|r| cols.iter().map(|(c, t)| cell(r.get(c), t)).collect())
+        .collect();
+    Ok(Table {
+        columns: cols,
+        rows,
+    })
+}
+
+fn order(a: Option<&Value>, b: Option<&Value>) -> Ordering {
+    match (a, b) {
+        (Some(Value::String(x)), Some(Value::String(y))) => match (parse_ts(x), parse_ts(y)) {
+            (Some(p), Some(q)) => p.cmp(&q),
+            _ => x.cmp(y),
+        },
+        (Some(Value::Number(x)), Some(Value::Number(y))) => x
+            .as_f64()
+            .partial_cmp(&y.as_f64())
+            .unwrap_or(Ordering::Equal),
+        (None | Some(Value::Null), Some(_)) => Ordering::Less,
+        (Some(_), None | Some(Value::Null)) => Ordering::Greater,
+        _ => Ordering::Equal,
+    }
+}
+
+/// Encodes a cell the way the real API does: `dynamic` as JSON text, the rest as is.
+fn cell(v: Option<&Value>, ty: &str) -> Value {
+    match (v, ty) {
+        (None, _) => Value::Null,
+        (Some(Value::Null), _) => Value::Null,
+        (Some(Value::String(s)), _) => Value::String(s.clone()),
+        (Some(v), "dynamic") => Value::String(v.to_string()),
+        (Some(v), _) => v.clone(),
+    }
+}

@@ -1,0 +1,139 @@
+//! Knobs of the sandbox: token lifetime, throttling windows, the quirks the reference documents
+//! as uncertain (signl4-api.md §7), outbound-webhook retry policy and HTTP worker counts.
+//!
+//! Invariant: the defaults are the real services' documented (or best known) behaviour; tests
+//! shrink the time-based ones (TTL, windows, backoff) to stay fast.
+
+use std::time::Duration;
+
+/// Everything `Sandbox::start` needs; `Default` gives realistic values.
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    /// Lifetime of issued access tokens (`expires_in`); Entra uses ~3599 s.
+    pub token_ttl: Duration,
+    /// ARM/Sentinel per-subscription throttling.
+    pub throttle: ThrottleLimits,
+    /// Log Analytics: concurrent queries per principal and workspace before 429 (docs: 5).
+    pub la_max_concurrent: usize,
+    /// Sentinel quirks.
+    pub sentinel: SentinelQuirks,
+    /// SIGNL4 behaviour where the public docs are silent.
+    pub signl4: Signl4Options,
+    /// Entra `error` value for AADSTS90002 (older token-endpoint observations say
+    /// `invalid_request`, discovery says `invalid_tenant`).
+    pub tenant_not_found_error: String,
+    /// actix-web workers per emulator (1 is plenty for tests; the bench uses 2).
+    pub workers: usize,
+    /// Maximum number of request-log entries kept (oldest dropped first).
+    pub request_log_capacity: usize,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        SandboxOptions {
+            token_ttl: Duration::from_secs(3599),
+            throttle: ThrottleLimits::default(),
+            la_max_concurrent: 5,
+            sentinel: SentinelQuirks::default(),
+            signl4: Signl4Options::default(),
+            tenant_not_found_error: "invalid_request".into(),
+            workers: 1,
+            request_log_capacity: 10_000,
+        }
+    }
+}
+
+/// Per-subscription sliding-window limits, Sentinel-like (its RP limits are unpublished; these
+/// are the connector's planning numbers).
+#[derive(Debug, Clone)]
+pub struct ThrottleLimits {
+    /// PUT/DELETE on incidents within `window`.
+    pub incident_writes: u32,
+    /// PUT/DELETE on comments within `window`.
+    pub comment_writes: u32,
+    /// GETs and the POST list actions (alerts, entities) within `window`.
+    pub reads: u32,
+    /// Length of the sliding window.
+    pub window: Duration,
+}
+
+impl Default for ThrottleLimits {
+    fn default() -> Self {
+        ThrottleLimits {
+            incident_writes: 75,
+            comment_writes: 75,
+            reads: 100,
+            window: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Observed Sentinel service quirks, each switchable.
+#[derive(Debug, Clone)]
+pub struct SentinelQuirks {
+    /// `properties/classification eq 'Undetermined'` returns nothing (azure-rest-api-specs#27165).
+    pub classification_undetermined_empty: bool,
+    /// `nextLink` keeps literal spaces from `$filter`/`$orderby` (Cortex XSOAR note).
+    pub nextlink_literal_spaces: bool,
+    /// Default `$top` when the client sends none (observed 50).
+    pub default_page_size: usize,
+}
+
+impl Default for SentinelQuirks {
+    fn default() -> Self {
+        SentinelQuirks {
+            classification_undetermined_empty: true,
+            nextlink_literal_spaces: true,
+            default_page_size: 50,
+        }
+    }
+}
+
+/// SIGNL4 choices for the open questions of signl4-api.md §7.
+#[derive(Debug, Clone)]
+pub struct Signl4Options {
+    /// A second `new` with an ExternalID that is still open creates a second Signl (`false`) or
+    /// returns the open one (`true`).
+    pub dedupe_external_id: bool,
+    /// `POST /api/v2/alerts/paged` answers 204 when nothing matches (v1 behaviour) instead of 200
+    /// with empty `results`.
+    pub paged_empty_204: bool,
+    /// Outbound webhooks fire for changes made through the inbound webhook and the REST API too,
+    /// not only for simulated app users (the loop risk the connector must handle).
+    pub outbound_for_api_changes: bool,
+    /// REST acknowledge/close without `uid`/`userId` is 400 (the v2 docs mark it required).
+    pub require_uid: bool,
+    /// Delivery attempts per outbound webhook (first try included).
+    pub outbound_max_attempts: u32,
+    /// Backoff before the second attempt; doubles each time.
+    pub outbound_backoff: Duration,
+    /// Timeout of one outbound POST.
+    pub outbound_timeout: Duration,
+}
+
+impl Default for Signl4Options {
+    fn default() -> Self {
+        Signl4Options {
+            dedupe_external_id: false,
+            paged_empty_204: true,
+            outbound_for_api_changes: true,
+            require_uid: false,
+            outbound_max_attempts: 5,
+            outbound_backoff: Duration::from_millis(500),
+            outbound_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl SandboxOptions {
+    /// Short TTLs, windows and backoffs for tests; throttles high enough not to interfere.
+    pub fn for_tests() -> Self {
+        let mut o = SandboxOptions {
+            token_ttl: Duration::from_secs(60),
+            ..Default::default()
+        };
+        o.signl4.outbound_backoff = Duration::from_millis(20);
+        o.signl4.outbound_timeout = Duration::from_secs(2);
+        o
+    }
+}
