@@ -1,0 +1,47 @@
+//! Every message the actors exchange, in one place (the witnet-rust `messages.rs` layout).
+//!
+//! Messages carry keys, not state: the receiver reads the incident from the store, which holds
+//! the durable truth, so a message that arrives late or twice can never make an actor act on
+//! stale or non-durable data. Sending between pipeline stages uses `send().await`, which waits
+//! when the receiver's mailbox is full: backpressure instead of unbounded queues.
+
+use actix::Message;
+use store::{IncidentKey, TenantId};
+use uuid::Uuid;
+
+// MESSAGES TO THE POLLER
+
+/// Poll now instead of waiting for the next tick (tests, and the first poll after start).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct PollNow;
+
+// MESSAGES FROM THE POLLER TO THE ENRICHER
+
+/// An incident was observed new or changed in a round that may need a Signl.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Message)]
+#[rtype(result = "()")]
+pub struct Enrich {
+    pub tenant: TenantId,
+    pub incident: IncidentKey,
+    /// The poll that saw it, to correlate the events that follow.
+    pub correlation: Uuid,
+}
+
+// MESSAGES FROM THE ENRICHER TO THE FORWARDER
+
+/// The incident's enrichment is recorded (complete, or with what is missing): page it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Message)]
+#[rtype(result = "()")]
+pub struct Forward {
+    pub tenant: TenantId,
+    pub incident: IncidentKey,
+    pub correlation: Uuid,
+}
+
+// MESSAGES TO ANY PIPELINE ACTOR
+
+/// Report how much work is in flight (tests and the demo wait for zero).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "usize")]
+pub struct InFlight;

@@ -1,0 +1,200 @@
+//! Ports: what the actors need from the remote services, as traits.
+//!
+//! The actors never speak HTTP. They call these traits; the binary plugs in the reqwest clients
+//! (`src/http/`), tests plug in the sandbox through the same clients, or in-memory fakes. This
+//! keeps the pipeline's logic testable without a network and lets the read source (Sentinel or
+//! Graph) change underneath it.
+//!
+//! Invariants:
+//! - Every failure is classified as an [`ApiError`] so that callers decide retries from the kind,
+//!   never from message text: throttling carries the server's `Retry-After`, 409 is `Conflict`,
+//!   other 4xx are permanent (`Rejected`), 5xx, timeouts, resets and unparsable bodies are
+//!   `Transient`.
+//! - Calls that cause side effects take the effect's id as `request_id`; implementations send it
+//!   as `x-ms-client-request-id` (or log it), so remote logs join the event log.
+//! - Futures are not required to be `Send`: actix runs each actor on one thread.
+
+use std::future::Future;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+/// Why a call to a remote service failed, classified for the retry policy.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ApiError {
+    /// 429: wait at least this long before the next call to that service.
+    #[error("throttled; retry after {retry_after:?}")]
+    Throttled { retry_after: Duration },
+    /// 5xx, timeout, connection reset, an HTML error page or a body that does not parse.
+    #[error("transient failure: {0}")]
+    Transient(String),
+    /// 409: the resource changed since it was read (stale etag).
+    #[error("conflict: the resource changed since it was read")]
+    Conflict,
+    /// 404.
+    #[error("not found")]
+    NotFound,
+    /// Another 4xx: retrying the same request cannot help.
+    #[error("rejected with {status}: {message}")]
+    Rejected { status: u16, message: String },
+    /// No token could be obtained (wrong secret, unknown app or tenant).
+    #[error("authentication failed: {0}")]
+    Auth(String),
+}
+
+impl ApiError {
+    /// True when the same call may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Throttled { .. } | ApiError::Transient(_) | ApiError::Conflict
+        )
+    }
+}
+
+/// What the Poller lists: incidents in these statuses and severities modified since a time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IncidentQuery {
+    /// Statuses to pull (e.g. New, Active).
+    pub statuses: Vec<String>,
+    /// Severities to pull.
+    pub severities: Vec<String>,
+    /// Only incidents with `lastModifiedTimeUtc` at or after this (ms since the epoch).
+    pub modified_since_ms: i64,
+    /// Page size (`$top`, at most 1000).
+    pub page_size: u32,
+}
+
+/// One incident as the service returned it: the fields the connector reads, and the raw JSON.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IncidentRecord {
+    /// The incident id (`name`, a GUID for Sentinel).
+    pub name: String,
+    /// The resource etag, quotes included.
+    pub etag: String,
+    pub number: i64,
+    pub title: String,
+    pub description: String,
+    pub severity: String,
+    pub status: String,
+    /// Owner as shown (UPN, else email, else assignedTo).
+    pub owner: Option<String>,
+    pub created_ms: i64,
+    pub last_modified_ms: i64,
+    /// Portal deep link.
+    pub url: String,
+    pub labels: Vec<String>,
+    /// `additionalData.alertProductNames`.
+    pub products: Vec<String>,
+    /// `additionalData.tactics`.
+    pub tactics: Vec<String>,
+    /// The resource exactly as received.
+    pub raw_json: String,
+}
+
+/// One page of a listing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IncidentPage {
+    pub incidents: Vec<IncidentRecord>,
+    /// The absolute `nextLink`, followed verbatim; `None` on the last page.
+    pub next_link: Option<String>,
+}
+
+/// Microsoft Sentinel incidents (ARM).
+pub trait SentinelApi {
+    /// One page of incidents matching `query` (the first when `next_link` is `None`), ordered by
+    /// `lastModifiedTimeUtc` ascending.
+    fn list_incidents(
+        &self,
+        query: &IncidentQuery,
+        next_link: Option<&str>,
+    ) -> impl Future<Output = Result<IncidentPage, ApiError>>;
+
+    /// The incident's current state.
+    fn get_incident(&self, name: &str) -> impl Future<Output = Result<IncidentRecord, ApiError>>;
+
+    /// PUT the full resource (`{"etag": .., "properties": {..}}`); returns what was written.
+    /// A stale etag is [`ApiError::Conflict`].
+    fn put_incident(
+        &self,
+        name: &str,
+        resource: &serde_json::Value,
+        request_id: Uuid,
+    ) -> impl Future<Output = Result<IncidentRecord, ApiError>>;
+
+    /// The incident's alerts (`POST .../alerts`), as JSON objects.
+    fn list_alerts(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<serde_json::Value>, ApiError>>;
+
+    /// The incident's entities (`POST .../entities`), as JSON objects.
+    fn list_entities(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<serde_json::Value>, ApiError>>;
+
+    /// Creates or rewrites comment `comment_id`; returns its etag.
+    fn put_comment(
+        &self,
+        name: &str,
+        comment_id: Uuid,
+        message: &str,
+        request_id: Uuid,
+    ) -> impl Future<Output = Result<String, ApiError>>;
+
+    /// The comment's message, or `None` if it does not exist.
+    fn get_comment(
+        &self,
+        name: &str,
+        comment_id: Uuid,
+    ) -> impl Future<Output = Result<Option<String>, ApiError>>;
+}
+
+/// A Signl as the SIGNL4 REST API reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SignlSummary {
+    /// `id` (the Signl id).
+    pub id: String,
+    /// `eventId` of the event that raised it, if reported.
+    pub event_id: Option<String>,
+    /// `status`: 1 open, 2 acknowledged, 4 closed.
+    pub status: u32,
+}
+
+/// SIGNL4.
+pub trait Signl4Api {
+    /// POSTs an event to the team's inbound webhook (`X-S4-*` fields in `body`); returns the
+    /// `eventId` of the 201 response.
+    fn send_event(
+        &self,
+        body: &serde_json::Value,
+        request_id: Uuid,
+    ) -> impl Future<Output = Result<String, ApiError>>;
+
+    /// The Signls raised with this ExternalID, or `None` when no API key is configured and so
+    /// nothing can be checked.
+    fn find_signls(
+        &self,
+        external_id: &str,
+    ) -> impl Future<Output = Result<Option<Vec<SignlSummary>>, ApiError>>;
+}
+
+/// The result of a Log Analytics query.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueryResult {
+    /// The `tables` array as received.
+    pub tables: serde_json::Value,
+    /// A `PartialError` message when the service returned partial results.
+    pub partial_error: Option<String>,
+}
+
+/// The Log Analytics query API of the connector's workspace.
+pub trait LogAnalyticsApi {
+    /// Runs `query` over `timespan` (ISO 8601, e.g. `P2D` or `start/end`).
+    fn query(
+        &self,
+        query: &str,
+        timespan: &str,
+    ) -> impl Future<Output = Result<QueryResult, ApiError>>;
+}
