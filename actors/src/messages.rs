@@ -39,6 +39,14 @@ pub struct Forward {
     pub correlation: Uuid,
 }
 
+// MESSAGES TO THE FORWARDER
+
+/// Finish every open intent of this connector that the Forwarder owns (raise, tag): check the
+/// remote side first, then record the outcome or redo the call. Sent at start and periodically.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct Reconcile;
+
 // MESSAGES TO ANY PIPELINE ACTOR
 
 /// Report how much work is in flight (tests and the demo wait for zero).
