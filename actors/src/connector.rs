@@ -113,7 +113,7 @@ where
     });
     let correlation = Uuid::now_v7();
     for incident in pending {
-        if needs_page(&store, tenant, incident) {
+        if needs_page(&store, &settings, tenant, incident) {
             enricher.do_send(Enrich {
                 tenant,
                 incident,

@@ -32,6 +32,7 @@ use uuid::Uuid;
 
 use crate::enricher::search_lines;
 use crate::observation::with_label;
+use crate::poller::needs_page;
 use crate::ports::{ApiError, SentinelApi, Signl4Api};
 use crate::retry::retry;
 use crate::settings::ConnectorSettings;
@@ -121,10 +122,7 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
         let Some(state) = self.incident(tenant, incident) else {
             return Ok(());
         };
-        if state.observed()
-            && !state.closed_in_sentinel()
-            && state.signl.status == SignlStatus::None
-        {
+        if needs_page(&self.store, &self.settings, tenant, incident) {
             let effect = Effect::RaiseSignl {
                 external_id: external_id(tenant, incident),
                 round: state.round,

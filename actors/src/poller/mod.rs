@@ -8,8 +8,9 @@
 //!   watermark; repeats are absorbed by the aggregate (same etag: no event).
 //! - Nothing is recorded twice: an observation is an event only when its etag is new.
 //! - One poll at a time per connector; a tick during a poll is skipped, not queued.
-//! - A reopened incident is observed again (its modification time moves), starts a new round
-//!   and is handed on like a new one.
+//! - Closed incidents are listed too (whatever the status filter), so that a close and a later
+//!   reopen are seen; a reopened incident starts a new round and is handed on like a new one.
+//!   Only incidents in the configured statuses are paged.
 
 mod actor;
 mod handlers;
@@ -82,13 +83,35 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// True when the incident's current round still needs its Signl.
-pub fn needs_page(store: &Store, tenant: store::TenantId, incident: IncidentKey) -> bool {
+/// True when the incident's current round still needs its Signl: it is in one of the statuses
+/// the connector pages for, not closed, and no Signl was asked for yet in this round.
+pub fn needs_page(
+    store: &Store,
+    settings: &ConnectorSettings,
+    tenant: store::TenantId,
+    incident: IncidentKey,
+) -> bool {
     store.read(|p| {
         p.incident(tenant, incident).is_some_and(|i| {
-            i.observed() && !i.closed_in_sentinel() && i.signl.status == SignlStatus::None
+            i.observed()
+                && !i.closed_in_sentinel()
+                && i.signl.status == SignlStatus::None
+                && settings
+                    .statuses
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(&i.status))
         })
     })
+}
+
+/// The statuses listed: the configured ones plus Closed, because a close (to resolve the Signl)
+/// and a later reopen (to page again) must be seen even when Closed incidents are not paged.
+fn listed_statuses(settings: &ConnectorSettings) -> Vec<String> {
+    let mut statuses = settings.statuses.clone();
+    if !statuses.iter().any(|s| s.eq_ignore_ascii_case("closed")) {
+        statuses.push("Closed".into());
+    }
+    statuses
 }
 
 /// One poll: list everything modified since the watermark, record it, hand it on.
@@ -104,7 +127,7 @@ pub async fn poll_once<S: SentinelApi>(context: &PollContext<S>) -> Result<PollS
         None => now_ms() - settings.lookback.as_millis() as i64,
     };
     let query = IncidentQuery {
-        statuses: settings.statuses.clone(),
+        statuses: listed_statuses(settings),
         severities: settings.severities.clone(),
         modified_since_ms: since,
         page_size: settings.page_size,
@@ -143,7 +166,7 @@ pub async fn poll_once<S: SentinelApi>(context: &PollContext<S>) -> Result<PollS
             if let ExecuteOutcome::Appended(_) = outcome {
                 stats.recorded += 1;
                 let incident = IncidentKey::from_source_id(&record.name);
-                if needs_page(&context.store, tenant, incident) {
+                if needs_page(&context.store, settings, tenant, incident) {
                     stats.handed_on += 1;
                     // Waits while the Enricher's mailbox is full: backpressure.
                     let _ = context
