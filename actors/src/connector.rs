@@ -1,5 +1,5 @@
-//! One connector's pipeline: starts its Forwarder, Enricher and Poller (in that order, so each
-//! stage exists before the one that feeds it) on the current actix System.
+//! One connector's pipeline: starts its StatusSync, Forwarder, Enricher and Poller (in that
+//! order, so each stage exists before the one that feeds it) on the current actix System.
 //!
 //! Invariants: the connector's start is recorded in its tenant stream first; incidents the log
 //! holds as observed but never paged (a crash between recording and forwarding) are handed to
@@ -7,7 +7,7 @@
 //! its start. Nothing depends on how the previous process ended.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use actix::{Actor, Addr};
@@ -23,6 +23,7 @@ use crate::messages::{Enrich, InFlight, PollNow};
 use crate::poller::{needs_page, PollContext, Poller};
 use crate::ports::{LogAnalyticsApi, SentinelApi, Signl4Api};
 use crate::settings::ConnectorSettings;
+use crate::status_sync::{StatusSync, SyncContext};
 
 /// The remote services one connector talks to.
 pub struct Services<S, G, L> {
@@ -42,6 +43,7 @@ where
     pub poller: Addr<Poller<S>>,
     pub enricher: Addr<Enricher<S, L>>,
     pub forwarder: Addr<Forwarder<S, G>>,
+    pub status_sync: Addr<StatusSync<S, G>>,
 }
 
 impl<S, G, L> ConnectorHandle<S, G, L>
@@ -55,7 +57,8 @@ where
         let poller = self.poller.send(InFlight).await.unwrap_or(0);
         let enricher = self.enricher.send(InFlight).await.unwrap_or(0);
         let forwarder = self.forwarder.send(InFlight).await.unwrap_or(0);
-        poller + enricher + forwarder
+        let status_sync = self.status_sync.send(InFlight).await.unwrap_or(0);
+        poller + enricher + forwarder + status_sync
     }
 
     /// Polls now (tests; the timer does it otherwise).
@@ -87,6 +90,15 @@ where
         ))
         .await?;
     let settings = Rc::new(settings);
+    let status_sync = StatusSync::new(SyncContext {
+        settings: settings.clone(),
+        store: store.clone(),
+        sentinel: services.sentinel.clone(),
+        signl4: services.signl4.clone(),
+        busy: RefCell::new(HashSet::new()),
+        by_external_id: RefCell::new(HashMap::new()),
+    })
+    .start();
     let forwarder = Forwarder::new(ForwardContext {
         settings: settings.clone(),
         store: store.clone(),
@@ -126,11 +138,13 @@ where
         store,
         api: services.sentinel,
         enricher: enricher.clone().recipient(),
+        status_sync: status_sync.clone().recipient(),
     })
     .start();
     Ok(ConnectorHandle {
         poller,
         enricher,
         forwarder,
+        status_sync,
     })
 }

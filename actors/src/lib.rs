@@ -17,4 +17,5 @@ pub mod poller;
 pub mod ports;
 pub mod retry;
 pub mod settings;
+pub mod status_sync;
 pub mod tracker;

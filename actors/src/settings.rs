@@ -3,6 +3,7 @@
 //! The binary builds this from the TOML configuration; tests build it directly. Invariant: no
 //! secret lives here (credentials stay inside the HTTP clients behind the ports).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use store::events::Source;
@@ -39,6 +40,52 @@ pub struct ConnectorSettings {
     pub enrichment_concurrency: usize,
     /// Retry bounds of remote calls.
     pub backoff: Backoff,
+    /// What StatusSync writes back.
+    pub sync: SyncSettings,
+}
+
+/// How SIGNL4 actions are written back to Sentinel, and Sentinel changes to SIGNL4.
+#[derive(Clone, Debug)]
+pub struct SyncSettings {
+    /// Acknowledge sets a New incident Active.
+    pub set_active_on_ack: bool,
+    /// Acknowledge assigns the acknowledging user as owner.
+    pub assign_owner_on_ack: bool,
+    /// Close assigns the closing user as owner.
+    pub assign_owner_on_close: bool,
+    /// Close writes this classification, reason and comment.
+    pub classification: String,
+    pub classification_reason: Option<String>,
+    pub classification_comment: String,
+    /// SIGNL4 email (lowercase) -> Entra UPN or object id; unmapped emails are used as UPNs.
+    pub user_map: HashMap<String, String>,
+    /// An incident closed in Sentinel resolves its Signl.
+    pub resolve_on_sentinel_close: bool,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            set_active_on_ack: true,
+            assign_owner_on_ack: true,
+            assign_owner_on_close: false,
+            classification: "Undetermined".into(),
+            classification_reason: None,
+            classification_comment: "Closed in SIGNL4".into(),
+            user_map: HashMap::new(),
+            resolve_on_sentinel_close: true,
+        }
+    }
+}
+
+impl SyncSettings {
+    /// The Sentinel owner for a SIGNL4 user's email.
+    pub fn owner_for(&self, email: &str) -> String {
+        self.user_map
+            .get(&email.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or_else(|| email.to_string())
+    }
 }
 
 impl ConnectorSettings {
@@ -61,6 +108,7 @@ impl ConnectorSettings {
             enrichment_deadline: Duration::from_secs(30),
             enrichment_concurrency: 4,
             backoff: Backoff::default(),
+            sync: SyncSettings::default(),
         }
     }
 

@@ -274,6 +274,15 @@ async fn settle(handle: &Handle) {
     panic!("the pipeline did not settle");
 }
 
+fn statuses(signl4: &FakeSignl4) -> Vec<String> {
+    signl4
+        .sent
+        .borrow()
+        .iter()
+        .map(|b| b["X-S4-Status"].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn external_ids(signl4: &FakeSignl4) -> Vec<String> {
     signl4
         .sent
@@ -453,15 +462,21 @@ fn a_reopened_incident_is_paged_again_and_a_restart_sends_nothing_twice() {
         let handle = start(&store, &sentinel, &signl4).await;
         settle(&handle).await;
         assert_eq!(signl4.sent.borrow().len(), 1);
-        // Closed by an analyst (not pulled: status filter), then reopened.
+        // Closed by an analyst: the Signl is resolved (Closed is listed whatever the filter).
         sentinel.set_status(&name, "Closed");
         handle.poll_now();
         settle(&handle).await;
+        assert_eq!(statuses(&signl4), vec!["new", "resolved"]);
+        // Reopened: a new round pages again.
         sentinel.set_status(&name, "Active");
         handle.poll_now();
         settle(&handle).await;
     });
-    assert_eq!(signl4.sent.borrow().len(), 2, "round 2 pages again");
+    assert_eq!(
+        statuses(&signl4),
+        vec!["new", "resolved", "new"],
+        "round 2 pages again"
+    );
     // The first process is gone (its System and actors dropped); close the log and start again.
     store.shutdown().unwrap();
     let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
@@ -473,7 +488,7 @@ fn a_reopened_incident_is_paged_again_and_a_restart_sends_nothing_twice() {
     });
     assert_eq!(
         signl4.sent.borrow().len(),
-        2,
+        3,
         "nothing sent twice after the restart"
     );
 }

@@ -25,7 +25,7 @@ use store::writer::Execution;
 use store::{Command, ExecuteOutcome, IncidentKey, Store, StoreError};
 use uuid::Uuid;
 
-use crate::messages::Enrich;
+use crate::messages::{Enrich, SentinelChanged};
 use crate::observation::observed;
 use crate::ports::{ApiError, IncidentQuery, SentinelApi};
 use crate::retry::retry;
@@ -46,6 +46,8 @@ pub struct PollContext<S> {
     pub store: Store,
     pub api: Rc<S>,
     pub enricher: Recipient<Enrich>,
+    /// Told about recorded changes of incidents that have a Signl (closes to resolve).
+    pub status_sync: Recipient<SentinelChanged>,
 }
 
 /// Why a poll stopped early (the next tick tries again from the same watermark).
@@ -166,7 +168,16 @@ pub async fn poll_once<S: SentinelApi>(context: &PollContext<S>) -> Result<PollS
             if let ExecuteOutcome::Appended(_) = outcome {
                 stats.recorded += 1;
                 let incident = IncidentKey::from_source_id(&record.name);
-                if needs_page(&context.store, settings, tenant, incident) {
+                let paged = context.store.read(|p| {
+                    p.incident(tenant, incident)
+                        .is_some_and(|i| i.signl.status != SignlStatus::None)
+                });
+                if paged {
+                    let _ = context
+                        .status_sync
+                        .send(SentinelChanged { tenant, incident })
+                        .await;
+                } else if needs_page(&context.store, settings, tenant, incident) {
                     stats.handed_on += 1;
                     // Waits while the Enricher's mailbox is full: backpressure.
                     let _ = context
