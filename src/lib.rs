@@ -9,3 +9,4 @@ pub mod cli;
 pub mod demo;
 pub mod sandbox;
 pub mod telemetry;
+pub mod webhook;
