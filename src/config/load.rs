@@ -77,9 +77,10 @@ pub fn parse_str(text: &str, file: &Path, env: &Env) -> Result<Config, ConfigErr
             // Only the parser's message, never its rendering: that quotes the line, which may
             // hold a secret.
             let span = e.span();
+            let key = span.as_ref().map_or("", |s| key_on_line(text, s.start));
             ctx.error(
                 span.as_ref(),
-                "",
+                key,
                 ErrorKind::Syntax,
                 format!("invalid TOML: {}", e.message().trim()),
             );
@@ -92,6 +93,30 @@ pub fn parse_str(text: &str, file: &Path, env: &Env) -> Result<Config, ConfigErr
     }
     let (_, warnings) = ctx.into_errors();
     Ok(Config { warnings, ..config })
+}
+
+/// The key written at the start of the line holding `offset` (`key = ...`), to name it in a
+/// syntax error; only the key, never the value.
+fn key_on_line(text: &str, offset: usize) -> &str {
+    let start = text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let line = text[start..].lines().next().unwrap_or("");
+    match line.split_once('=') {
+        Some((key, _)) => {
+            let key = key.trim();
+            let bare = !key.is_empty()
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            if bare {
+                key
+            } else {
+                ""
+            }
+        }
+        None => "",
+    }
 }
 
 fn errors(ctx: Ctx) -> ConfigErrors {
@@ -130,6 +155,7 @@ fn read_config(ctx: &mut Ctx, doc: &DeTable) -> Config {
     };
 
     let mut connectors = Vec::new();
+    let mut names = Vec::new();
     match root.get("connector") {
         None => ctx.error(
             None,
@@ -143,9 +169,15 @@ fn read_config(ctx: &mut Ctx, doc: &DeTable) -> Config {
                     let path = format!("connector[{i}]");
                     match element.get_ref() {
                         DeValue::Table(table) => {
+                            // Names are compared even when the rest of a connector is broken.
+                            if let Some(DeValue::String(n)) = table.get("name").map(|v| v.get_ref())
+                            {
+                                let span = table.get("name").map(|v| v.span()).unwrap_or_default();
+                                names.push((n.to_string(), span, i));
+                            }
                             let mut t = TableReader::new(table, element.span(), path);
                             if let Some(c) = read_connector(ctx, &mut t) {
-                                connectors.push((c, element.span()));
+                                connectors.push((c, element.span(), i));
                             }
                             ctx.finish(t);
                         }
@@ -169,12 +201,12 @@ fn read_config(ctx: &mut Ctx, doc: &DeTable) -> Config {
     }
     ctx.finish(root);
 
-    check_unique(ctx, &connectors);
+    check_unique(ctx, &names, &connectors);
     Config {
         file: ctx.file.to_path_buf(),
         data_dir,
         webhook,
-        connectors: connectors.into_iter().map(|(c, _)| c).collect(),
+        connectors: connectors.into_iter().map(|(c, _, _)| c).collect(),
         warnings: Vec::new(),
     }
 }
@@ -563,7 +595,8 @@ fn read_signl4(ctx: &mut Ctx, s: &mut TableReader) -> Option<Signl4Config> {
                     &item.path,
                     ErrorKind::Invalid,
                     format!(
-                        "unknown alerting scenario {v:?}; expected {} or \"\" for the team's default",
+                        "unknown alerting scenario {v:?}; expected one of {}, or \"\" for the \
+                         team's default",
                         AlertingScenario::expected()
                     ),
                 );
@@ -636,28 +669,34 @@ fn read_endpoints(ctx: &mut Ctx, t: &mut TableReader) -> Option<Endpoints> {
 
 /// Connector names (case-insensitively) and webhook tokens must be unique; the same workspace
 /// twice is allowed (e.g. split by severity to two teams) but warned about.
-fn check_unique(ctx: &mut Ctx, connectors: &[(ConnectorConfig, Span)]) {
-    let mut names: HashMap<String, usize> = HashMap::new();
-    let mut tokens: HashMap<&str, usize> = HashMap::new();
-    let mut workspaces: HashMap<(Uuid, String, String), usize> = HashMap::new();
-    for (i, (c, span)) in connectors.iter().enumerate() {
-        if let Some(first) = names.insert(c.name.to_lowercase(), i) {
-            names.insert(c.name.to_lowercase(), first);
-            ctx.error(
+fn check_unique(
+    ctx: &mut Ctx,
+    names: &[(String, Span, usize)],
+    connectors: &[(ConnectorConfig, Span, usize)],
+) {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (name, span, i) in names {
+        match seen.get(&name.to_lowercase()) {
+            Some(first) => ctx.error(
                 Some(span),
                 &format!("connector[{i}].name"),
                 ErrorKind::Duplicate,
                 format!(
-                    "connector name {:?} is already used by connector[{first}]; names must be \
-                     unique (ignoring case): each keys its own tenant stream in the event log",
-                    c.name
+                    "connector name {name:?} is already used by connector[{first}]; names must \
+                     be unique (ignoring case): each keys its own tenant stream in the event log"
                 ),
-            );
+            ),
+            None => {
+                seen.insert(name.to_lowercase(), *i);
+            }
         }
+    }
+    let mut tokens: HashMap<&str, usize> = HashMap::new();
+    let mut workspaces: HashMap<(Uuid, String, String), usize> = HashMap::new();
+    for (c, span, i) in connectors {
         if let Some(token) = &c.webhook_token {
-            if let Some(first) = tokens.insert(token.expose(), i) {
-                tokens.insert(token.expose(), first);
-                ctx.error(
+            match tokens.get(token.expose()) {
+                Some(first) => ctx.error(
                     Some(span),
                     &format!("connector[{i}].webhook_token"),
                     ErrorKind::Duplicate,
@@ -665,7 +704,10 @@ fn check_unique(ctx: &mut Ctx, connectors: &[(ConnectorConfig, Span)]) {
                         "the same webhook token is used by connector[{first}]; each connector \
                          needs its own"
                     ),
-                );
+                ),
+                None => {
+                    tokens.insert(token.expose(), *i);
+                }
             }
         }
         let ws = (
@@ -673,12 +715,15 @@ fn check_unique(ctx: &mut Ctx, connectors: &[(ConnectorConfig, Span)]) {
             c.resource_group.to_lowercase(),
             c.workspace_name.to_lowercase(),
         );
-        if let Some(first) = workspaces.insert(ws, i) {
-            ctx.warnings.push(format!(
+        match workspaces.get(&ws) {
+            Some(first) => ctx.warnings.push(format!(
                 "connector[{i}]: workspace {} is also read by connector[{first}]; each incident \
                  will be forwarded by both",
                 c.workspace_name
-            ));
+            )),
+            None => {
+                workspaces.insert(ws, *i);
+            }
         }
     }
 }

@@ -255,13 +255,18 @@ impl<'a> Ctx<'a> {
             if t.known.contains(&name) {
                 continue;
             }
-            let hint = suggestion(name, &t.known);
-            let known = t.known.join(", ");
+            // A near miss names the intended key; otherwise list what is allowed.
+            let hint = match suggestion(name, &t.known) {
+                hint if hint.is_empty() => {
+                    format!("; the keys allowed here are: {}", t.known.join(", "))
+                }
+                hint => hint,
+            };
             self.error(
                 Some(&key.span()),
                 &t.child_path(name),
                 ErrorKind::UnknownKey,
-                format!("unknown key `{name}`{hint}; the keys allowed here are: {known}"),
+                format!("unknown key `{name}`{hint}"),
             );
         }
     }
