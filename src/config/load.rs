@@ -53,7 +53,12 @@ pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigErrors> {
 pub fn load_with(path: impl AsRef<Path>, env: &Env) -> Result<Config, ConfigErrors> {
     let path = path.as_ref();
     match std::fs::read_to_string(path) {
-        Ok(text) => parse_str(&text, path, env),
+        Ok(text) => parse_str(&text, path, env).map(|mut config| {
+            if let Some(w) = world_readable_inline_secrets(path, &config) {
+                config.warnings.push(w);
+            }
+            config
+        }),
         Err(e) => Err(ConfigErrors {
             errors: vec![ConfigError {
                 file: path.to_path_buf(),
@@ -64,6 +69,37 @@ pub fn load_with(path: impl AsRef<Path>, env: &Env) -> Result<Config, ConfigErro
                 message: format!("cannot read the configuration file: {e}"),
             }],
         }),
+    }
+}
+
+/// A warning when the file holds secrets inline and every user of the machine may read it.
+fn world_readable_inline_secrets(path: &Path, config: &Config) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let inline = config.connectors.iter().any(|c| {
+            let mut secrets = vec![&c.client_secret];
+            secrets.extend(c.signl4.api_key.as_ref());
+            secrets.extend(c.webhook_token.as_ref());
+            secrets.push(match &c.signl4.target {
+                Signl4Target::TeamSecret(s) | Signl4Target::WebhookUrl(s) => s,
+            });
+            secrets.iter().any(|s| *s.source() == SecretSource::Inline)
+        });
+        let mode = std::fs::metadata(path).ok()?.permissions().mode();
+        (inline && mode & 0o004 != 0).then(|| {
+            format!(
+                "{} holds secrets inline and is readable by every user (mode {:o}); chmod 600 \
+                 it, or move the secrets to *_env / *_file keys",
+                path.display(),
+                mode & 0o777
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, config);
+        None
     }
 }
 
@@ -196,7 +232,10 @@ fn read_config(ctx: &mut Ctx, doc: &DeTable) -> Config {
                 ErrorKind::Missing,
                 "no connector is configured; expected at least one [[connector]] table",
             ),
-            _ => ctx.wrong_type(&item, "an array of [[connector]] tables"),
+            _ => ctx.wrong_type(
+                &item,
+                "an array of tables (write [[connector]], with double brackets)",
+            ),
         },
     }
     ctx.finish(root);
@@ -985,4 +1024,17 @@ fn read_secret_file(path: &Path) -> Result<String, String> {
         return Err(format!("secret file {shown} is empty"));
     }
     Ok(value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_errors_name_the_bare_key_of_their_line_only() {
+        let text = "a = 1\nclient_secret = \"x\nb.c = 2\n[t]\n";
+        assert_eq!(key_on_line(text, 8), "client_secret");
+        assert_eq!(key_on_line(text, text.find("b.c").unwrap() + 4), "b.c");
+        assert_eq!(key_on_line(text, text.find("[t]").unwrap()), "");
+    }
 }
