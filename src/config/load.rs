@@ -845,11 +845,11 @@ fn word_list<T: Copy + PartialEq>(
         );
         ok = false;
     }
-    (ok && !ctx_list_failed(&list)).then_some(out)
+    (ok && !has_non_string(&list)).then_some(out)
 }
 
-/// Element type errors were recorded by `opt_str_list` without failing the list; recheck.
-fn ctx_list_failed(list: &Item) -> bool {
+/// True when an element is not a string (`opt_str_list` recorded the error and skipped it).
+fn has_non_string(list: &Item) -> bool {
     match list.value {
         DeValue::Array(a) => a.iter().any(|v| !matches!(v.get_ref(), DeValue::String(_))),
         _ => true,
