@@ -8,5 +8,14 @@
 //! Layout (witnet-rust): `<actor>/{mod,actor,handlers}.rs` — `mod.rs` the state and pure
 //! helpers, `actor.rs` the lifecycle, `handlers.rs` one `impl Handler` per message.
 
+pub mod connector;
+pub mod enricher;
+pub mod forwarder;
 pub mod messages;
+pub mod observation;
+pub mod poller;
 pub mod ports;
+pub mod retry;
+pub mod settings;
+pub mod status_sync;
+pub mod tracker;

@@ -39,6 +39,44 @@ pub struct Forward {
     pub correlation: Uuid,
 }
 
+// MESSAGES FROM THE POLLER TO STATUSSYNC
+
+/// A change of an incident that has a Signl was recorded (it may have been closed in Sentinel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Message)]
+#[rtype(result = "()")]
+pub struct SentinelChanged {
+    pub tenant: TenantId,
+    pub incident: IncidentKey,
+}
+
+// MESSAGES FROM THE WEBHOOK RECEIVER TO STATUSSYNC
+
+/// A SIGNL4 notification arrived. Answered once it is durable in the log (or known as a
+/// duplicate), so the receiver may then answer 2xx; the write-back happens afterwards.
+#[derive(Debug, Clone, PartialEq, Message)]
+#[rtype(result = "Result<Recorded, store::StoreError>")]
+pub struct Signl4Notified(pub crate::status_sync::notification::Notification);
+
+/// What became of a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Appended to the incident's history; write-back follows.
+    New,
+    /// Delivered before (same notification id): nothing done.
+    Duplicate,
+    /// Its ExternalID is not one of this connector's incidents: nothing recorded.
+    UnknownIncident,
+}
+
+// MESSAGES TO THE FORWARDER AND STATUSSYNC
+
+/// Finish every open intent the receiving actor owns (the Forwarder: raise, tag; StatusSync:
+/// incident writes, comments, resolves): check the remote side where possible, then record the
+/// outcome or redo the idempotent call. Sent at start and periodically.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct Reconcile;
+
 // MESSAGES TO ANY PIPELINE ACTOR
 
 /// Report how much work is in flight (tests and the demo wait for zero).

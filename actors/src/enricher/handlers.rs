@@ -1,0 +1,40 @@
+//! The Enricher's messages: `Enrich` starts one enrichment (bounded by the semaphore);
+//! `InFlight` reports how many are running or waiting.
+
+use actix::{ActorFutureExt, AsyncContext, Handler, WrapFuture};
+
+use super::{enrich_and_forward, Enricher};
+use crate::messages::{Enrich, InFlight};
+use crate::ports::{LogAnalyticsApi, SentinelApi};
+
+impl<S: SentinelApi + 'static, L: LogAnalyticsApi + 'static> Handler<Enrich> for Enricher<S, L> {
+    type Result = ();
+
+    fn handle(&mut self, message: Enrich, ctx: &mut Self::Context) {
+        let guard = self.tracker.start();
+        let context = self.context.clone();
+        let work = async move {
+            enrich_and_forward(
+                &context,
+                message.tenant,
+                message.incident,
+                message.correlation,
+            )
+            .await
+        };
+        ctx.spawn(work.into_actor(self).map(move |result, _, _| {
+            drop(guard);
+            if let Err(error) = result {
+                tracing::error!(%error, incident = %message.incident, "enrichment not recorded");
+            }
+        }));
+    }
+}
+
+impl<S: SentinelApi + 'static, L: LogAnalyticsApi + 'static> Handler<InFlight> for Enricher<S, L> {
+    type Result = usize;
+
+    fn handle(&mut self, _: InFlight, _: &mut Self::Context) -> usize {
+        self.tracker.count()
+    }
+}

@@ -1,0 +1,220 @@
+//! The Enricher: gathers what is linked to an incident (alerts, entities and, when a workspace
+//! is configured, the Log Analytics search results behind the alerts), records it, and hands the
+//! incident to the Forwarder.
+//!
+//! Invariants:
+//! - Paging never waits on enrichment for long: each lookup is retried with backoff only until
+//!   `enrichment_deadline`; whatever could not be fetched is recorded as missing and the incident
+//!   is forwarded anyway, saying what is missing.
+//! - At most `enrichment_concurrency` incidents are enriched at once (Log Analytics allows five
+//!   concurrent queries per principal), so a burst of incidents queues instead of failing.
+//! - An incident already enriched in its current round is not enriched again.
+
+mod actor;
+mod handlers;
+
+use std::collections::BTreeSet;
+use std::rc::Rc;
+
+use actix::Recipient;
+use serde_json::Value;
+use store::events::IncidentEnriched;
+use store::writer::Execution;
+use store::{Command, IncidentKey, Store, StoreError, TenantId};
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+use crate::messages::Forward;
+use crate::ports::{ApiError, LogAnalyticsApi, SentinelApi};
+use crate::retry::{retry, Backoff};
+use crate::settings::ConnectorSettings;
+use crate::tracker::Tracker;
+
+/// The Enricher of one connector.
+pub struct Enricher<S: SentinelApi + 'static, L: LogAnalyticsApi + 'static> {
+    context: Rc<EnrichContext<S, L>>,
+    tracker: Tracker,
+}
+
+/// Everything an enrichment needs; shared with in-flight work.
+pub struct EnrichContext<S, L> {
+    pub settings: Rc<ConnectorSettings>,
+    pub store: Store,
+    pub sentinel: Rc<S>,
+    /// The workspace's query API, when augmentation is configured.
+    pub log_analytics: Option<Rc<L>>,
+    pub forwarder: Recipient<Forward>,
+    /// Bounds concurrent enrichments.
+    pub permits: Rc<Semaphore>,
+}
+
+impl<S: SentinelApi + 'static, L: LogAnalyticsApi + 'static> Enricher<S, L> {
+    /// An Enricher for one connector.
+    pub fn new(context: EnrichContext<S, L>) -> Self {
+        Enricher {
+            context: Rc::new(context),
+            tracker: Tracker::default(),
+        }
+    }
+}
+
+/// Enriches (unless done for this round) and hands the incident to the Forwarder.
+pub async fn enrich_and_forward<S: SentinelApi, L: LogAnalyticsApi>(
+    context: &EnrichContext<S, L>,
+    tenant: TenantId,
+    incident: IncidentKey,
+    correlation: Uuid,
+) -> Result<(), StoreError> {
+    let _permit = context.permits.acquire().await;
+    let state = context.store.read(|p| {
+        p.incident(tenant, incident)
+            .map(|i| (i.name.clone(), i.round, i.enriched_round))
+    });
+    let Some((name, round, enriched_round)) = state else {
+        return Ok(());
+    };
+    if enriched_round < round {
+        let enriched = gather(context, &name).await;
+        context
+            .store
+            .execute(
+                Execution::incident(tenant, incident, Command::RecordEnrichment(enriched))
+                    .correlated(correlation),
+            )
+            .await?;
+    }
+    let _ = context
+        .forwarder
+        .send(Forward {
+            tenant,
+            incident,
+            correlation,
+        })
+        .await;
+    Ok(())
+}
+
+/// Fetches alerts, entities and search results within the deadline.
+async fn gather<S: SentinelApi, L: LogAnalyticsApi>(
+    context: &EnrichContext<S, L>,
+    name: &str,
+) -> IncidentEnriched {
+    let settings = &context.settings;
+    let backoff = Backoff {
+        deadline: settings.enrichment_deadline,
+        ..settings.backoff
+    };
+    let (alerts, entities) = tokio::join!(
+        retry(backoff, || context.sentinel.list_alerts(name)),
+        retry(backoff, || context.sentinel.list_entities(name)),
+    );
+    let mut missing = Vec::new();
+    let alerts = keep(alerts.0, "alerts", &mut missing);
+    let entities = keep(entities.0, "entities", &mut missing);
+    let mut search_json = String::new();
+    if let Some(la) = &context.log_analytics {
+        let ids: Vec<String> = alerts
+            .iter()
+            .filter_map(|a| a["properties"]["systemAlertId"].as_str())
+            .map(str::to_string)
+            .collect();
+        if !ids.is_empty() {
+            let query = search_query(&ids);
+            let (result, _) = retry(backoff, || la.query(&query, "P7D")).await;
+            match result {
+                Ok(result) => {
+                    if let Some(partial) = result.partial_error {
+                        missing.push(format!("log analytics: partial results ({partial})"));
+                    }
+                    search_json = result.tables.to_string();
+                }
+                Err(error) => missing.push(format!("log analytics: {error}")),
+            }
+        }
+    }
+    let mut products = BTreeSet::new();
+    let mut tactics = BTreeSet::new();
+    for alert in &alerts {
+        let p = &alert["properties"];
+        if let Some(product) = p["productName"].as_str().filter(|s| !s.is_empty()) {
+            products.insert(product.to_string());
+        }
+        for tactic in p["tactics"].as_array().into_iter().flatten() {
+            if let Some(t) = tactic.as_str() {
+                tactics.insert(t.to_string());
+            }
+        }
+    }
+    IncidentEnriched {
+        alert_count: alerts.len() as u32,
+        entity_count: entities.len() as u32,
+        products: products.into_iter().collect(),
+        tactics: tactics.into_iter().collect(),
+        missing,
+        alerts_json: Value::Array(alerts).to_string(),
+        entities_json: Value::Array(entities).to_string(),
+        search_json,
+    }
+}
+
+fn keep(result: Result<Vec<Value>, ApiError>, what: &str, missing: &mut Vec<String>) -> Vec<Value> {
+    result.unwrap_or_else(|error| {
+        missing.push(format!("{what}: {error}"));
+        Vec::new()
+    })
+}
+
+/// The SecurityAlert lookup of azure-apis.md §3.5 for the incident's alerts: one query for all.
+pub fn search_query(system_alert_ids: &[String]) -> String {
+    let ids: Vec<String> = system_alert_ids
+        .iter()
+        .map(|id| format!("\"{}\"", id.replace(['"', '\\'], "")))
+        .collect();
+    format!(
+        "SecurityAlert\n| where SystemAlertId in ({})\n| summarize arg_max(TimeGenerated, *) by SystemAlertId\n| extend EP = parse_json(ExtendedProperties)\n| project SystemAlertId, AlertName, ProductName, RuleName = tostring(EP[\"Analytic Rule Name\"]), ResultCount = toint(EP[\"Search Query Results Overall Count\"]), QueryStart = tostring(EP[\"Query Start Time UTC\"]), QueryEnd = tostring(EP[\"Query End Time UTC\"])",
+        ids.join(", ")
+    )
+}
+
+/// Lines describing the search results, from the `tables` JSON recorded in the log.
+pub fn search_lines(search_json: &str) -> Vec<String> {
+    let Ok(tables) = serde_json::from_str::<Value>(search_json) else {
+        return Vec::new();
+    };
+    let Some(table) = tables.as_array().and_then(|t| t.first()) else {
+        return Vec::new();
+    };
+    let columns: Vec<&str> = table["columns"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    let cell = |row: &Value, name: &str| -> Value {
+        columns
+            .iter()
+            .position(|c| *c == name)
+            .map(|i| row[i].clone())
+            .unwrap_or(Value::Null)
+    };
+    table["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|row| {
+            let text = |name: &str| match cell(row, name) {
+                Value::String(s) => s,
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            format!(
+                "{}: {} results of rule {:?} ({} .. {})",
+                text("AlertName"),
+                text("ResultCount"),
+                text("RuleName"),
+                text("QueryStart"),
+                text("QueryEnd")
+            )
+        })
+        .collect()
+}

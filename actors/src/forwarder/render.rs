@@ -1,0 +1,269 @@
+//! The Signl a person reads on their phone: one incident rendered as a SIGNL4 webhook body.
+//!
+//! Invariants: every `X-S4-*` control field is set explicitly (ExternalID stable per incident,
+//! Status `new`), the title says severity, title and number at a glance, and linked items are
+//! listed one per line with the most useful fields first; nothing here is secret (the body goes
+//! to SIGNL4 and may be shown to anyone on duty). Long lists are cut with a count of what was
+//! left out, so a huge incident cannot make an oversized Signl.
+
+use serde_json::{json, Map, Value};
+
+/// What goes into a Signl besides the incident itself.
+#[derive(Clone, Debug, Default)]
+pub struct SignlContext<'a> {
+    /// `X-S4-ExternalID`.
+    pub external_id: &'a str,
+    /// `X-S4-Service` (empty: not sent).
+    pub service: &'a str,
+    /// `X-S4-AlertingScenario` (empty: team default).
+    pub alerting_scenario: &'a str,
+}
+
+/// The incident fields shown.
+#[derive(Clone, Debug, Default)]
+pub struct IncidentView<'a> {
+    pub number: i64,
+    pub title: &'a str,
+    pub description: &'a str,
+    pub severity: &'a str,
+    pub status: &'a str,
+    pub owner: Option<&'a str>,
+    pub url: &'a str,
+    pub products: &'a [String],
+    pub tactics: &'a [String],
+}
+
+/// What enrichment found, as recorded in the log.
+#[derive(Clone, Debug, Default)]
+pub struct EnrichmentView<'a> {
+    /// Alerts (Sentinel `SecurityAlert` entities) as JSON.
+    pub alerts: &'a [Value],
+    /// Entities as JSON.
+    pub entities: &'a [Value],
+    /// Search results summary lines (from Log Analytics), if any.
+    pub search: &'a [String],
+    /// What could not be fetched.
+    pub missing: &'a [String],
+}
+
+/// Most alerts and entities listed before "... and N more".
+const MAX_ITEMS: usize = 10;
+
+/// The webhook body of the incident's Signl.
+pub fn signl_body(
+    context: &SignlContext<'_>,
+    incident: &IncidentView<'_>,
+    enrichment: &EnrichmentView<'_>,
+) -> Value {
+    let mut body = Map::new();
+    let title = format!(
+        "Sentinel {}: {} (#{})",
+        incident.severity, incident.title, incident.number
+    );
+    body.insert("Title".into(), json!(title));
+    body.insert("Message".into(), json!(message(incident)));
+    body.insert("X-S4-ExternalID".into(), json!(context.external_id));
+    body.insert("X-S4-Status".into(), json!("new"));
+    body.insert("X-S4-SourceSystem".into(), json!("MicrosoftSentinel"));
+    if !context.service.is_empty() {
+        body.insert("X-S4-Service".into(), json!(context.service));
+    }
+    if !context.alerting_scenario.is_empty() {
+        body.insert(
+            "X-S4-AlertingScenario".into(),
+            json!(context.alerting_scenario),
+        );
+    }
+    body.insert("Incident number".into(), json!(incident.number));
+    body.insert("Severity".into(), json!(incident.severity));
+    body.insert("Status".into(), json!(incident.status));
+    if let Some(owner) = incident.owner {
+        body.insert("Owner".into(), json!(owner));
+    }
+    body.insert("Incident URL".into(), json!(incident.url));
+    let products = products(incident, enrichment);
+    if !products.is_empty() {
+        body.insert("Products".into(), json!(products.join(", ")));
+    }
+    if !incident.tactics.is_empty() {
+        body.insert("Tactics".into(), json!(incident.tactics.join(", ")));
+    }
+    if !enrichment.alerts.is_empty() {
+        body.insert("Alerts".into(), json!(list(enrichment.alerts, alert_line)));
+    }
+    if !enrichment.entities.is_empty() {
+        body.insert(
+            "Entities".into(),
+            json!(list(enrichment.entities, entity_line)),
+        );
+    }
+    if !enrichment.search.is_empty() {
+        body.insert("Search results".into(), json!(enrichment.search.join("\n")));
+    }
+    if !enrichment.missing.is_empty() {
+        body.insert(
+            "Not available".into(),
+            json!(format!(
+                "enrichment incomplete: {}",
+                enrichment.missing.join("; ")
+            )),
+        );
+    }
+    Value::Object(body)
+}
+
+fn message(incident: &IncidentView<'_>) -> String {
+    let mut text = String::new();
+    if !incident.description.is_empty() {
+        text.push_str(incident.description.trim());
+        text.push_str("\n\n");
+    }
+    text.push_str(&format!(
+        "Severity {}, status {}. Open in Sentinel: {}",
+        incident.severity, incident.status, incident.url
+    ));
+    text
+}
+
+fn products(incident: &IncidentView<'_>, enrichment: &EnrichmentView<'_>) -> Vec<String> {
+    let mut products: Vec<String> = incident.products.to_vec();
+    for alert in enrichment.alerts {
+        if let Some(p) = alert["properties"]["productName"].as_str() {
+            if !p.is_empty() && !products.iter().any(|q| q == p) {
+                products.push(p.to_string());
+            }
+        }
+    }
+    products
+}
+
+fn list(items: &[Value], line: fn(&Value) -> String) -> String {
+    let mut lines: Vec<String> = items
+        .iter()
+        .take(MAX_ITEMS)
+        .enumerate()
+        .map(|(i, item)| format!("{}. {}", i + 1, line(item)))
+        .collect();
+    if items.len() > MAX_ITEMS {
+        lines.push(format!("... and {} more", items.len() - MAX_ITEMS));
+    }
+    lines.join("\n")
+}
+
+fn alert_line(alert: &Value) -> String {
+    let p = &alert["properties"];
+    let name = p["alertDisplayName"]
+        .as_str()
+        .or(p["friendlyName"].as_str())
+        .unwrap_or("alert");
+    let mut extras = Vec::new();
+    for key in ["productName", "severity", "compromisedEntity"] {
+        if let Some(v) = p[key].as_str().filter(|v| !v.is_empty()) {
+            extras.push(v.to_string());
+        }
+    }
+    if extras.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name} ({})", extras.join(", "))
+    }
+}
+
+fn entity_line(entity: &Value) -> String {
+    let kind = entity["kind"].as_str().unwrap_or("Entity");
+    let p = &entity["properties"];
+    let detail = match kind {
+        "Account" => p["userPrincipalName"]
+            .as_str()
+            .or(p["accountName"].as_str())
+            .map(str::to_string),
+        "Host" => p["hostName"]
+            .as_str()
+            .map(|h| match p["dnsDomain"].as_str() {
+                Some(d) if !d.is_empty() => format!("{h}.{d}"),
+                _ => h.to_string(),
+            }),
+        "Ip" => p["address"]
+            .as_str()
+            .map(|a| match p["location"]["countryName"].as_str() {
+                Some(c) => format!("{a} ({c})"),
+                None => a.to_string(),
+            }),
+        "Url" => p["url"].as_str().map(str::to_string),
+        "FileHash" => p["hashValue"].as_str().map(|h| {
+            format!("{} {h}", p["algorithm"].as_str().unwrap_or(""))
+                .trim()
+                .to_string()
+        }),
+        _ => None,
+    };
+    let detail = detail
+        .or_else(|| p["friendlyName"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    format!("{kind}: {detail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signl_shows_the_incident_and_its_linked_items_readably() {
+        let alerts: Vec<Value> = (0..12)
+            .map(|i| {
+                json!({"kind": "SecurityAlert", "properties": {
+                    "alertDisplayName": format!("Alert {i}"), "productName": "Azure Sentinel",
+                    "severity": "High"}})
+            })
+            .collect();
+        let entities = vec![
+            json!({"kind": "Account", "properties": {"accountName": "admin", "friendlyName": "admin"}}),
+            json!({"kind": "Ip", "properties": {"address": "203.0.113.7", "location": {"countryName": "Utopia"}}}),
+        ];
+        let missing = vec!["log analytics: throttled".to_string()];
+        let body = signl_body(
+            &SignlContext {
+                external_id: "ext-1",
+                service: "Microsoft Sentinel",
+                alerting_scenario: "single_ack",
+            },
+            &IncidentView {
+                number: 3177,
+                title: "My incident",
+                description: "Something happened",
+                severity: "High",
+                status: "New",
+                owner: None,
+                url: "https://portal.azure.com/#x",
+                products: &[],
+                tactics: &["InitialAccess".into()],
+            },
+            &EnrichmentView {
+                alerts: &alerts,
+                entities: &entities,
+                search: &[],
+                missing: &missing,
+            },
+        );
+        assert_eq!(body["Title"], "Sentinel High: My incident (#3177)");
+        assert_eq!(body["X-S4-ExternalID"], "ext-1");
+        assert_eq!(body["X-S4-Status"], "new");
+        assert_eq!(body["X-S4-AlertingScenario"], "single_ack");
+        assert_eq!(body["Products"], "Azure Sentinel");
+        let alerts = body["Alerts"].as_str().unwrap();
+        assert!(alerts.starts_with("1. Alert 0 (Azure Sentinel, High)"));
+        assert!(alerts.ends_with("... and 2 more"));
+        assert_eq!(
+            body["Entities"],
+            "1. Account: admin\n2. Ip: 203.0.113.7 (Utopia)"
+        );
+        assert!(body["Not available"]
+            .as_str()
+            .unwrap()
+            .contains("throttled"));
+        assert!(body["Message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Something happened"));
+    }
+}

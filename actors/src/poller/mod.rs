@@ -1,0 +1,216 @@
+//! The Poller: lists a connector's incidents from its durable watermark and records every
+//! observation in the log, then hands incidents that need a page to the Enricher.
+//!
+//! Invariants:
+//! - Nothing is missed: each poll lists from `watermark - overlap` (or `now - lookback` on the
+//!   first start) in ascending `lastModifiedTimeUtc`, follows every `nextLink`, and moves the
+//!   watermark only after the whole listing is recorded. A crash mid-poll re-lists from the old
+//!   watermark; repeats are absorbed by the aggregate (same etag: no event).
+//! - Nothing is recorded twice: an observation is an event only when its etag is new.
+//! - One poll at a time per connector; a tick during a poll is skipped, not queued.
+//! - Closed incidents are listed too (whatever the status filter), so that a close and a later
+//!   reopen are seen; a reopened incident starts a new round and is handed on like a new one.
+//!   Only incidents in the configured statuses are paged.
+
+mod actor;
+mod handlers;
+
+use std::rc::Rc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use actix::Recipient;
+use store::aggregate::SignlStatus;
+use store::events::WatermarkAdvanced;
+use store::writer::Execution;
+use store::{Command, ExecuteOutcome, IncidentKey, Store, StoreError};
+use uuid::Uuid;
+
+use crate::messages::{Enrich, SentinelChanged};
+use crate::observation::observed;
+use crate::ports::{ApiError, IncidentQuery, SentinelApi};
+use crate::retry::retry;
+use crate::settings::ConnectorSettings;
+use crate::tracker::Tracker;
+
+/// The Poller of one connector.
+pub struct Poller<S: SentinelApi + 'static> {
+    /// The shared state a poll needs (cloned into each poll's future).
+    context: Rc<PollContext<S>>,
+    /// Work in flight: 1 while a poll runs.
+    tracker: Tracker,
+}
+
+/// Everything a poll needs; shared between the actor and its in-flight poll.
+pub struct PollContext<S> {
+    pub settings: Rc<ConnectorSettings>,
+    pub store: Store,
+    pub api: Rc<S>,
+    pub enricher: Recipient<Enrich>,
+    /// Told about recorded changes of incidents that have a Signl (closes to resolve).
+    pub status_sync: Recipient<SentinelChanged>,
+}
+
+/// Why a poll stopped early (the next tick tries again from the same watermark).
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error("listing incidents failed: {0}")]
+    Api(#[from] ApiError),
+    #[error("recording observations failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// What one poll did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PollStats {
+    pub pages: u32,
+    pub listed: u32,
+    pub recorded: u32,
+    pub handed_on: u32,
+}
+
+impl<S: SentinelApi + 'static> Poller<S> {
+    /// A Poller for one connector.
+    pub fn new(context: PollContext<S>) -> Self {
+        Poller {
+            context: Rc::new(context),
+            tracker: Tracker::default(),
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// True when the incident's current round still needs its Signl: it is in one of the statuses
+/// the connector pages for, not closed, and no Signl was asked for yet in this round.
+pub fn needs_page(
+    store: &Store,
+    settings: &ConnectorSettings,
+    tenant: store::TenantId,
+    incident: IncidentKey,
+) -> bool {
+    store.read(|p| {
+        p.incident(tenant, incident).is_some_and(|i| {
+            i.observed()
+                && !i.closed_in_sentinel()
+                && i.signl.status == SignlStatus::None
+                && settings
+                    .statuses
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(&i.status))
+        })
+    })
+}
+
+/// The statuses listed: the configured ones plus Closed, because a close (to resolve the Signl)
+/// and a later reopen (to page again) must be seen even when Closed incidents are not paged.
+fn listed_statuses(settings: &ConnectorSettings) -> Vec<String> {
+    let mut statuses = settings.statuses.clone();
+    if !statuses.iter().any(|s| s.eq_ignore_ascii_case("closed")) {
+        statuses.push("Closed".into());
+    }
+    statuses
+}
+
+/// One poll: list everything modified since the watermark, record it, hand it on.
+pub async fn poll_once<S: SentinelApi>(context: &PollContext<S>) -> Result<PollStats, PollError> {
+    let settings = &context.settings;
+    let tenant = settings.tenant();
+    let watermark = context
+        .store
+        .read(|p| p.tenant(tenant).map(|t| t.watermark_ms))
+        .filter(|w| *w > 0);
+    let since = match watermark {
+        Some(w) => w - settings.overlap.as_millis() as i64,
+        None => now_ms() - settings.lookback.as_millis() as i64,
+    };
+    let query = IncidentQuery {
+        statuses: listed_statuses(settings),
+        severities: settings.severities.clone(),
+        modified_since_ms: since,
+        page_size: settings.page_size,
+    };
+    let correlation = Uuid::now_v7();
+    let mut stats = PollStats::default();
+    let mut next_link: Option<String> = None;
+    let mut max_modified = watermark.unwrap_or(since);
+    let mut max_number = context
+        .store
+        .read(|p| p.tenant(tenant).map_or(0, |t| t.max_incident_number));
+    loop {
+        let (page, _) = retry(settings.backoff, || {
+            context.api.list_incidents(&query, next_link.as_deref())
+        })
+        .await;
+        let page = page?;
+        stats.pages += 1;
+        stats.listed += page.incidents.len() as u32;
+        let executions: Vec<Execution> = page
+            .incidents
+            .iter()
+            .map(|record| {
+                Execution::incident(
+                    tenant,
+                    IncidentKey::from_source_id(&record.name),
+                    Command::Observe(observed(record, settings.source)),
+                )
+                .correlated(correlation)
+            })
+            .collect();
+        let outcomes = context.store.execute_many(executions).await?;
+        for (record, outcome) in page.incidents.iter().zip(outcomes) {
+            max_modified = max_modified.max(record.last_modified_ms);
+            max_number = max_number.max(record.number);
+            if let ExecuteOutcome::Appended(_) = outcome {
+                stats.recorded += 1;
+                let incident = IncidentKey::from_source_id(&record.name);
+                let paged = context.store.read(|p| {
+                    p.incident(tenant, incident)
+                        .is_some_and(|i| i.signl.status != SignlStatus::None)
+                });
+                if paged {
+                    let _ = context
+                        .status_sync
+                        .send(SentinelChanged { tenant, incident })
+                        .await;
+                } else if needs_page(&context.store, settings, tenant, incident) {
+                    stats.handed_on += 1;
+                    // Waits while the Enricher's mailbox is full: backpressure.
+                    let _ = context
+                        .enricher
+                        .send(Enrich {
+                            tenant,
+                            incident,
+                            correlation,
+                        })
+                        .await;
+                }
+            }
+        }
+        next_link = page.next_link;
+        if next_link.is_none() {
+            break;
+        }
+    }
+    let outcome = context
+        .store
+        .execute(
+            Execution::tenant(
+                tenant,
+                Command::AdvanceWatermark(WatermarkAdvanced {
+                    watermark_ms: max_modified,
+                    max_incident_number: max_number,
+                }),
+            )
+            .correlated(correlation),
+        )
+        .await?;
+    if let ExecuteOutcome::Rejected(why) = outcome {
+        tracing::warn!(connector = %settings.name, %why, "watermark not advanced");
+    }
+    Ok(stats)
+}

@@ -1,0 +1,137 @@
+//! Retry with backoff: how the actors wait out throttling and transient failures.
+//!
+//! Invariants: only [`ApiError::is_retryable`] errors are retried; a `Throttled` error waits at
+//! least the server's `Retry-After`; other waits grow exponentially with full jitter (so many
+//! connectors that failed together do not retry together); attempts and total time are bounded,
+//! after which the last error is returned and the caller decides (an open intent stays open
+//! and is reconciled later).
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+use crate::ports::ApiError;
+
+/// Bounds of one retried call.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Backoff {
+    /// First wait before jitter.
+    pub initial: Duration,
+    /// Largest wait before jitter.
+    pub max: Duration,
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// Give up once this much time has passed since the first attempt.
+    pub deadline: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_millis(200),
+            max: Duration::from_secs(30),
+            attempts: 6,
+            deadline: Duration::from_secs(120),
+        }
+    }
+}
+
+impl Backoff {
+    /// The wait before attempt `attempt` (1-based retries) after `error`.
+    pub fn wait(&self, attempt: u32, error: &ApiError) -> Duration {
+        let exp = self
+            .initial
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.max);
+        let jittered = exp.mul_f64(rand::rng().random_range(0.0..=1.0));
+        match error {
+            ApiError::Throttled { retry_after } => (*retry_after).max(jittered),
+            _ => jittered,
+        }
+    }
+}
+
+/// Calls `call` until it succeeds, fails permanently, or the bounds are reached.
+/// `attempts_used` receives how many calls were made.
+pub async fn retry<T, F, Fut>(backoff: Backoff, mut call: F) -> (Result<T, ApiError>, u32)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ApiError>>,
+{
+    let started = Instant::now();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match call().await {
+            Ok(value) => return (Ok(value), attempt),
+            Err(error) => {
+                if !error.is_retryable() || attempt >= backoff.attempts {
+                    return (Err(error), attempt);
+                }
+                let wait = backoff.wait(attempt, &error);
+                if started.elapsed() + wait > backoff.deadline {
+                    return (Err(error), attempt);
+                }
+                tracing::debug!(%error, attempt, wait_ms = wait.as_millis() as u64, "retrying");
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_transient_errors_and_honours_retry_after() {
+        let calls = Cell::new(0);
+        let started = tokio::time::Instant::now();
+        let (result, attempts) = retry(Backoff::default(), || {
+            calls.set(calls.get() + 1);
+            let n = calls.get();
+            async move {
+                match n {
+                    1 => Err(ApiError::Throttled {
+                        retry_after: Duration::from_secs(7),
+                    }),
+                    2 => Err(ApiError::Transient("503".into())),
+                    _ => Ok(n),
+                }
+            }
+        })
+        .await;
+        assert_eq!(result, Ok(3));
+        assert_eq!(attempts, 3);
+        assert!(started.elapsed() >= Duration::from_secs(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permanent_errors_and_exhausted_bounds_return_the_error() {
+        let (result, attempts) = retry(Backoff::default(), || async {
+            Err::<(), _>(ApiError::Rejected {
+                status: 400,
+                message: "bad".into(),
+            })
+        })
+        .await;
+        assert_eq!(attempts, 1);
+        assert!(matches!(
+            result,
+            Err(ApiError::Rejected { status: 400, .. })
+        ));
+
+        let bounded = Backoff {
+            attempts: 3,
+            ..Backoff::default()
+        };
+        let (result, attempts) = retry(bounded, || async {
+            Err::<(), _>(ApiError::Transient("reset".into()))
+        })
+        .await;
+        assert_eq!(attempts, 3);
+        assert!(result.is_err());
+    }
+}

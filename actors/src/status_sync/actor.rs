@@ -1,0 +1,17 @@
+//! StatusSync's lifecycle: reconcile open write-backs at start and every poll interval.
+
+use actix::{Actor, AsyncContext, Context};
+
+use super::StatusSync;
+use crate::messages::Reconcile;
+use crate::ports::{SentinelApi, Signl4Api};
+
+impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Actor for StatusSync<S, G> {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.notify(Reconcile);
+        let interval = self.context.settings.poll_interval;
+        ctx.run_interval(interval, |_, ctx| ctx.notify(Reconcile));
+    }
+}

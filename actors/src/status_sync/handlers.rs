@@ -1,0 +1,84 @@
+//! StatusSync's messages: `Signl4Notified` (answered once durable; the write-back follows),
+//! `SentinelChanged`, `Reconcile` and `InFlight`.
+
+use actix::{ActorFutureExt, AsyncContext, Handler, ResponseActFuture, WrapFuture};
+
+use super::StatusSync;
+use crate::messages::{InFlight, Reconcile, Recorded, SentinelChanged, Signl4Notified};
+use crate::ports::{SentinelApi, Signl4Api};
+
+impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<Signl4Notified>
+    for StatusSync<S, G>
+{
+    type Result = ResponseActFuture<Self, Result<Recorded, store::StoreError>>;
+
+    fn handle(&mut self, message: Signl4Notified, _: &mut Self::Context) -> Self::Result {
+        let context = self.context.clone();
+        let notification = message.0;
+        let record = async move {
+            let recorded = context.record(&notification).await;
+            (recorded, notification)
+        };
+        Box::pin(
+            record
+                .into_actor(self)
+                .map(|(recorded, notification), act, ctx| {
+                    let (recorded, incident) = recorded?;
+                    if let Some(incident) = incident {
+                        let guard = act.tracker.start();
+                        let context = act.context.clone();
+                        let work = async move { context.write_back(incident, &notification).await };
+                        ctx.spawn(work.into_actor(act).map(move |result, _, _| {
+                            drop(guard);
+                            if let Err(error) = result {
+                                tracing::error!(%error, %incident, "write-back not recorded");
+                            }
+                        }));
+                    }
+                    Ok(recorded)
+                }),
+        )
+    }
+}
+
+impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<SentinelChanged>
+    for StatusSync<S, G>
+{
+    type Result = ();
+
+    fn handle(&mut self, message: SentinelChanged, ctx: &mut Self::Context) {
+        let guard = self.tracker.start();
+        let context = self.context.clone();
+        let work = async move { context.sentinel_changed(message.incident).await };
+        ctx.spawn(work.into_actor(self).map(move |result, _, _| {
+            drop(guard);
+            if let Err(error) = result {
+                tracing::error!(%error, "Sentinel change not synced");
+            }
+        }));
+    }
+}
+
+impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<Reconcile> for StatusSync<S, G> {
+    type Result = ();
+
+    fn handle(&mut self, _: Reconcile, ctx: &mut Self::Context) {
+        let guard = self.tracker.start();
+        let context = self.context.clone();
+        let work = async move { context.reconcile().await };
+        ctx.spawn(work.into_actor(self).map(move |result, _, _| {
+            drop(guard);
+            if let Err(error) = result {
+                tracing::error!(%error, "StatusSync reconciliation not recorded");
+            }
+        }));
+    }
+}
+
+impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<InFlight> for StatusSync<S, G> {
+    type Result = usize;
+
+    fn handle(&mut self, _: InFlight, _: &mut Self::Context) -> usize {
+        self.tracker.count()
+    }
+}

@@ -1,0 +1,221 @@
+//! StatusSync on a real store with in-memory fakes: SIGNL4 acknowledge, close and annotate
+//! written back to Sentinel; duplicates and out-of-order deliveries; 409s; an analyst's close
+//! resolving the Signl; and no loops (our own changes are never echoed back).
+
+mod common;
+
+use std::rc::Rc;
+
+use actors::messages::{Recorded, Signl4Notified};
+use actors::ports::{ApiError, SentinelApi};
+use actors::status_sync::notification::Notification;
+use common::*;
+use store::events::Signl4Action;
+use store::{IncidentKey, Store, StoreConfig};
+
+struct World {
+    _dir: tempfile::TempDir,
+    store: Store,
+    sentinel: Rc<FakeSentinel>,
+    signl4: Rc<FakeSignl4>,
+    handle: Handle,
+    name: String,
+    external: String,
+}
+
+/// One incident, paged and tagged.
+async fn paged_incident() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+    let sentinel = Rc::new(FakeSentinel::default());
+    let signl4 = Rc::new(FakeSignl4::default());
+    let name = sentinel.add(1, "New", "High");
+    let handle = start(&store, &sentinel, &signl4).await;
+    settle(&handle).await;
+    assert_eq!(statuses(&signl4), vec!["new"]);
+    let external = store::ids::external_id(settings().tenant(), IncidentKey::from_source_id(&name));
+    World {
+        _dir: dir,
+        store,
+        sentinel,
+        signl4,
+        handle,
+        name,
+        external,
+    }
+}
+
+fn notification(world: &World, id: &str, action: Signl4Action, user: bool) -> Notification {
+    Notification {
+        id: id.into(),
+        signl_id: "2518981069381242800_2ab1".into(),
+        external_id: Some(world.external.clone()),
+        action,
+        user_email: user.then(|| "rene@signl4.com".to_string()),
+        user_name: user.then(|| "Rene".to_string()),
+        raised_at_ms: 1_764_000_000_000,
+    }
+}
+
+async fn deliver(world: &World, notification: Notification) -> Recorded {
+    let recorded = world
+        .handle
+        .status_sync
+        .send(Signl4Notified(notification))
+        .await
+        .unwrap()
+        .unwrap();
+    settle(&world.handle).await;
+    recorded
+}
+
+async fn incident(world: &World) -> actors::ports::IncidentRecord {
+    world.sentinel.get_incident(&world.name).await.unwrap()
+}
+
+fn comments(world: &World) -> Vec<String> {
+    world.sentinel.comments.borrow().values().cloned().collect()
+}
+
+#[actix_rt::test]
+async fn an_acknowledge_assigns_the_owner_sets_active_and_comments_once() {
+    let world = paged_incident().await;
+    let puts_before = *world.sentinel.puts.borrow();
+    let ack = notification(&world, "n-ack", Signl4Action::Acknowledged, true);
+    assert_eq!(deliver(&world, ack.clone()).await, Recorded::New);
+    let record = incident(&world).await;
+    assert_eq!(record.status, "Active");
+    assert_eq!(record.owner.as_deref(), Some("rene@signl4.com"));
+    assert_eq!(
+        comments(&world),
+        vec!["Acknowledged in SIGNL4 by Rene (rene@signl4.com)."]
+    );
+    // SIGNL4 delivers at least once: the same notification again changes nothing.
+    assert_eq!(deliver(&world, ack).await, Recorded::Duplicate);
+    assert_eq!(*world.sentinel.puts.borrow(), puts_before + 1);
+    assert_eq!(comments(&world).len(), 1);
+}
+
+#[actix_rt::test]
+async fn a_close_writes_the_configured_classification() {
+    let world = paged_incident().await;
+    deliver(
+        &world,
+        notification(&world, "n-close", Signl4Action::Closed, true),
+    )
+    .await;
+    let record = incident(&world).await;
+    assert_eq!(record.status, "Closed");
+    let raw: serde_json::Value = serde_json::from_str(&record.raw_json).unwrap();
+    assert_eq!(raw["properties"]["classification"], "Undetermined");
+    assert_eq!(
+        raw["properties"]["classificationComment"],
+        "Closed in SIGNL4"
+    );
+    assert_eq!(
+        raw["properties"]["description"], "Something happened",
+        "nothing dropped"
+    );
+    assert_eq!(
+        comments(&world),
+        vec!["Closed in SIGNL4 by Rene (rene@signl4.com)."]
+    );
+    // The poller then sees the incident closed by our own write: no resolve goes back.
+    world.handle.poll_now();
+    settle(&world.handle).await;
+    assert_eq!(statuses(&world.signl4), vec!["new"]);
+}
+
+#[actix_rt::test]
+async fn a_close_that_arrives_before_its_acknowledge_wins() {
+    let world = paged_incident().await;
+    deliver(
+        &world,
+        notification(&world, "n-close", Signl4Action::Closed, true),
+    )
+    .await;
+    let puts = *world.sentinel.puts.borrow();
+    deliver(
+        &world,
+        notification(&world, "n-ack", Signl4Action::Acknowledged, true),
+    )
+    .await;
+    let record = incident(&world).await;
+    assert_eq!(
+        record.status, "Closed",
+        "a late acknowledge does not reopen"
+    );
+    assert_eq!(
+        *world.sentinel.puts.borrow(),
+        puts,
+        "no incident write for it"
+    );
+}
+
+#[actix_rt::test]
+async fn an_annotation_becomes_a_comment() {
+    let world = paged_incident().await;
+    let note = Signl4Action::Annotated {
+        text: "On my way".into(),
+    };
+    deliver(&world, notification(&world, "n-note", note, true)).await;
+    assert_eq!(
+        comments(&world),
+        vec!["Rene (rene@signl4.com) via SIGNL4: On my way"]
+    );
+}
+
+#[actix_rt::test]
+async fn changes_without_a_user_are_recorded_but_never_echoed() {
+    let world = paged_incident().await;
+    let puts = *world.sentinel.puts.borrow();
+    let echo = notification(&world, "n-echo", Signl4Action::Closed, false);
+    assert_eq!(deliver(&world, echo).await, Recorded::New);
+    assert_eq!(*world.sentinel.puts.borrow(), puts);
+    assert!(comments(&world).is_empty());
+    assert_eq!(incident(&world).await.status, "New");
+}
+
+#[actix_rt::test]
+async fn a_notification_for_someone_elses_signl_records_nothing() {
+    let world = paged_incident().await;
+    let last = world.store.log().last_seq().unwrap();
+    let mut other = notification(&world, "n-x", Signl4Action::Acknowledged, true);
+    other.external_id = Some("INC091210".into());
+    assert_eq!(deliver(&world, other).await, Recorded::UnknownIncident);
+    assert_eq!(world.store.log().last_seq().unwrap(), last);
+}
+
+#[actix_rt::test]
+async fn an_incident_write_survives_a_409_storm() {
+    let world = paged_incident().await;
+    let puts = *world.sentinel.puts.borrow();
+    world.sentinel.put_errors.borrow_mut().extend([
+        ApiError::Conflict,
+        ApiError::Conflict,
+        ApiError::Conflict,
+    ]);
+    deliver(
+        &world,
+        notification(&world, "n-ack", Signl4Action::Acknowledged, true),
+    )
+    .await;
+    assert_eq!(incident(&world).await.status, "Active");
+    assert_eq!(*world.sentinel.puts.borrow(), puts + 1);
+}
+
+#[actix_rt::test]
+async fn an_analyst_closing_in_sentinel_resolves_the_signl_once() {
+    let world = paged_incident().await;
+    world.sentinel.set_status(&world.name, "Closed");
+    for _ in 0..3 {
+        world.handle.poll_now();
+        settle(&world.handle).await;
+    }
+    assert_eq!(statuses(&world.signl4), vec!["new", "resolved"]);
+    let resolve = &world.signl4.sent.borrow()[1];
+    assert_eq!(
+        resolve["X-S4-ExternalID"].as_str(),
+        Some(world.external.as_str())
+    );
+}
