@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use actors::settings::ConnectorSettings;
 use sentinel_signl4::config::{
     self, AlertingScenario, Audience, Classification, ClassificationReason, Cloud, ConfigErrors,
     EntraUser, Env, ErrorKind, IncidentStatus, ReadSource, SecretSource, Severity, Signl4Target,
@@ -163,6 +164,30 @@ fn a_full_file_loads_with_every_value_normalised() {
         "https://management.azure.com/subscriptions/d0cfe6b2-9ac0-4464-9919-dccaee2e48c0/resourceGroups/rg-sentinel/providers/Microsoft.OperationalInsights/workspaces/ws-contoso/providers/Microsoft.SecurityInsights"
     );
 
+    let settings = contoso.settings();
+    assert_eq!(settings.name, "contoso");
+    assert_eq!(settings.statuses, ["New", "Active"]);
+    assert_eq!(settings.overlap, Duration::from_secs(120));
+    assert_eq!(settings.page_size, 500);
+    assert_eq!(settings.enrichment_concurrency, 2);
+    assert_eq!(settings.enrichment_deadline, Duration::from_secs(10));
+    assert!(!settings.sync.resolve_on_sentinel_close);
+    assert_eq!(settings.alerting_scenario, "multi_ack");
+    assert_eq!(settings.sync.classification, "FalsePositive");
+    assert_eq!(
+        settings.sync.classification_reason.as_deref(),
+        Some("InaccurateData")
+    );
+    assert_eq!(
+        settings.sync.owner_for("Rene@signl4.com"),
+        "rene@contoso.com"
+    );
+    assert_eq!(
+        settings.sync.owner_for("ops@signl4.com"),
+        "2046feea-040d-4a46-9e2b-91c2941bfa70"
+    );
+    assert!(!format!("{settings:?}").contains("contoso-client-secret-from-env"));
+
     let gov = c.connector("fabrikam-gov").unwrap();
     assert_eq!(gov.read_source, ReadSource::Graph);
     assert_eq!(
@@ -170,6 +195,7 @@ fn a_full_file_loads_with_every_value_normalised() {
         "empty workspace_id: no augmentation"
     );
     assert_eq!(gov.tag, None, "empty tag: none");
+    assert_eq!(gov.settings().tag, "", "the actors' spelling of none");
     assert_eq!(gov.signl4.alerting_scenario, None);
     assert!(gov.signl4.api_key.is_none());
     assert_eq!(gov.endpoints.cloud, Cloud::UsGov);
@@ -204,6 +230,20 @@ fn a_minimal_file_takes_the_documented_defaults() {
     assert!(m.on_acknowledge.set_active && m.on_acknowledge.assign_owner);
     assert_eq!(m.on_close.classification, Classification::Undetermined);
     assert_eq!(m.on_close.classification_reason, None);
+    assert_eq!(
+        m.on_close.classification_comment.as_deref(),
+        Some("Closed in SIGNL4")
+    );
+    assert!(!m.on_close.assign_owner);
+    assert!(m.resolve_on_sentinel_close);
+    assert_eq!(m.page_size, 200);
+    assert_eq!(m.enrichment_deadline, Duration::from_secs(30));
+    assert_eq!(m.enrichment_concurrency, 4);
+    // The pipeline's own defaults are the configuration's.
+    assert_eq!(
+        format!("{:?}", m.settings()),
+        format!("{:?}", ConnectorSettings::new("minimal"))
+    );
     assert!(m.user_map.is_empty());
     assert_eq!(m.workspace_id, None);
     assert_eq!(m.endpoints.cloud, Cloud::Public);
@@ -624,6 +664,20 @@ fn smaller_rules_hold() {
     assert!(
         e.errors[0].message.contains("expected an array of strings"),
         "{e}"
+    );
+    // Integers: range and type.
+    let e = parse_err(&with_connector_keys(
+        "page_size = 5000\nenrichment_concurrency = \"4\"",
+    ));
+    assert!(
+        e.at("connector[0].page_size")[0]
+            .message
+            .contains("5000 is out of range; expected an integer from 1 to 1000"),
+        "{e}"
+    );
+    assert_eq!(
+        e.at("connector[0].enrichment_concurrency")[0].kind,
+        ErrorKind::WrongType
     );
     // Team secret and webhook URL together; user_map values.
     let e = parse_err(&format!(

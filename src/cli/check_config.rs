@@ -101,6 +101,13 @@ fn connector(out: &mut String, c: &ConnectorConfig) {
     );
     let _ = writeln!(
         out,
+        "  paging        {} per page; enrichment: {} at once, deadline {}",
+        c.page_size,
+        c.enrichment_concurrency,
+        config::format_duration(c.enrichment_deadline)
+    );
+    let _ = writeln!(
+        out,
         "  tag           {}",
         c.tag
             .as_deref()
@@ -126,6 +133,11 @@ fn connector(out: &mut String, c: &ConnectorConfig) {
         "  on close      {}{reason}, comment {comment}, assign owner: {}",
         close.classification,
         yes(close.assign_owner)
+    );
+    let _ = writeln!(
+        out,
+        "  sentinel close resolves the Signl: {}",
+        yes(c.resolve_on_sentinel_close)
     );
     let _ = writeln!(
         out,

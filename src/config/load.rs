@@ -41,6 +41,14 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(60);
 pub const DEFAULT_POLL_OVERLAP: Duration = Duration::from_secs(5 * 60);
 /// Default tag.
 pub const DEFAULT_TAG: &str = "SIGNL4";
+/// Default classification comment written on close.
+pub const DEFAULT_CLOSE_COMMENT: &str = "Closed in SIGNL4";
+/// Default `$top` of a listing page.
+pub const DEFAULT_PAGE_SIZE: u32 = 200;
+/// Default enrichment deadline.
+pub const DEFAULT_ENRICHMENT_DEADLINE: Duration = Duration::from_secs(30);
+/// Default number of incidents enriched at once.
+pub const DEFAULT_ENRICHMENT_CONCURRENCY: usize = 4;
 /// Largest secret file read (a larger file is the wrong file).
 const MAX_SECRET_FILE: u64 = 64 * 1024;
 
@@ -339,6 +347,22 @@ fn read_connector(ctx: &mut Ctx, t: &mut TableReader) -> Option<ConnectorConfig>
     let lookback = duration_key(ctx, t, "lookback", DEFAULT_LOOKBACK, false);
     let poll_interval = duration_key(ctx, t, "poll_interval", DEFAULT_POLL_INTERVAL, true);
     let poll_overlap = duration_key(ctx, t, "poll_overlap", DEFAULT_POLL_OVERLAP, false);
+    let page_size = match ctx.opt_int(t, "page_size", 1..=1000) {
+        None => Some(DEFAULT_PAGE_SIZE),
+        Some(r) => r.ok().map(|v| v as u32),
+    };
+    let enrichment_deadline = duration_key(
+        ctx,
+        t,
+        "enrichment_deadline",
+        DEFAULT_ENRICHMENT_DEADLINE,
+        false,
+    );
+    let enrichment_concurrency = match ctx.opt_int(t, "enrichment_concurrency", 1..=5) {
+        None => Some(DEFAULT_ENRICHMENT_CONCURRENCY),
+        Some(r) => r.ok().map(|v| v as usize),
+    };
+    let resolve_on_sentinel_close = ctx.opt_bool(t, "resolve_on_sentinel_close").unwrap_or(true);
     let tag = match ctx.opt_str(t, "tag") {
         Some((s, _)) if s.trim().is_empty() => None,
         Some((s, _)) => Some(s.trim().to_string()),
@@ -402,6 +426,10 @@ fn read_connector(ctx: &mut Ctx, t: &mut TableReader) -> Option<ConnectorConfig>
         lookback: lookback?,
         poll_interval: poll_interval?,
         poll_overlap: poll_overlap?,
+        page_size: page_size?,
+        enrichment_deadline: enrichment_deadline?,
+        enrichment_concurrency: enrichment_concurrency?,
+        resolve_on_sentinel_close,
         tag,
         on_acknowledge: on_acknowledge?,
         on_close: on_close?,
@@ -432,8 +460,8 @@ fn read_on_close(ctx: &mut Ctx, t: &mut TableReader) -> Option<OnClose> {
         return (!t.contains("on_close")).then_some(OnClose {
             classification: Classification::Undetermined,
             classification_reason: None,
-            classification_comment: None,
-            assign_owner: true,
+            classification_comment: Some(DEFAULT_CLOSE_COMMENT.to_string()),
+            assign_owner: false,
         });
     };
     let classification = word(
@@ -452,11 +480,11 @@ fn read_on_close(ctx: &mut Ctx, t: &mut TableReader) -> Option<OnClose> {
         ClassificationReason::parse,
         ClassificationReason::expected,
     );
-    let comment = ctx
-        .opt_str(&mut c, "classification_comment")
-        .map(|(s, _)| s.trim().to_string())
-        .filter(|s| !s.is_empty());
-    let assign_owner = ctx.opt_bool(&mut c, "assign_owner").unwrap_or(true);
+    let comment = match ctx.opt_str(&mut c, "classification_comment") {
+        Some((s, _)) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
+        None => Some(DEFAULT_CLOSE_COMMENT.to_string()),
+    };
+    let assign_owner = ctx.opt_bool(&mut c, "assign_owner").unwrap_or(false);
     let (classification, reason) = (classification?, reason?);
 
     // Sentinel refuses to close with a reason that does not match the classification

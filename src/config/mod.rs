@@ -24,6 +24,10 @@
 //! poll_interval = "60s"
 //! poll_overlap = "5m"                     # each poll re-reads this much before the watermark
 //! tag = "SIGNL4"                          # "" adds none
+//! page_size = 200                         # $top of each listing page, 1-1000
+//! enrichment_deadline = "30s"             # then forward without what is missing
+//! enrichment_concurrency = 4              # 1-5 (Log Analytics: 5 queries per principal)
+//! resolve_on_sentinel_close = true        # closing in Sentinel resolves the Signl
 //! webhook_token_env = "CONTOSO_HOOK"      # >= 32 URL-safe chars; absent: one-way only
 //!
 //! [connector.on_acknowledge]
@@ -33,8 +37,8 @@
 //! [connector.on_close]
 //! classification = "FalsePositive"        # default Undetermined (takes no reason)
 //! classification_reason = "InaccurateData"
-//! classification_comment = "Closed in SIGNL4"
-//! assign_owner = true
+//! classification_comment = "Closed in SIGNL4"  # the default; "" writes none
+//! assign_owner = false                    # default false; on_acknowledge's default is true
 //!
 //! [connector.user_map]                    # SIGNL4 email -> Entra UPN or object id
 //! "rene@signl4.com" = "rene@contoso.com"
@@ -77,6 +81,7 @@ mod load;
 mod model;
 mod reader;
 mod secret;
+mod settings;
 mod validate;
 
 pub use duration::{format as format_duration, parse as parse_duration};
@@ -89,8 +94,9 @@ pub use enums::{
 };
 pub use error::{ConfigError, ConfigErrors, ErrorKind};
 pub use load::{
-    load, load_with, parse_str, DEFAULT_BIND, DEFAULT_DATA_DIR, DEFAULT_LOOKBACK,
-    DEFAULT_POLL_INTERVAL, DEFAULT_POLL_OVERLAP, DEFAULT_TAG,
+    load, load_with, parse_str, DEFAULT_BIND, DEFAULT_CLOSE_COMMENT, DEFAULT_DATA_DIR,
+    DEFAULT_ENRICHMENT_CONCURRENCY, DEFAULT_ENRICHMENT_DEADLINE, DEFAULT_LOOKBACK,
+    DEFAULT_PAGE_SIZE, DEFAULT_POLL_INTERVAL, DEFAULT_POLL_OVERLAP, DEFAULT_TAG,
 };
 pub use model::{
     Config, ConnectorConfig, EntraUser, OnAcknowledge, OnClose, Signl4Config, Signl4Target,

@@ -76,6 +76,15 @@ pub struct ConnectorConfig {
     pub poll_interval: Duration,
     /// How far each poll reaches back before the watermark, so that late writes are not missed.
     pub poll_overlap: Duration,
+    /// `$top` of each listing page (1-1000).
+    pub page_size: u32,
+    /// After this long, an incident is forwarded without what enrichment could not fetch.
+    pub enrichment_deadline: Duration,
+    /// Incidents enriched at once (1-5: Log Analytics allows 5 concurrent queries per
+    /// principal, across all workspaces).
+    pub enrichment_concurrency: usize,
+    /// An incident closed in Sentinel resolves its Signl (default true).
+    pub resolve_on_sentinel_close: bool,
     /// Tag (label) added to the incident once its Signl exists; `None` adds none.
     pub tag: Option<String>,
     /// What an acknowledgement in SIGNL4 does in Sentinel.
@@ -109,9 +118,9 @@ pub struct OnClose {
     pub classification: Classification,
     /// Its reason; present exactly when the classification needs one (checked at load).
     pub classification_reason: Option<ClassificationReason>,
-    /// Classification comment; `None` writes none.
+    /// Classification comment (default "Closed in SIGNL4"); `None` writes none.
     pub classification_comment: Option<String>,
-    /// Make the closing user the owner (default true).
+    /// Make the closing user the owner (default false: whoever acknowledged stays owner).
     pub assign_owner: bool,
 }
 

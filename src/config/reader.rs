@@ -206,6 +206,34 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Optional integer key within `range` (inclusive); the message names the range.
+    pub fn opt_int(
+        &mut self,
+        t: &mut TableReader,
+        key: &'static str,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Option<Result<i64, ()>> {
+        let item = t.get(key)?;
+        let expected = format!("an integer from {} to {}", range.start(), range.end());
+        let DeValue::Integer(i) = item.value else {
+            self.wrong_type(&item, &expected);
+            return Some(Err(()));
+        };
+        match i64::from_str_radix(i.as_str(), i.radix()) {
+            Ok(v) if range.contains(&v) => Some(Ok(v)),
+            _ => {
+                let shown = i.to_string();
+                self.error(
+                    Some(&item.span),
+                    &item.path,
+                    ErrorKind::Invalid,
+                    format!("{shown} is out of range; expected {expected}"),
+                );
+                Some(Err(()))
+            }
+        }
+    }
+
     /// Optional array of strings; each element with its span and path.
     #[allow(clippy::type_complexity)]
     pub fn opt_str_list<'t, 'i>(
