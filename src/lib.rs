@@ -6,6 +6,7 @@
 //! there before it acts, which is what the audit tool reads.
 
 pub mod cli;
+pub mod config;
 pub mod demo;
 pub mod sandbox;
 pub mod telemetry;

@@ -7,11 +7,13 @@
 //! | `verify`     | integrity check of a log; exits 1 with a report when anything is off  |
 //! | `export`     | the whole log as JSON lines                                          |
 //! | `sandbox`    | emulated Entra ID, Sentinel, Log Analytics, Graph and SIGNL4 services |
+//! | `check-config` | validate a connector configuration; exit 1 with every error       |
 //!
 //! Every command that reads a log takes `--data-dir`, and `--copy` to read a copy of a log that a
 //! running connector holds open (sled allows one process per log).
 
 mod audit;
+mod check_config;
 mod data_dir;
 mod demo;
 mod export;
@@ -45,6 +47,8 @@ enum Command {
     Verify(verify::Args),
     /// Write the whole log as JSON lines.
     Export(export::Args),
+    /// Validate a connector configuration file; print a summary, or every error (exit 1).
+    CheckConfig(check_config::Args),
     /// Serve emulators of Entra ID, Sentinel, Log Analytics, Graph and SIGNL4 on loopback.
     Sandbox(crate::sandbox::cli::SandboxArgs),
     /// Test harness: append continuously and print each durable seq (crash tests kill it).
@@ -61,6 +65,7 @@ pub fn main() -> ExitCode {
         Command::Audit(args) => audit::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Export(args) => export::run(args),
+        Command::CheckConfig(args) => check_config::run(args),
         Command::Sandbox(args) => crate::sandbox::cli::run(args)
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),

@@ -1,0 +1,194 @@
+//! `check-config`: validates a connector configuration without running anything.
+//!
+//! Prints a summary per connector (name, tenant, source, filters, endpoints, and which secrets
+//! are set and from where, never their values) and exits 0; or prints every error and exits 1;
+//! or exits 2 when the file cannot be read. Secret environment variables and files are read,
+//! so a missing one is reported here rather than at start-up.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::config::{self, Config, ConnectorConfig, Secret, Signl4Target};
+
+use super::CliResult;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The connector configuration file (TOML).
+    #[arg(long, short = 'c', env = "S4_CONFIG")]
+    config: PathBuf,
+}
+
+pub fn run(args: Args) -> CliResult {
+    match config::load(&args.config) {
+        Ok(config) => {
+            print!("{}", summary(&config));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            eprint!("{errors}");
+            Ok(ExitCode::from(if errors.is_unreadable() { 2 } else { 1 }))
+        }
+    }
+}
+
+/// The report of a valid configuration.
+pub fn summary(config: &Config) -> String {
+    let mut out = String::new();
+    let n = config.connectors.len();
+    let _ = writeln!(
+        out,
+        "{}: valid, {n} connector{}",
+        config.file.display(),
+        if n == 1 { "" } else { "s" }
+    );
+    let _ = writeln!(out, "data_dir        {}", config.data_dir.display());
+    let public = config
+        .webhook
+        .public_base_url
+        .as_ref()
+        .map_or("not set".to_string(), |u| u.to_string());
+    let _ = writeln!(
+        out,
+        "webhook         listen {}, public base URL {public}",
+        config.webhook.bind
+    );
+    for c in &config.connectors {
+        connector(&mut out, c);
+    }
+    if !config.warnings.is_empty() {
+        let _ = writeln!(out, "\nwarnings:");
+        for w in &config.warnings {
+            let _ = writeln!(out, "  - {w}");
+        }
+    }
+    out
+}
+
+fn connector(out: &mut String, c: &ConnectorConfig) {
+    let join = |v: Vec<String>| v.join(", ");
+    let _ = writeln!(out, "\nconnector {:?}", c.name);
+    let _ = writeln!(out, "  tenant        {}", c.tenant_id);
+    let _ = writeln!(out, "  client        {}", c.client_id);
+    let workspace_id = c
+        .workspace_id
+        .map_or("none (no Log Analytics augmentation)".to_string(), |w| {
+            w.to_string()
+        });
+    let _ = writeln!(
+        out,
+        "  workspace     {} in {} / subscription {} (id {workspace_id})",
+        c.workspace_name, c.resource_group, c.subscription_id
+    );
+    let _ = writeln!(
+        out,
+        "  source        {} (Sentinel api-version {})",
+        c.read_source, c.endpoints.sentinel_api_version
+    );
+    let _ = writeln!(
+        out,
+        "  filters       statuses {}; severities {}",
+        join(c.status_names()),
+        join(c.severity_names())
+    );
+    let _ = writeln!(
+        out,
+        "  polling       every {}, overlap {}, first-start lookback {}",
+        config::format_duration(c.poll_interval),
+        config::format_duration(c.poll_overlap),
+        config::format_duration(c.lookback)
+    );
+    let _ = writeln!(
+        out,
+        "  paging        {} per page; enrichment: {} at once, deadline {}",
+        c.page_size,
+        c.enrichment_concurrency,
+        config::format_duration(c.enrichment_deadline)
+    );
+    let _ = writeln!(
+        out,
+        "  tag           {}",
+        c.tag
+            .as_deref()
+            .map_or("none".to_string(), |t| format!("{t:?}"))
+    );
+    let ack = &c.on_acknowledge;
+    let _ = writeln!(
+        out,
+        "  on ack        set Active: {}, assign owner: {}",
+        yes(ack.set_active),
+        yes(ack.assign_owner)
+    );
+    let close = &c.on_close;
+    let reason = close
+        .classification_reason
+        .map_or(String::new(), |r| format!(" / {r}"));
+    let comment = close
+        .classification_comment
+        .as_deref()
+        .map_or("none".to_string(), |t| format!("{t:?}"));
+    let _ = writeln!(
+        out,
+        "  on close      {}{reason}, comment {comment}, assign owner: {}",
+        close.classification,
+        yes(close.assign_owner)
+    );
+    let _ = writeln!(
+        out,
+        "  sentinel close resolves the Signl: {}",
+        yes(c.resolve_on_sentinel_close)
+    );
+    let _ = writeln!(
+        out,
+        "  user map      {} entr{} (others: the email is the UPN)",
+        c.user_map.len(),
+        if c.user_map.len() == 1 { "y" } else { "ies" }
+    );
+    let s4 = &c.signl4;
+    let _ = writeln!(
+        out,
+        "  signl4        scenario {}, service {}",
+        s4.alerting_scenario
+            .map_or("team default".to_string(), |a| a.to_string()),
+        s4.service
+            .as_deref()
+            .map_or("none".to_string(), |s| format!("{s:?}"))
+    );
+    let e = &c.endpoints;
+    let _ = writeln!(out, "  endpoints     cloud {}", e.cloud);
+    let _ = writeln!(out, "    authority   {}", e.authority_host);
+    let _ = writeln!(out, "    arm         {}", e.arm);
+    let _ = writeln!(out, "    log anal.   {}", e.log_analytics);
+    let _ = writeln!(out, "    graph       {}", e.graph);
+    let signl4 = match &s4.target {
+        Signl4Target::TeamSecret(_) => e.signl4.to_string(),
+        Signl4Target::WebhookUrl(_) => "(full webhook URL configured)".to_string(),
+    };
+    let _ = writeln!(out, "    signl4      {signl4}");
+    let (target_name, target) = match &s4.target {
+        Signl4Target::TeamSecret(s) => ("team_secret", s),
+        Signl4Target::WebhookUrl(s) => ("webhook_url", s),
+    };
+    let _ = writeln!(out, "  secrets");
+    let _ = writeln!(out, "    client_secret  {}", set(Some(&c.client_secret)));
+    let _ = writeln!(out, "    {target_name:<14} {}", set(Some(target)));
+    let _ = writeln!(out, "    api_key        {}", set(s4.api_key.as_ref()));
+    let _ = writeln!(out, "    webhook_token  {}", set(c.webhook_token.as_ref()));
+}
+
+fn yes(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// "set (env X)" or "not set": where a secret comes from, never what it is.
+fn set(secret: Option<&Secret>) -> String {
+    match secret {
+        Some(s) => format!("set ({})", s.source()),
+        None => "not set".to_string(),
+    }
+}
