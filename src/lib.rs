@@ -7,5 +7,6 @@
 
 pub mod cli;
 pub mod demo;
+pub mod http;
 pub mod sandbox;
 pub mod telemetry;
