@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod http;
 pub mod sandbox;
 pub mod telemetry;
 pub mod webhook;
