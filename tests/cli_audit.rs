@@ -1,4 +1,4 @@
-//! The audit tool as a user runs it: the real binary on a log the demo wrote, a live log read
+//! The audit tool as a user runs it: the real binary on a log `demo-log` wrote, a live log read
 //! through `--copy`, a corrupt log reported precisely, and bad arguments answered clearly.
 
 use std::process::{Command, Output};
@@ -17,7 +17,7 @@ fn demo_log() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
     let out = run(&[
-        "demo",
+        "demo-log",
         "--data-dir",
         data,
         "--tenants",

@@ -62,10 +62,16 @@ pub fn run(args: Args) -> CliResult {
     let me = std::env::current_exe()?;
     let data = data_dir.display().to_string();
     println!("\n$ sentinel-signl4 audit --data-dir {data}");
-    let audit = Command::new(&me).args(["audit", "--data-dir", &data]).status()?;
+    let audit = Command::new(&me)
+        .args(["audit", "--data-dir", &data])
+        .status()?;
     println!("\n$ sentinel-signl4 verify --data-dir {data}");
-    let verify = Command::new(&me).args(["verify", "--data-dir", &data]).status()?;
-    println!("\nEvery incident's history: sentinel-signl4 audit --data-dir {data} --tenant tenant-1");
+    let verify = Command::new(&me)
+        .args(["verify", "--data-dir", &data])
+        .status()?;
+    println!(
+        "\nEvery incident's history: sentinel-signl4 audit --data-dir {data} --tenant tenant-1"
+    );
     Ok(if audit.success() && verify.success() {
         ExitCode::SUCCESS
     } else {

@@ -21,6 +21,7 @@ use store::{Store, StoreConfig};
 use crate::config::{self, Env, Secret, SecretSource};
 use crate::http::{HttpContext, HttpSettings};
 use crate::run::{serve_webhooks, start_connectors, Running};
+use crate::sandbox::control::IncidentSpec;
 use crate::sandbox::scenario::{generate, ScenarioSpec};
 use crate::sandbox::{Sandbox, SandboxOptions};
 
@@ -91,8 +92,14 @@ pub fn run(options: &DemoOptions) -> Result<Summary, Box<dyn std::error::Error>>
         let (server, address) = serve_webhooks(running.routes.clone(), ([127, 0, 0, 1], 0).into())?;
         for connector in &config.connectors {
             let token = connector.webhook_token.as_ref().map(Secret::expose);
-            let url = format!("http://{address}/signl4/{}/{}", connector.name, token.unwrap_or(""));
-            sandbox.control().set_outbound_url(&connector.name, Some(url))?;
+            let url = format!(
+                "http://{address}/signl4/{}/{}",
+                connector.name,
+                token.unwrap_or("")
+            );
+            sandbox
+                .control()
+                .set_outbound_url(&connector.name, Some(url))?;
         }
         println!(
             "sandbox: {} tenants x {} incidents; connectors running, webhook on {address}",
@@ -108,7 +115,8 @@ pub fn run(options: &DemoOptions) -> Result<Summary, Box<dyn std::error::Error>>
     result
 }
 
-/// Plays the SIGNL4 users and reports progress until done (or forever without `until_done`).
+/// Plays the SIGNL4 users and reports progress until done (or, without `until_done`, until
+/// Ctrl-C, adding an incident now and then).
 async fn drive(
     options: &DemoOptions,
     sandbox: &crate::sandbox::SandboxHandle,
@@ -118,8 +126,21 @@ async fn drive(
     let started = Instant::now();
     let mut users = users::Users::new(sandbox.control().clone());
     let mut last_report = String::new();
+    let mut next_incident = Instant::now() + NEW_INCIDENT_EVERY;
+    let tenants: Vec<String> = running.connectors.iter().map(|(n, _)| n.clone()).collect();
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     loop {
-        users.act(&running.connectors.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>())?;
+        if !options.until_done && Instant::now() >= next_incident {
+            // Keep something happening for people watching: a new incident now and then.
+            let tenant = &tenants[started.elapsed().as_secs() as usize % tenants.len()];
+            sandbox
+                .control()
+                .create_incident(tenant, IncidentSpec::default())?;
+            println!("sandbox: a new incident appeared in {tenant}");
+            next_incident = Instant::now() + NEW_INCIDENT_EVERY;
+        }
+        users.act(&tenants)?;
         let summary = summarize(store, started);
         let report = format!(
             "paged {}/{}, round trips done {}/{}, comments {}",
@@ -138,15 +159,19 @@ async fn drive(
             return Ok(summarize(store, started));
         }
         if options.until_done && started.elapsed() > options.timeout {
-            return Err(format!(
-                "demo did not finish within {:?}: {report}",
-                options.timeout
-            )
-            .into());
+            return Err(
+                format!("demo did not finish within {:?}: {report}", options.timeout).into(),
+            );
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = &mut ctrl_c => return Ok(summarize(store, started)),
+        }
     }
 }
+
+/// How often watch mode adds an incident.
+const NEW_INCIDENT_EVERY: Duration = Duration::from_secs(15);
 
 /// Counts from the event log's projection (what the connector recorded).
 fn summarize(store: &Store, started: Instant) -> Summary {

@@ -34,14 +34,16 @@ impl Users {
                     continue;
                 };
                 let status = signl["status"].as_i64().unwrap_or(0);
+                let title = signl["title"].as_str().unwrap_or("?");
                 if status == 1 && !self.acknowledged.contains(&id) {
                     self.control
                         .user_action(tenant, &id, None, UserAction::Acknowledge)?;
-                    println!("SIGNL4 user acknowledged {:?} ({tenant})", signl["title"]);
+                    println!("SIGNL4 user acknowledged {title:?} ({tenant})");
                     self.acknowledged.insert(id);
                 } else if status == 2 && !self.closed.contains(&id) {
-                    self.control.user_action(tenant, &id, None, UserAction::Close)?;
-                    println!("SIGNL4 user closed {:?} ({tenant})", signl["title"]);
+                    self.control
+                        .user_action(tenant, &id, None, UserAction::Close)?;
+                    println!("SIGNL4 user closed {title:?} ({tenant})");
                     self.closed.insert(id);
                 }
             }

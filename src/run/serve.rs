@@ -12,7 +12,10 @@ use actix_web::{App, HttpServer};
 use crate::webhook::{configure, Routes};
 
 /// Binds `bind`, starts serving `routes` and returns the server's handle and address.
-pub fn serve_webhooks(routes: Routes, bind: SocketAddr) -> std::io::Result<(ServerHandle, SocketAddr)> {
+pub fn serve_webhooks(
+    routes: Routes,
+    bind: SocketAddr,
+) -> std::io::Result<(ServerHandle, SocketAddr)> {
     let server = HttpServer::new(move || App::new().configure(configure(routes.clone())))
         .workers(1)
         .disable_signals()

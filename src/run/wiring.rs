@@ -10,8 +10,6 @@ use actors::settings::{ConnectorSettings, SyncSettings};
 use store::events::Source;
 use store::{Store, StoreError};
 
-
-
 use crate::config::{Audience, Config, ConnectorConfig, EntraUser, Signl4Target};
 use crate::http::log_analytics::{LogAnalyticsClient, LogAnalyticsSettings};
 use crate::http::sentinel::{SentinelClient, SentinelSettings};
@@ -69,7 +67,11 @@ pub fn connector_settings(c: &ConnectorConfig) -> ConnectorSettings {
                 .on_close
                 .classification_reason
                 .map(|r| r.as_str().to_string()),
-            classification_comment: c.on_close.classification_comment.clone().unwrap_or_default(),
+            classification_comment: c
+                .on_close
+                .classification_comment
+                .clone()
+                .unwrap_or_default(),
             user_map: c
                 .user_map
                 .iter()
@@ -98,7 +100,11 @@ fn unsupported(c: &ConnectorConfig, reason: impl Into<String>) -> WiringError {
 fn signl4_target(c: &ConnectorConfig) -> Result<(String, Secret), WiringError> {
     match &c.signl4.target {
         Signl4Target::TeamSecret(secret) => Ok((
-            c.endpoints.signl4.as_str().trim_end_matches('/').to_string(),
+            c.endpoints
+                .signl4
+                .as_str()
+                .trim_end_matches('/')
+                .to_string(),
             Secret::new(secret.expose()),
         )),
         Signl4Target::WebhookUrl(url) => {
@@ -155,7 +161,9 @@ pub async fn start_connectors(
             &c.resource_group,
             &c.workspace_name,
         );
-        sentinel.api_version.clone_from(&c.endpoints.sentinel_api_version);
+        sentinel
+            .api_version
+            .clone_from(&c.endpoints.sentinel_api_version);
         sentinel.scope = c.token_scope(Audience::Arm).to_string();
         let mut signl4 = Signl4Settings::new(signl4_host, team_secret);
         if let Some(key) = &c.signl4.api_key {
