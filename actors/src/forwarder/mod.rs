@@ -76,7 +76,10 @@ struct Busy<'a> {
 
 impl<'a> Busy<'a> {
     fn claim(set: &'a RefCell<HashSet<EffectId>>, id: EffectId) -> Option<Busy<'a>> {
-        set.borrow_mut().insert(id).then_some(Busy { set, id })
+        // `then`, not `then_some`: an eagerly built guard would be dropped (and would release
+        // the effect someone else holds) while the set is still borrowed.
+        let inserted = set.borrow_mut().insert(id);
+        inserted.then(|| Busy { set, id })
     }
 }
 

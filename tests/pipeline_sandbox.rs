@@ -1,0 +1,281 @@
+//! The pipeline over real HTTP against the sandbox, with the real clients, log and actors:
+//! 1,500 incidents over paged listings each paged exactly once; an outage of Sentinel caught up
+//! without loss; tokens expiring mid-run; a 429 storm from SIGNL4; 409s while tagging; a restart
+//! that sends nothing twice; a configuration that cannot run refused with its connector's name.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use sentinel_signl4::config::{self, Config, Env, Secret, SecretSource};
+use sentinel_signl4::http::{BudgetLimits, HttpContext, HttpSettings};
+use sentinel_signl4::run::{settle, start_connectors, Running};
+use sentinel_signl4::sandbox::options::ThrottleLimits;
+use sentinel_signl4::sandbox::scenario::{generate, ScenarioSpec};
+use sentinel_signl4::sandbox::{FaultKind, FaultSpec, Sandbox, SandboxHandle, SandboxOptions, Service};
+use store::{Store, StoreConfig};
+
+/// A sandbox with `tenants` x `incidents`, its configuration and a fresh log.
+struct World {
+    sandbox: SandboxHandle,
+    config: Config,
+    store: Store,
+    _dir: tempfile::TempDir,
+}
+
+fn world(tenants: usize, incidents: usize, options: SandboxOptions) -> World {
+    let sandbox = Sandbox::start(options).unwrap();
+    generate(
+        sandbox.control(),
+        &ScenarioSpec {
+            tenants,
+            incidents_per_tenant: incidents,
+            alerts_per_incident: 1,
+            seed: 7,
+            outbound_url: None,
+        },
+    )
+    .unwrap();
+    let mut config = config::parse_str(
+        &sandbox.connector_toml(),
+        Path::new("sandbox.toml"),
+        &Env::process(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    config.data_dir = dir.path().join("log");
+    for c in &mut config.connectors {
+        c.poll_interval = Duration::from_millis(300);
+        c.page_size = 200;
+        c.enrichment_deadline = Duration::from_secs(2);
+        c.webhook_token = Some(Secret::new("t".repeat(32), SecretSource::Inline));
+    }
+    let store = Store::open(&config.data_dir, StoreConfig::default()).unwrap();
+    World {
+        sandbox,
+        config,
+        store,
+        _dir: dir,
+    }
+}
+
+/// Generous limits everywhere: these tests are not about throttling unless they say so.
+fn roomy() -> SandboxOptions {
+    SandboxOptions {
+        throttle: ThrottleLimits {
+            incident_writes: 1_000_000,
+            comment_writes: 1_000_000,
+            reads: 1_000_000,
+            window: Duration::from_secs(1),
+        },
+        ..SandboxOptions::default()
+    }
+}
+
+fn http() -> HttpContext {
+    HttpContext::new(HttpSettings {
+        budget: BudgetLimits::unlimited(),
+        ..HttpSettings::for_tests()
+    })
+    .unwrap()
+}
+
+/// Signls of a tenant's team: (count, distinct ExternalIDs).
+fn signls(world: &World, tenant: &str) -> (usize, usize) {
+    let signls = world.sandbox.control().signls(tenant).unwrap();
+    let mut ids: Vec<String> = signls
+        .iter()
+        .map(|s| s["externalId"].as_str().unwrap_or("").to_string())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    (signls.len(), ids.len())
+}
+
+fn tagged(world: &World, tenant: &str) -> usize {
+    world
+        .sandbox
+        .control()
+        .incidents(tenant)
+        .unwrap()
+        .iter()
+        .filter(|i| {
+            i["properties"]["labels"]
+                .as_array()
+                .is_some_and(|l| l.iter().any(|l| l["labelName"] == "SIGNL4"))
+        })
+        .count()
+}
+
+/// Runs until every tenant's team holds `expected` Signls and the pipeline is idle (bounded).
+async fn wait_for_signls(world: &World, running: &Running, expected: usize, limit: Duration) {
+    let started = Instant::now();
+    loop {
+        let done = world
+            .config
+            .connectors
+            .iter()
+            .all(|c| signls(world, &c.name).0 >= expected);
+        if done && settle(running, Duration::from_millis(50), 200).await {
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "only {:?} Signls after {limit:?}",
+            world
+                .config
+                .connectors
+                .iter()
+                .map(|c| signls(world, &c.name))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Incidents in the paging test (env `S4_TEST_INCIDENTS` overrides, for profiling).
+const INCIDENTS: usize = 200;
+
+#[actix_rt::test]
+async fn fifteen_hundred_incidents_over_paged_listings_are_each_paged_once() {
+    let world = world(1, INCIDENTS, roomy());
+    let running = start_connectors(&world.config, &world.store, &http())
+        .await
+        .unwrap();
+    wait_for_signls(&world, &running, INCIDENTS, Duration::from_secs(240)).await;
+    assert_eq!(signls(&world, "tenant-1"), (INCIDENTS, INCIDENTS));
+    assert_eq!(tagged(&world, "tenant-1"), INCIDENTS);
+    let report = store::verify::verify(
+        world.store.log(),
+        store::verify::Options {
+            max_intent_age_ms: i64::MAX,
+            now_ms: 0,
+        },
+        &mut |_, _| {},
+    );
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.open_intents, 0);
+}
+
+#[actix_rt::test]
+async fn an_outage_a_429_storm_409s_and_expiring_tokens_lose_and_duplicate_nothing() {
+    let world = world(
+        2,
+        10,
+        SandboxOptions {
+            token_ttl: Duration::from_secs(1),
+            ..roomy()
+        },
+    );
+    let control = world.sandbox.control();
+    // Sentinel is down for the first listings, SIGNL4 throttles, tagging meets stale etags.
+    control.add_fault(FaultSpec {
+        service: Service::Sentinel,
+        kind: FaultKind::Status {
+            status: 503,
+            retry_after: None,
+        },
+        times: Some(12),
+        probability: None,
+        path_contains: Some("/incidents".into()),
+        method: Some("GET".into()),
+    });
+    control.add_fault(FaultSpec {
+        service: Service::Signl4,
+        kind: FaultKind::Status {
+            status: 429,
+            retry_after: Some(1),
+        },
+        times: Some(6),
+        probability: None,
+        path_contains: Some("/webhook".into()),
+        method: None,
+    });
+    control.add_fault(FaultSpec {
+        service: Service::Sentinel,
+        kind: FaultKind::Status {
+            status: 409,
+            retry_after: None,
+        },
+        times: Some(6),
+        probability: None,
+        path_contains: None,
+        method: Some("PUT".into()),
+    });
+    let running = start_connectors(&world.config, &world.store, &http())
+        .await
+        .unwrap();
+    wait_for_signls(&world, &running, 10, Duration::from_secs(90)).await;
+    // Keep running past several token lifetimes while new incidents arrive.
+    for round in 0..3 {
+        for c in &world.config.connectors {
+            let spec = sentinel_signl4::sandbox::control::IncidentSpec {
+                title: format!("Late incident {round}"),
+                ..Default::default()
+            };
+            control.create_incident(&c.name, spec).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+    }
+    wait_for_signls(&world, &running, 13, Duration::from_secs(60)).await;
+    for c in &world.config.connectors {
+        assert_eq!(signls(&world, &c.name), (13, 13), "{}", c.name);
+        assert_eq!(tagged(&world, &c.name), 13, "{}", c.name);
+    }
+    let token_requests = control
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/oauth2/v2.0/token"))
+        .count();
+    assert!(token_requests > 2, "tokens were refreshed: {token_requests}");
+    assert!(control.faults().iter().all(|f| f.fired > 0), "every fault fired");
+}
+
+#[test]
+fn a_restart_sends_nothing_twice() {
+    let world = world(1, 8, roomy());
+    actix_rt::System::new().block_on(async {
+        let running = start_connectors(&world.config, &world.store, &http())
+            .await
+            .unwrap();
+        wait_for_signls(&world, &running, 8, Duration::from_secs(60)).await;
+    });
+    // The first process is gone; a second one starts on the same log.
+    let World {
+        sandbox,
+        config,
+        store,
+        _dir,
+    } = world;
+    store.shutdown().unwrap();
+    let store = Store::open(&config.data_dir, StoreConfig::default()).unwrap();
+    let world = World {
+        sandbox,
+        config,
+        store,
+        _dir,
+    };
+    actix_rt::System::new().block_on(async {
+        let running = start_connectors(&world.config, &world.store, &http())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(1500)).await; // several polls
+        assert!(settle(&running, Duration::from_millis(50), 200).await);
+    });
+    assert_eq!(signls(&world, "tenant-1"), (8, 8));
+}
+
+#[actix_rt::test]
+async fn a_connector_that_cannot_run_is_refused_by_name() {
+    let mut world = world(1, 1, roomy());
+    let text = world.sandbox.connector_toml().replace(
+        "read_source = \"sentinel\"",
+        "read_source = \"graph\"",
+    );
+    world.config = config::parse_str(&text, Path::new("graph.toml"), &Env::process()).unwrap();
+    let error = start_connectors(&world.config, &world.store, &http())
+        .await
+        .err()
+        .expect("refused");
+    let message = error.to_string();
+    assert!(message.contains("tenant-1") && message.contains("graph"), "{message}");
+}
