@@ -116,7 +116,7 @@ impl Redactor {
         let mut out = text.to_string();
         for s in &self.secrets {
             out = out.replace(s.as_str(), "***");
-            let enc = send::pct_encode(s);
+            let enc = send::segment(s);
             if enc != *s {
                 out = out.replace(enc.as_str(), "***");
             }
