@@ -195,6 +195,10 @@ async fn list_honours_status_severity_and_modified_since() {
     tokio::time::sleep(Duration::from_millis(30)).await;
     let late = incident(&sb, &t, "Active", "High");
     let late_rec = c.get_incident(&late).await.expect("get late");
+    // The raw JSON is kept byte for byte, in a page as in a GET.
+    let listed = list_all(&c, &query(&[], &[], late_rec.last_modified_ms, 50)).await;
+    assert_eq!(listed[0].raw_json, late_rec.raw_json);
+    assert!(late_rec.raw_json.starts_with('{') && late_rec.raw_json.contains(&late));
     let got = list_all(&c, &query(&[], &[], late_rec.last_modified_ms, 50)).await;
     assert_eq!(names(&got), set(&[&late]));
     let got = list_all(
@@ -303,16 +307,18 @@ async fn next_link_to_another_host_is_refused() {
 #[tokio::test]
 async fn token_expiry_mid_run_is_transparent() {
     let mut opts = SandboxOptions::for_tests();
-    opts.token_ttl = Duration::from_secs(1);
+    // Short enough to expire several times during the test, long enough that the proactive
+    // margin (10 %: 200 ms) covers loopback latency on a loaded machine.
+    opts.token_ttl = Duration::from_secs(2);
     let (sb, t) = start(opts);
     let name = incident(&sb, &t, "New", "High");
     let ctx = ctx();
     let c = sentinel(&ctx, &sb, &t);
-    for _ in 0..5 {
+    for _ in 0..6 {
         c.get_incident(&name)
             .await
             .expect("get across token expiry");
-        tokio::time::sleep(Duration::from_millis(450)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let tokens = requests(&sb, "entra").len();
     assert!(
@@ -955,6 +961,29 @@ async fn log_analytics_results_partial_errors_and_empty_workspaces() {
     // (A workspace without data answers 204: covered against the raw server below, because the
     // sandbox's 204 path re-locks its world while holding it and then hangs every emulator.)
 
+    // A token the service keeps refusing (wrong audience): one refresh, one retry, then Rejected.
+    let mut wrong = LogAnalyticsSettings::new(
+        creds(&sb, &t),
+        sb.urls().log_analytics.clone(),
+        t.workspace_id.clone(),
+    );
+    wrong.scope = "https://management.azure.com/.default".into();
+    sb.control().clear_requests();
+    let err = LogAnalyticsClient::new(&ctx, wrong)
+        .query("SecurityAlert", "P1D")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ApiError::Rejected { status: 401, message } if message.contains("InvalidAudience")),
+        "{err:?}"
+    );
+    assert_eq!(requests(&sb, "log_analytics").len(), 2);
+    assert_eq!(
+        requests(&sb, "entra").len(),
+        2,
+        "a first token and exactly one forced refresh"
+    );
+
     // A workspace that does not exist is a configuration error, not a missing item.
     let mut s = LogAnalyticsSettings::new(
         creds(&sb, &t),
@@ -1276,4 +1305,76 @@ fn retry_after_and_backoff() {
     .should_retry(&ApiError::Conflict));
     assert!(!p.should_retry(&ApiError::NotFound));
     assert!(!p.should_retry(&ApiError::Auth("x".into())));
+}
+
+#[tokio::test]
+async fn misconfigured_workspace_is_rejected_not_not_found() {
+    let (sb, t) = start(SandboxOptions::for_tests());
+    let ctx = ctx();
+    let mut s = sentinel_settings(&sb, &t);
+    s.workspace_name = "ws-does-not-exist".into();
+    let c = SentinelClient::new(&ctx, s);
+    let err = c.get_incident("x").await.unwrap_err();
+    assert!(
+        matches!(&err, ApiError::Rejected { status: 404, message } if message.contains("ResourceNotFound")),
+        "{err:?}"
+    );
+    let err = c
+        .list_incidents(&query(&[], &[], 0, 10), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ApiError::Rejected { status: 404, .. }),
+        "{err:?}"
+    );
+    let mut s = sentinel_settings(&sb, &t);
+    s.api_version = "2019-01-01".into();
+    let err = SentinelClient::new(&ctx, s)
+        .get_incident("x")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ApiError::Rejected { status: 400, message } if message.contains("InvalidApiVersionParameter")),
+        "{err:?}"
+    );
+}
+
+/// The port does not require `Send` futures, but ours are, so they can run on any executor.
+#[test]
+fn client_futures_are_send() {
+    fn send<T: Send>(_: &T) {}
+    let ctx = HttpContext::new(HttpSettings::for_tests()).expect("ctx");
+    let creds = AzureCredentials::new("http://127.0.0.1:9", "t", "c", "s");
+    let c = SentinelClient::new(
+        &ctx,
+        SentinelSettings::new(creds.clone(), "http://127.0.0.1:9", "s", "r", "w"),
+    );
+    let q = query(&[], &[], 0, 1);
+    send(&c.list_incidents(&q, None));
+    send(&c.put_incident("x", &json!({}), Uuid::nil()));
+    send(&c.put_comment("x", Uuid::nil(), "m", Uuid::nil()));
+    let s4 = Signl4Client::new(&ctx, Signl4Settings::new("http://127.0.0.1:9", "x"));
+    send(&s4.send_event(&json!({}), Uuid::nil()));
+    send(&s4.find_signls("x"));
+    let la = LogAnalyticsClient::new(
+        &ctx,
+        LogAnalyticsSettings::new(creds, "http://127.0.0.1:9/v1", "w"),
+    );
+    send(&la.query("q", "P1D"));
+    send(&retry(&RetryPolicy::default(), || la.query("q", "P1D")));
+}
+
+#[test]
+fn page_items_are_split_byte_exact() {
+    use sentinel_signl4::http::sentinel::raw_array_items;
+    let body = br#" { "other": {"value": [1, 2]}, "value" : [ {"a":"x]}\"{"} , {"b" : [1,{"c":null}] },"s" ], "nextLink":"n" } "#;
+    let items = raw_array_items(body, "value").expect("split");
+    assert_eq!(
+        items,
+        vec![r#"{"a":"x]}\"{"}"#, r#"{"b" : [1,{"c":null}] }"#, r#""s""#]
+    );
+    assert_eq!(raw_array_items(br#"{"value":[]}"#, "value"), Some(vec![]));
+    assert_eq!(raw_array_items(br#"{"nextLink":"x"}"#, "value"), None);
+    assert_eq!(raw_array_items(br#"{"value":[{"a":1}"#, "value"), None);
+    assert_eq!(raw_array_items(b"[1]", "value"), None);
 }

@@ -240,6 +240,117 @@ pub fn parse_time_ms(s: &str) -> Option<i64> {
         .map(|t| t.and_utc().timestamp_millis())
 }
 
+/// The raw text of each element of the top-level array `key` of a JSON object, in order; `None`
+/// if `body` is not such an object. Only splits: the caller has already parsed `body`, so the
+/// slices are valid JSON whenever the split succeeds.
+pub fn raw_array_items<'a>(body: &'a [u8], key: &str) -> Option<Vec<&'a str>> {
+    let text = std::str::from_utf8(body).ok()?;
+    let b = text.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    loop {
+        i = skip_ws(b, i);
+        match b.get(i)? {
+            b'}' => return None,
+            b'"' => {}
+            _ => return None,
+        }
+        let k_end = skip_string(b, i)?;
+        let k = &text[i + 1..k_end - 1];
+        i = skip_ws(b, k_end);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_ws(b, i + 1);
+        if k == key {
+            if b.get(i) != Some(&b'[') {
+                return None;
+            }
+            i += 1;
+            let mut out = Vec::new();
+            loop {
+                i = skip_ws(b, i);
+                if b.get(i) == Some(&b']') {
+                    return Some(out);
+                }
+                let end = skip_value(b, i)?;
+                out.push(&text[i..end]);
+                i = skip_ws(b, end);
+                match b.get(i)? {
+                    b',' => i += 1,
+                    b']' => return Some(out),
+                    _ => return None,
+                }
+            }
+        }
+        i = skip_ws(b, skip_value(b, i)?);
+        match b.get(i)? {
+            b',' => i += 1,
+            _ => return None,
+        }
+    }
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(u8::is_ascii_whitespace) {
+        i += 1;
+    }
+    i
+}
+
+/// `b[i]` is `"`: the index after the closing quote.
+fn skip_string(b: &[u8], mut i: usize) -> Option<usize> {
+    i += 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// The index after the JSON value starting at `b[i]`.
+fn skip_value(b: &[u8], i: usize) -> Option<usize> {
+    match b.get(i)? {
+        b'"' => skip_string(b, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            while j < b.len() {
+                match b[j] {
+                    b'"' => {
+                        j = skip_string(b, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            None
+        }
+        _ => {
+            let mut j = i;
+            while j < b.len() && !matches!(b[j], b',' | b'}' | b']') && !b[j].is_ascii_whitespace()
+            {
+                j += 1;
+            }
+            (j > i).then_some(j)
+        }
+    }
+}
+
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     let mut cur = v;
     for p in path {
@@ -363,9 +474,15 @@ impl SentinelApi for SentinelClient {
             .get("value")
             .and_then(Value::as_array)
             .ok_or_else(|| classify::unexpected(&x, &call, &self.redactor, "no 'value' array"))?;
+        // Keep each incident's bytes exactly as received when the page splits cleanly (it always
+        // should); otherwise fall back to re-serialising the parsed value.
+        let raws = raw_array_items(&x.body, "value").filter(|r| r.len() == items.len());
         let mut incidents = Vec::with_capacity(items.len());
-        for item in items {
-            let raw = item.to_string();
+        for (n, item) in items.iter().enumerate() {
+            let raw = match raws.as_ref().map(|r| r[n]) {
+                Some(r) => r.to_string(),
+                None => item.to_string(),
+            };
             incidents.push(parse_incident(item, raw).map_err(|e| self.bad_resource(&call, &e))?);
         }
         let next_link = body
