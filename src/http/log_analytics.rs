@@ -3,7 +3,7 @@
 //!
 //! Accepted answers: 200 with `tables` (plus an `error` object for partial results, surfaced as
 //! `partial_error`), 204 and an empty 200 (no data) as no tables. Errors use the OneAPI shape and
-//! go through [`classify`](super::classify).
+//! go through [`classify`](super::classify::response).
 //!
 //! Invariants: a 401 triggers one forced token refresh and one retry; the `tables` array is
 //! returned as received (cells may be numbers or strings).
