@@ -1378,3 +1378,41 @@ fn page_items_are_split_byte_exact() {
     assert_eq!(raw_array_items(br#"{"value":[{"a":1}"#, "value"), None);
     assert_eq!(raw_array_items(b"[1]", "value"), None);
 }
+
+#[tokio::test]
+async fn callers_queued_behind_a_failed_refresh_share_its_error() {
+    let (sb, t) = start(SandboxOptions::for_tests());
+    let name = incident(&sb, &t, "New", "High");
+    let ctx = ctx();
+    let c = sentinel(&ctx, &sb, &t);
+    fault(
+        &sb,
+        Service::Entra,
+        FaultKind::Status {
+            status: 503,
+            retry_after: None,
+        },
+        1,
+        None,
+    );
+    let (a, b, d) = tokio::join!(
+        c.get_incident(&name),
+        c.get_incident(&name),
+        c.list_alerts(&name)
+    );
+    for r in [a.map(|_| ()), b.map(|_| ()), d.map(|_| ())] {
+        assert!(
+            matches!(&r, Err(ApiError::Transient(m)) if m.contains("AADSTS50000")),
+            "{r:?}"
+        );
+    }
+    assert_eq!(
+        requests(&sb, "entra").len(),
+        1,
+        "one refresh attempt for three callers"
+    );
+    assert!(requests(&sb, "sentinel").is_empty());
+    // The next caller tries afresh.
+    c.get_incident(&name).await.expect("recovered");
+    assert_eq!(requests(&sb, "entra").len(), 2);
+}
