@@ -19,6 +19,9 @@ use super::send::{self, segment, CallInfo};
 use super::token::{AzureCredentials, TokenProvider, LOG_ANALYTICS_SCOPE};
 use super::{ApiError, HttpContext, Redactor};
 
+/// The public-cloud Log Analytics query API base (with `/v1`).
+pub const PUBLIC_ENDPOINT: &str = "https://api.loganalytics.io/v1";
+
 /// One Log Analytics workspace.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogAnalyticsSettings {

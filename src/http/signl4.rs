@@ -21,6 +21,9 @@ use super::classify;
 use super::send::{self, segment, CallInfo};
 use super::{ApiError, HttpContext, Redactor, Secret};
 
+/// The SIGNL4 production host.
+pub const PUBLIC_ENDPOINT: &str = "https://connect.signl4.com";
+
 /// One SIGNL4 team.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Signl4Settings {

@@ -40,7 +40,7 @@ pub struct AzureCredentials {
 }
 
 impl AzureCredentials {
-    /// Credentials for the public cloud authority.
+    /// Credentials issued by `authority_host` (e.g. [`PUBLIC_AUTHORITY`], or the sandbox's URL).
     pub fn new(
         authority_host: impl Into<String>,
         tenant_id: impl Into<String>,
@@ -55,6 +55,9 @@ impl AzureCredentials {
         }
     }
 }
+
+/// The public-cloud Entra authority host.
+pub const PUBLIC_AUTHORITY: &str = "https://login.microsoftonline.com";
 
 /// ARM (Sentinel) scope.
 pub const ARM_SCOPE: &str = "https://management.azure.com/.default";

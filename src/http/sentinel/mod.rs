@@ -19,8 +19,13 @@
 
 use std::sync::Arc;
 
+mod parse;
+mod raw;
+
+pub use parse::{build_filter, parse_incident, parse_time_ms};
+pub use raw::raw_array_items;
+
 use actors::ports::{IncidentPage, IncidentQuery, IncidentRecord, SentinelApi};
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, TimeZone, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -29,6 +34,9 @@ use super::classify;
 use super::send::{self, pct_encode, segment, CallInfo, Exchange};
 use super::token::{AzureCredentials, TokenProvider, ARM_SCOPE};
 use super::{ApiError, HttpContext, Redactor};
+
+/// The public-cloud ARM endpoint.
+pub const PUBLIC_ARM_ENDPOINT: &str = "https://management.azure.com";
 
 /// Default ARM api-version (latest stable, azure-apis.md §2.1).
 pub const DEFAULT_API_VERSION: &str = "2025-12-01";
@@ -198,226 +206,6 @@ impl SentinelClient {
             call.service, call.method, call.template
         )))
     }
-}
-
-/// Builds the `$filter` of a poll (empty when nothing filters).
-pub fn build_filter(q: &IncidentQuery) -> String {
-    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
-    let any_of = |field: &str, values: &[String]| {
-        let parts: Vec<String> = values
-            .iter()
-            .map(|v| format!("{field} eq {}", quote(v)))
-            .collect();
-        format!("({})", parts.join(" or "))
-    };
-    let mut clauses = Vec::new();
-    if !q.statuses.is_empty() {
-        clauses.push(any_of("properties/status", &q.statuses));
-    }
-    if !q.severities.is_empty() {
-        clauses.push(any_of("properties/severity", &q.severities));
-    }
-    if q.modified_since_ms > 0 {
-        if let Some(t) = Utc.timestamp_millis_opt(q.modified_since_ms).single() {
-            clauses.push(format!(
-                "properties/lastModifiedTimeUtc ge {}",
-                t.to_rfc3339_opts(SecondsFormat::Millis, true)
-            ));
-        }
-    }
-    clauses.join(" and ")
-}
-
-/// Milliseconds since the epoch of a Sentinel timestamp (0–7+ fractional digits, `Z` or an
-/// offset; a timestamp without a zone is read as UTC).
-pub fn parse_time_ms(s: &str) -> Option<i64> {
-    let s = s.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.timestamp_millis());
-    }
-    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-        .ok()
-        .map(|t| t.and_utc().timestamp_millis())
-}
-
-/// The raw text of each element of the top-level array `key` of a JSON object, in order; `None`
-/// if `body` is not such an object. Only splits: the caller has already parsed `body`, so the
-/// slices are valid JSON whenever the split succeeds.
-pub fn raw_array_items<'a>(body: &'a [u8], key: &str) -> Option<Vec<&'a str>> {
-    let text = std::str::from_utf8(body).ok()?;
-    let b = text.as_bytes();
-    let mut i = skip_ws(b, 0);
-    if b.get(i) != Some(&b'{') {
-        return None;
-    }
-    i += 1;
-    loop {
-        i = skip_ws(b, i);
-        match b.get(i)? {
-            b'}' => return None,
-            b'"' => {}
-            _ => return None,
-        }
-        let k_end = skip_string(b, i)?;
-        let k = &text[i + 1..k_end - 1];
-        i = skip_ws(b, k_end);
-        if b.get(i) != Some(&b':') {
-            return None;
-        }
-        i = skip_ws(b, i + 1);
-        if k == key {
-            if b.get(i) != Some(&b'[') {
-                return None;
-            }
-            i += 1;
-            let mut out = Vec::new();
-            loop {
-                i = skip_ws(b, i);
-                if b.get(i) == Some(&b']') {
-                    return Some(out);
-                }
-                let end = skip_value(b, i)?;
-                out.push(&text[i..end]);
-                i = skip_ws(b, end);
-                match b.get(i)? {
-                    b',' => i += 1,
-                    b']' => return Some(out),
-                    _ => return None,
-                }
-            }
-        }
-        i = skip_ws(b, skip_value(b, i)?);
-        match b.get(i)? {
-            b',' => i += 1,
-            _ => return None,
-        }
-    }
-}
-
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while b.get(i).is_some_and(u8::is_ascii_whitespace) {
-        i += 1;
-    }
-    i
-}
-
-/// `b[i]` is `"`: the index after the closing quote.
-fn skip_string(b: &[u8], mut i: usize) -> Option<usize> {
-    i += 1;
-    while i < b.len() {
-        match b[i] {
-            b'\\' => i += 2,
-            b'"' => return Some(i + 1),
-            _ => i += 1,
-        }
-    }
-    None
-}
-
-/// The index after the JSON value starting at `b[i]`.
-fn skip_value(b: &[u8], i: usize) -> Option<usize> {
-    match b.get(i)? {
-        b'"' => skip_string(b, i),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut j = i;
-            while j < b.len() {
-                match b[j] {
-                    b'"' => {
-                        j = skip_string(b, j)?;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Some(j + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                j += 1;
-            }
-            None
-        }
-        _ => {
-            let mut j = i;
-            while j < b.len() && !matches!(b[j], b',' | b'}' | b']') && !b[j].is_ascii_whitespace()
-            {
-                j += 1;
-            }
-            (j > i).then_some(j)
-        }
-    }
-}
-
-fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    let mut cur = v;
-    for p in path {
-        cur = cur.get(p)?;
-    }
-    cur.as_str()
-}
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Parses one incident resource; `raw_json` is kept as given.
-pub fn parse_incident(v: &Value, raw_json: String) -> Result<IncidentRecord, String> {
-    let name = str_at(v, &["name"])
-        .filter(|s| !s.is_empty())
-        .ok_or("incident without a name")?;
-    let etag = str_at(v, &["etag"])
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| format!("incident {name} without an etag"))?;
-    let p = v.get("properties").cloned().unwrap_or(Value::Null);
-    let modified = str_at(&p, &["lastModifiedTimeUtc"])
-        .and_then(parse_time_ms)
-        .ok_or_else(|| format!("incident {name}: unreadable lastModifiedTimeUtc"))?;
-    let created = str_at(&p, &["createdTimeUtc"])
-        .and_then(parse_time_ms)
-        .unwrap_or(modified);
-    let text = |k: &str| str_at(&p, &[k]).unwrap_or("").to_string();
-    let owner = ["userPrincipalName", "email", "assignedTo"]
-        .iter()
-        .find_map(|k| str_at(&p, &["owner", k]).filter(|s| !s.trim().is_empty()))
-        .map(str::to_string);
-    let labels = p
-        .get("labels")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|l| l.get("labelName").and_then(Value::as_str))
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
-    let extra = p.get("additionalData");
-    Ok(IncidentRecord {
-        name: name.to_string(),
-        etag: etag.to_string(),
-        number: p.get("incidentNumber").and_then(Value::as_i64).unwrap_or(0),
-        title: text("title"),
-        description: text("description"),
-        severity: text("severity"),
-        status: text("status"),
-        owner,
-        created_ms: created,
-        last_modified_ms: modified,
-        url: text("incidentUrl"),
-        labels,
-        products: strings(extra.and_then(|e| e.get("alertProductNames"))),
-        tactics: strings(extra.and_then(|e| e.get("tactics"))),
-        raw_json,
-    })
 }
 
 fn read_call(template: &str) -> CallInfo<'_> {
