@@ -841,6 +841,7 @@ async fn signl4_send_and_find_by_external_id() {
         .with_api_key(t.api_key.clone());
     paged.page_size = 1;
     sb.control().clear_requests();
+    paged.user_id = Some(t.users[0].id.clone());
     let found = Signl4Client::new(&ctx, paged)
         .find_signls("inc-1")
         .await
@@ -848,7 +849,11 @@ async fn signl4_send_and_find_by_external_id() {
         .expect("key");
     assert_eq!(found.len(), 3);
     assert_eq!(found.iter().map(|s| &s.id).collect::<HashSet<_>>().len(), 3);
-    assert!(requests(&sb, "signl4").len() >= 3);
+    let pages = requests(&sb, "signl4");
+    assert!(pages.len() >= 3);
+    assert!(pages
+        .iter()
+        .all(|r| r.path.contains(&format!("userId={}", t.users[0].id))));
 
     // Webhook request log: the secret was redacted by the sandbox, the request id joined.
     let hooks: Vec<_> = sb
@@ -1062,6 +1067,9 @@ async fn raw_server() -> String {
                     "short" => b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\nConnection: close\r\n\r\n{\"name\":\"x\"".to_vec(),
                     "html404" => b"HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: 20\r\nConnection: close\r\n\r\n<html>nothing</html>".to_vec(),
                     "noetag" => b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 29\r\nConnection: close\r\n\r\n{\"name\":\"x\",\"properties\":{}}".to_vec(),
+                    "laprefer" if head.to_ascii_lowercase().contains("\r\nprefer: wait=7\r\n") => {
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 13\r\nConnection: close\r\n\r\n{\"tables\":[]}".to_vec()
+                    }
                     "la204" => b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n".to_vec(),
                     "la200empty" => b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
                     "la200tables" => b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 60\r\nConnection: close\r\n\r\n{\"tables\":[{\"name\":\"PrimaryResult\",\"columns\":[],\"rows\":[]}]}".to_vec(),
@@ -1174,6 +1182,13 @@ async fn unexpected_answers_are_transient_never_a_panic() {
         assert_eq!(r.tables, json!([]), "{ws}");
         assert_eq!(r.partial_error, None);
     }
+    let mut prefer = LogAnalyticsSettings::new(creds(&sb, &t), raw_la.clone(), "laprefer");
+    prefer.server_timeout = Duration::from_secs(7);
+    let r = LogAnalyticsClient::new(&ctx, prefer)
+        .query("x", "P1D")
+        .await
+        .expect("Prefer: wait=7 sent");
+    assert_eq!(r.tables, json!([]));
     let r = la_at("la200tables")
         .query("x", "P1D")
         .await
