@@ -963,8 +963,20 @@ async fn log_analytics_results_partial_errors_and_empty_workspaces() {
         "{err:?}"
     );
 
-    // (A workspace without data answers 204: covered against the raw server below, because the
-    // sandbox's 204 path re-locks its world while holding it and then hangs every emulator.)
+    // A workspace without data answers 204: no tables.
+    let empty = sb
+        .control()
+        .create_tenant(TenantSpec::default())
+        .expect("tenant");
+    let r = log_analytics(&ctx, &sb, &empty)
+        .query("SecurityAlert", "P1D")
+        .await
+        .expect("204");
+    assert_eq!(r.tables, json!([]));
+    assert_eq!(
+        requests(&sb, "log_analytics").last().map(|r| r.status),
+        Some(204)
+    );
 
     // A token the service keeps refusing (wrong audience): one refresh, one retry, then Rejected.
     let mut wrong = LogAnalyticsSettings::new(
