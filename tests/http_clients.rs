@@ -276,6 +276,18 @@ async fn lists_1500_incidents_over_pages_each_once_in_order() {
             "pages for top {top}"
         );
     }
+    // `page_size` 0: the service's default page (50); above 1000: capped at 1000.
+    let page = c
+        .list_incidents(&query(&["New"], &[], 0, 0), None)
+        .await
+        .expect("default page");
+    assert_eq!(page.incidents.len(), 50);
+    let page = c
+        .list_incidents(&query(&["New"], &[], 0, 5000), None)
+        .await
+        .expect("capped page");
+    assert_eq!(page.incidents.len(), 1000);
+
     // The edited ones were modified last.
     let got = list_all(&c, &query(&["New"], &[], 0, 1000)).await;
     let tail: HashSet<&str> = got[1490..].iter().map(|i| i.name.as_str()).collect();

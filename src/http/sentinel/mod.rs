@@ -238,13 +238,16 @@ impl SentinelApi for SentinelClient {
             }
             None => {
                 let filter = build_filter(query);
-                let top = query.page_size.clamp(1, 1000).to_string();
+                // 0 means "the service's default page size" (50): no `$top` at all.
+                let top = query.page_size.min(1000).to_string();
                 let mut extra = Vec::new();
                 if !filter.is_empty() {
                     extra.push(("$filter", filter.as_str()));
                 }
                 extra.push(("$orderby", "properties/lastModifiedTimeUtc asc"));
-                extra.push(("$top", top.as_str()));
+                if query.page_size > 0 {
+                    extra.push(("$top", top.as_str()));
+                }
                 self.url("/incidents", &extra)
             }
         };
