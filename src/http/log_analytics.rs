@@ -3,12 +3,13 @@
 //!
 //! Accepted answers: 200 with `tables` (plus an `error` object for partial results, surfaced as
 //! `partial_error`), 204 and an empty 200 (no data) as no tables. Errors use the OneAPI shape and
-//! go through [`classify`](super::classify).
+//! go through [`classify`](super::classify::response).
 //!
 //! Invariants: a 401 triggers one forced token refresh and one retry; the `tables` array is
 //! returned as received (cells may be numbers or strings).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actors::ports::{LogAnalyticsApi, QueryResult};
 use serde_json::{json, Value};
@@ -18,6 +19,9 @@ use super::classify;
 use super::send::{self, segment, CallInfo};
 use super::token::{AzureCredentials, TokenProvider, LOG_ANALYTICS_SCOPE};
 use super::{ApiError, HttpContext, Redactor};
+
+/// The public-cloud Log Analytics query API base (with `/v1`).
+pub const PUBLIC_ENDPOINT: &str = "https://api.loganalytics.io/v1";
 
 /// One Log Analytics workspace.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,7 +34,14 @@ pub struct LogAnalyticsSettings {
     pub workspace_id: String,
     /// Token scope.
     pub scope: String,
+    /// How long the service may run a query (`Prefer: wait=N`; the service default is 3 min,
+    /// its maximum 10). The request's own timeout is this plus [`TIMEOUT_MARGIN`], so that the
+    /// service's 504 arrives before our timeout fires.
+    pub server_timeout: Duration,
 }
+
+/// Added to `server_timeout` for the HTTP request's total timeout.
+pub const TIMEOUT_MARGIN: Duration = Duration::from_secs(10);
 
 impl LogAnalyticsSettings {
     /// Settings with the Log Analytics scope.
@@ -44,6 +55,7 @@ impl LogAnalyticsSettings {
             endpoint: endpoint.into(),
             workspace_id: workspace_id.into(),
             scope: LOG_ANALYTICS_SCOPE.into(),
+            server_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -119,13 +131,23 @@ impl LogAnalyticsApi for LogAnalyticsClient {
             segment(&self.settings.workspace_id)
         );
         let body = json!({ "query": query, "timespan": timespan });
+        let wait = self.settings.server_timeout.as_secs().clamp(1, 600);
+        let prefer = format!("wait={wait}");
+        let timeout = Duration::from_secs(wait) + TIMEOUT_MARGIN;
         let x = send::send_authed(
             &self.tokens,
             &self.settings.scope,
             None,
             &call,
             &self.redactor,
-            |token| self.http.post(&url).bearer_auth(token.secret()).json(&body),
+            |token| {
+                self.http
+                    .post(&url)
+                    .bearer_auth(token.secret())
+                    .header("Prefer", prefer.as_str())
+                    .timeout(timeout)
+                    .json(&body)
+            },
         )
         .await?;
         if !x.is_success() {

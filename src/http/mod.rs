@@ -5,8 +5,33 @@
 //! (keep-alive pool), the per-subscription [rate budgets](budget) and the [token
 //! caches](token); [`sentinel::SentinelClient`], [`signl4::Signl4Client`] and
 //! [`log_analytics::LogAnalyticsClient`] are cheap handles built from it. [`classify`] is the one
-//! place that turns responses and transport errors into [`ApiError`]s; [`retry`] is the backoff
+//! place that turns responses and transport errors into [`ApiError`]s; [`retry()`] is the backoff
 //! helper callers may wrap around any port call.
+//!
+//! ```no_run
+//! use sentinel_signl4::http::{
+//!     AzureCredentials, HttpContext, HttpSettings, LogAnalyticsClient, LogAnalyticsSettings,
+//!     SentinelClient, SentinelSettings, Signl4Client, Signl4Settings,
+//! };
+//! use sentinel_signl4::sandbox::{control::TenantSpec, Sandbox, SandboxOptions};
+//!
+//! let sb = Sandbox::start(SandboxOptions::for_tests()).unwrap();
+//! let t = sb.control().create_tenant(TenantSpec::default()).unwrap();
+//! let ctx = HttpContext::new(HttpSettings::default()).unwrap(); // once per process
+//! let creds = AzureCredentials::new(
+//!     sb.urls().entra.clone(), t.tenant_id.clone(), t.client_id.clone(), t.client_secret.clone(),
+//! );
+//! let sentinel = SentinelClient::new(&ctx, SentinelSettings::new(
+//!     creds.clone(), sb.urls().arm.clone(),
+//!     t.subscription_id.clone(), t.resource_group.clone(), t.workspace_name.clone(),
+//! ));
+//! let la = LogAnalyticsClient::new(&ctx, LogAnalyticsSettings::new(
+//!     creds, sb.urls().log_analytics.clone(), t.workspace_id.clone(),
+//! ));
+//! let signl4 = Signl4Client::new(&ctx, Signl4Settings::new(
+//!     sb.urls().signl4.clone(), t.team_secret.clone(),
+//! ).with_api_key(t.api_key.clone()));
+//! ```
 //!
 //! Invariants:
 //! - Every request has a total and a connect timeout, carries `x-ms-client-request-id`, and is
@@ -116,7 +141,7 @@ impl Redactor {
         let mut out = text.to_string();
         for s in &self.secrets {
             out = out.replace(s.as_str(), "***");
-            let enc = send::pct_encode(s);
+            let enc = send::segment(s);
             if enc != *s {
                 out = out.replace(enc.as_str(), "***");
             }

@@ -123,13 +123,23 @@ pub async fn send(
     }
 }
 
-/// Percent-encodes a query value or path segment: unreserved characters and the few OData
-/// punctuation marks ARM leaves alone stay, everything else (spaces included, as `%20`, never
-/// `+`, which ARM does not read as a space) is encoded.
+/// Percent-encodes a query value: unreserved characters and the OData punctuation ARM reads
+/// literally (`/ : $ ( ) ,`) stay, everything else is encoded — spaces as `%20`, never `+`,
+/// which ARM does not read as a space. (The URL parser further encodes `'` as `%27`.)
 pub fn pct_encode(s: &str) -> String {
+    encode(s, true)
+}
+
+/// A path segment (ids, secrets): like [`pct_encode`] but `/` is always encoded.
+pub fn segment(s: &str) -> String {
+    encode(s, false)
+}
+
+fn encode(s: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for &c in s.as_bytes() {
         match c {
+            b'/' if keep_slash => out.push('/'),
             b'A'..=b'Z'
             | b'a'..=b'z'
             | b'0'..=b'9'
@@ -147,11 +157,6 @@ pub fn pct_encode(s: &str) -> String {
         }
     }
     out
-}
-
-/// A path segment (ids, secrets): like [`pct_encode`] but `/` is always encoded.
-pub fn segment(s: &str) -> String {
-    pct_encode(s)
 }
 
 /// Sends an Azure request with a bearer token for `scope`: draws from `budget` (if any) before

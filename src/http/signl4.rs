@@ -21,6 +21,9 @@ use super::classify;
 use super::send::{self, segment, CallInfo};
 use super::{ApiError, HttpContext, Redactor, Secret};
 
+/// The SIGNL4 production host.
+pub const PUBLIC_ENDPOINT: &str = "https://connect.signl4.com";
+
 /// One SIGNL4 team.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Signl4Settings {
@@ -34,6 +37,9 @@ pub struct Signl4Settings {
     pub page_size: u32,
     /// Most pages read per lookup.
     pub max_pages: u32,
+    /// `userId` query parameter of `/alerts/paged`: the v2 docs (as MindCloud renders them) call it
+    /// required with API-key authentication; the sandbox does not. Sent only when set.
+    pub user_id: Option<String>,
 }
 
 impl Signl4Settings {
@@ -45,6 +51,7 @@ impl Signl4Settings {
             api_key: None,
             page_size: 100,
             max_pages: 50,
+            user_id: None,
         }
     }
 
@@ -163,11 +170,15 @@ impl Signl4Api for Signl4Client {
         let Some(key) = &self.settings.api_key else {
             return Ok(None);
         };
-        let url = format!(
+        let mut url = format!(
             "{}/api/v2/alerts/paged?maxResults={}",
             self.base(),
             self.settings.page_size.clamp(1, 100)
         );
+        if let Some(u) = self.settings.user_id.as_deref().filter(|u| !u.is_empty()) {
+            url.push_str("&userId=");
+            url.push_str(&send::pct_encode(u));
+        }
         let mut found = Vec::new();
         let mut continuation: Option<Value> = None;
         for _ in 0..self.settings.max_pages.max(1) {

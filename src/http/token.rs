@@ -5,7 +5,10 @@
 //! - A cached token is used until `min(5 min, 10 % of its lifetime)` before expiry, then
 //!   refreshed (the 10 % keeps short test lifetimes working; azure-core uses 5 min).
 //! - Concurrent callers share one refresh: each scope has an async mutex; whoever holds it
-//!   refreshes, the others wait and then find the fresh token.
+//!   refreshes, the others wait and then find the fresh token — or, if that refresh failed, get
+//!   its error at once instead of each trying again in turn (during an Entra outage a queue of
+//!   callers would otherwise wait one timeout each, one after the other). Callers arriving after
+//!   a failure try afresh: no failure is cached beyond the callers that waited for it.
 //! - After a service answered 401, [`TokenProvider::refresh_rejected`] replaces the rejected token
 //!   at most once (if another caller already replaced it, the newer one is returned).
 //! - Failures become `ApiError::Auth` naming the AADSTS code and HTTP status, never the secret;
@@ -37,7 +40,7 @@ pub struct AzureCredentials {
 }
 
 impl AzureCredentials {
-    /// Credentials for the public cloud authority.
+    /// Credentials issued by `authority_host` (e.g. [`PUBLIC_AUTHORITY`], or the sandbox's URL).
     pub fn new(
         authority_host: impl Into<String>,
         tenant_id: impl Into<String>,
@@ -52,6 +55,9 @@ impl AzureCredentials {
         }
     }
 }
+
+/// The public-cloud Entra authority host.
+pub const PUBLIC_AUTHORITY: &str = "https://login.microsoftonline.com";
 
 /// ARM (Sentinel) scope.
 pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
@@ -81,7 +87,23 @@ struct Cached {
     refresh_at: Instant,
 }
 
-type Slot = Arc<tokio::sync::Mutex<Option<Cached>>>;
+/// One scope's cache: the token, and the outcome of the last refresh for the callers that queued
+/// behind it.
+#[derive(Default)]
+struct SlotState {
+    cached: Option<Cached>,
+    last_failure: Option<ApiError>,
+}
+
+/// A scope's state behind its async mutex, plus a count of finished refresh attempts that can be
+/// read without the lock (to tell "a refresh finished while I waited").
+#[derive(Default)]
+struct SlotInner {
+    state: tokio::sync::Mutex<SlotState>,
+    attempts: std::sync::atomic::AtomicU64,
+}
+
+type Slot = Arc<SlotInner>;
 
 struct Inner {
     http: reqwest::Client,
@@ -138,17 +160,7 @@ impl TokenProvider {
 
     /// A valid token for `scope` (cached, or fetched now).
     pub async fn token(&self, scope: &str) -> Result<AccessToken, ApiError> {
-        let slot = self.slot(scope);
-        let mut guard = slot.lock().await;
-        if let Some(c) = guard.as_ref() {
-            if Instant::now() < c.refresh_at {
-                return Ok(c.token.clone());
-            }
-        }
-        let fresh = self.fetch(scope).await?;
-        let token = fresh.token.clone();
-        *guard = Some(fresh);
-        Ok(token)
+        self.get(scope, None).await
     }
 
     /// After a 401 with `rejected`: a new token, unless another caller already replaced it.
@@ -157,18 +169,46 @@ impl TokenProvider {
         scope: &str,
         rejected: &AccessToken,
     ) -> Result<AccessToken, ApiError> {
+        self.get(scope, Some(rejected)).await
+    }
+
+    async fn get(
+        &self,
+        scope: &str,
+        rejected: Option<&AccessToken>,
+    ) -> Result<AccessToken, ApiError> {
+        use std::sync::atomic::Ordering;
         let slot = self.slot(scope);
-        let mut guard = slot.lock().await;
-        if let Some(c) = guard.as_ref() {
-            if c.token != *rejected && Instant::now() < c.refresh_at {
+        let seen = slot.attempts.load(Ordering::Acquire);
+        let mut st = slot.state.lock().await;
+        if let Some(c) = st.cached.as_ref() {
+            if Instant::now() < c.refresh_at && rejected.is_none_or(|r| *r != c.token) {
                 return Ok(c.token.clone());
             }
         }
-        *guard = None;
-        let fresh = self.fetch(scope).await?;
-        let token = fresh.token.clone();
-        *guard = Some(fresh);
-        Ok(token)
+        if slot.attempts.load(Ordering::Acquire) != seen {
+            if let Some(e) = &st.last_failure {
+                // A refresh we queued behind has just failed: share its outcome.
+                return Err(e.clone());
+            }
+        }
+        let result = self.fetch(scope).await;
+        slot.attempts.fetch_add(1, Ordering::AcqRel);
+        match result {
+            Ok(fresh) => {
+                let token = fresh.token.clone();
+                st.cached = Some(fresh);
+                st.last_failure = None;
+                Ok(token)
+            }
+            Err(e) => {
+                if rejected.is_some() {
+                    st.cached = None;
+                }
+                st.last_failure = Some(e.clone());
+                Err(e)
+            }
+        }
     }
 
     /// Drops every cached token (e.g. after the secret was rotated in place).
@@ -178,7 +218,7 @@ impl TokenProvider {
             m.values().cloned().collect()
         };
         for s in slots {
-            *s.lock().await = None;
+            *s.state.lock().await = SlotState::default();
         }
     }
 

@@ -37,10 +37,9 @@ async fn method_not_allowed() -> HttpResponse {
     )
 }
 
-/// Form bodies decode `+` as a space (application/x-www-form-urlencoded).
+/// Form bodies use the query-string encoding (`+` is a space).
 fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
-    let s = String::from_utf8_lossy(body).replace('+', " ");
-    super::util::query_pairs(&s)
+    super::util::query_pairs(&String::from_utf8_lossy(body))
 }
 
 async fn discovery(req: HttpRequest, tenant: web::Path<String>) -> HttpResponse {

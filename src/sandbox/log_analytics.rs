@@ -322,6 +322,8 @@ async fn execute(
     let mut w = shared.lock();
     let t = &w.tenants[ti];
     if t.security_alert_rows.is_empty() && t.signl4_cl_rows.is_empty() {
+        // Release the world lock before the slot guard takes it again.
+        drop(w);
         drop(slot);
         return HttpResponse::NoContent().finish();
     }

@@ -54,19 +54,22 @@ pub fn signl4_id(now: DateTime<Utc>) -> String {
     format!("{:019}_{}", DOTNET_MAX_TICKS - ticks, guid())
 }
 
-/// Decodes a query string into ordered pairs; `None` when it is not valid form encoding.
+/// Decodes a query string into ordered pairs. Like ASP.NET (and so ARM, Graph and Log
+/// Analytics), `+` means a space; a literal plus must be sent as `%2B`.
 pub fn query_pairs(qs: &str) -> Vec<(String, String)> {
     qs.split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (pct_decode(k), pct_decode(v))
+            (
+                pct_decode(&k.replace('+', " ")),
+                pct_decode(&v.replace('+', " ")),
+            )
         })
         .collect()
 }
 
-/// Percent-decoding without `+`→space: OData clients send literal `+` in datetime offsets, and
-/// Azure keeps `+` as is in query values that are already percent-encoded.
+/// Percent-decoding (`%XX` only; invalid escapes are kept literally).
 pub fn pct_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());

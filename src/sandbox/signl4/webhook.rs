@@ -67,8 +67,7 @@ fn parse_body(req: &HttpRequest, body: &[u8]) -> Map<String, Value> {
         .to_ascii_lowercase();
     let mut out = Map::new();
     if ct.starts_with("application/x-www-form-urlencoded") {
-        let s = String::from_utf8_lossy(body).replace('+', " ");
-        for (k, v) in query_pairs(&s) {
+        for (k, v) in query_pairs(&String::from_utf8_lossy(body)) {
             out.insert(k, Value::String(v));
         }
         return out;

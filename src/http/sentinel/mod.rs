@@ -19,8 +19,13 @@
 
 use std::sync::Arc;
 
+mod parse;
+mod raw;
+
+pub use parse::{build_filter, parse_incident, parse_time_ms};
+pub use raw::raw_array_items;
+
 use actors::ports::{IncidentPage, IncidentQuery, IncidentRecord, SentinelApi};
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, TimeZone, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -29,6 +34,9 @@ use super::classify;
 use super::send::{self, pct_encode, segment, CallInfo, Exchange};
 use super::token::{AzureCredentials, TokenProvider, ARM_SCOPE};
 use super::{ApiError, HttpContext, Redactor};
+
+/// The public-cloud ARM endpoint.
+pub const PUBLIC_ARM_ENDPOINT: &str = "https://management.azure.com";
 
 /// Default ARM api-version (latest stable, azure-apis.md §2.1).
 pub const DEFAULT_API_VERSION: &str = "2025-12-01";
@@ -200,115 +208,6 @@ impl SentinelClient {
     }
 }
 
-/// Builds the `$filter` of a poll (empty when nothing filters).
-pub fn build_filter(q: &IncidentQuery) -> String {
-    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
-    let any_of = |field: &str, values: &[String]| {
-        let parts: Vec<String> = values
-            .iter()
-            .map(|v| format!("{field} eq {}", quote(v)))
-            .collect();
-        format!("({})", parts.join(" or "))
-    };
-    let mut clauses = Vec::new();
-    if !q.statuses.is_empty() {
-        clauses.push(any_of("properties/status", &q.statuses));
-    }
-    if !q.severities.is_empty() {
-        clauses.push(any_of("properties/severity", &q.severities));
-    }
-    if q.modified_since_ms > 0 {
-        if let Some(t) = Utc.timestamp_millis_opt(q.modified_since_ms).single() {
-            clauses.push(format!(
-                "properties/lastModifiedTimeUtc ge {}",
-                t.to_rfc3339_opts(SecondsFormat::Millis, true)
-            ));
-        }
-    }
-    clauses.join(" and ")
-}
-
-/// Milliseconds since the epoch of a Sentinel timestamp (0–7+ fractional digits, `Z` or an
-/// offset; a timestamp without a zone is read as UTC).
-pub fn parse_time_ms(s: &str) -> Option<i64> {
-    let s = s.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.timestamp_millis());
-    }
-    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-        .ok()
-        .map(|t| t.and_utc().timestamp_millis())
-}
-
-fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    let mut cur = v;
-    for p in path {
-        cur = cur.get(p)?;
-    }
-    cur.as_str()
-}
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Parses one incident resource; `raw_json` is kept as given.
-pub fn parse_incident(v: &Value, raw_json: String) -> Result<IncidentRecord, String> {
-    let name = str_at(v, &["name"])
-        .filter(|s| !s.is_empty())
-        .ok_or("incident without a name")?;
-    let etag = str_at(v, &["etag"])
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| format!("incident {name} without an etag"))?;
-    let p = v.get("properties").cloned().unwrap_or(Value::Null);
-    let modified = str_at(&p, &["lastModifiedTimeUtc"])
-        .and_then(parse_time_ms)
-        .ok_or_else(|| format!("incident {name}: unreadable lastModifiedTimeUtc"))?;
-    let created = str_at(&p, &["createdTimeUtc"])
-        .and_then(parse_time_ms)
-        .unwrap_or(modified);
-    let text = |k: &str| str_at(&p, &[k]).unwrap_or("").to_string();
-    let owner = ["userPrincipalName", "email", "assignedTo"]
-        .iter()
-        .find_map(|k| str_at(&p, &["owner", k]).filter(|s| !s.trim().is_empty()))
-        .map(str::to_string);
-    let labels = p
-        .get("labels")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|l| l.get("labelName").and_then(Value::as_str))
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
-    let extra = p.get("additionalData");
-    Ok(IncidentRecord {
-        name: name.to_string(),
-        etag: etag.to_string(),
-        number: p.get("incidentNumber").and_then(Value::as_i64).unwrap_or(0),
-        title: text("title"),
-        description: text("description"),
-        severity: text("severity"),
-        status: text("status"),
-        owner,
-        created_ms: created,
-        last_modified_ms: modified,
-        url: text("incidentUrl"),
-        labels,
-        products: strings(extra.and_then(|e| e.get("alertProductNames"))),
-        tactics: strings(extra.and_then(|e| e.get("tactics"))),
-        raw_json,
-    })
-}
-
 fn read_call(template: &str) -> CallInfo<'_> {
     CallInfo {
         service: "sentinel",
@@ -339,13 +238,16 @@ impl SentinelApi for SentinelClient {
             }
             None => {
                 let filter = build_filter(query);
-                let top = query.page_size.clamp(1, 1000).to_string();
+                // 0 means "the service's default page size" (50): no `$top` at all.
+                let top = query.page_size.min(1000).to_string();
                 let mut extra = Vec::new();
                 if !filter.is_empty() {
                     extra.push(("$filter", filter.as_str()));
                 }
                 extra.push(("$orderby", "properties/lastModifiedTimeUtc asc"));
-                extra.push(("$top", top.as_str()));
+                if query.page_size > 0 {
+                    extra.push(("$top", top.as_str()));
+                }
                 self.url("/incidents", &extra)
             }
         };
@@ -363,9 +265,15 @@ impl SentinelApi for SentinelClient {
             .get("value")
             .and_then(Value::as_array)
             .ok_or_else(|| classify::unexpected(&x, &call, &self.redactor, "no 'value' array"))?;
+        // Keep each incident's bytes exactly as received when the page splits cleanly (it always
+        // should); otherwise fall back to re-serialising the parsed value.
+        let raws = raw_array_items(&x.body, "value").filter(|r| r.len() == items.len());
         let mut incidents = Vec::with_capacity(items.len());
-        for item in items {
-            let raw = item.to_string();
+        for (n, item) in items.iter().enumerate() {
+            let raw = match raws.as_ref().map(|r| r[n]) {
+                Some(r) => r.to_string(),
+                None => item.to_string(),
+            };
             incidents.push(parse_incident(item, raw).map_err(|e| self.bad_resource(&call, &e))?);
         }
         let next_link = body
