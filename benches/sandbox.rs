@@ -57,7 +57,7 @@ async fn phase(
                 let req = match kind {
                     Kind::Get => http.get(get(n)).bearer_auth(&t.token),
                     Kind::List => http.get(format!("{}/incidents?api-version=2025-12-01&$top=50&$filter=properties/status eq 'New'", t.si)).bearer_auth(&t.token),
-                    Kind::Mixed if n % 4 == 0 => http.get(format!("{}/incidents?api-version=2025-12-01&$top=20", t.si)).bearer_auth(&t.token),
+                    Kind::Mixed if n.is_multiple_of(4) => http.get(format!("{}/incidents?api-version=2025-12-01&$top=20", t.si)).bearer_auth(&t.token),
                     Kind::Mixed => http.get(get(n)).bearer_auth(&t.token),
                     Kind::Webhook => http.post(&t.hook).json(&serde_json::json!({"Title": "bench", "X-S4-ExternalID": format!("b{}", n % 100)})),
                 };
