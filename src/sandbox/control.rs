@@ -441,6 +441,7 @@ impl Control {
             entities: Vec::new(),
             comments: Vec::new(),
             history: Vec::new(),
+            rendered: Default::default(),
         };
         for e in spec.entities {
             inc.entities.push((e.kind.clone(), entity_props(&e)));
@@ -702,7 +703,7 @@ impl Control {
 
     /// Outbound notifications and their delivery results.
     pub fn outbound(&self) -> Vec<OutboundRecord> {
-        self.shared.lock().outbound.clone()
+        self.shared.lock().outbound.iter().cloned().collect()
     }
 
     /// Installs a fault; returns its id.

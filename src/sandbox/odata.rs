@@ -481,6 +481,50 @@ pub fn order_cmp(keys: &[OrderKey], a: &Value, b: &Value) -> Ordering {
     Ordering::Equal
 }
 
+/// A pre-extracted sort key cell (timestamps parsed once, not per comparison).
+#[derive(PartialEq, PartialOrd)]
+enum KeyCell {
+    Null,
+    Num(f64),
+    Time(DateTime<Utc>),
+    Str(String),
+}
+
+fn key_cell(v: &Value) -> KeyCell {
+    match v {
+        Value::Number(n) => KeyCell::Num(n.as_f64().unwrap_or_default()),
+        Value::String(s) => match parse_ts(s) {
+            Some(t) => KeyCell::Time(t),
+            None => KeyCell::Str(s.to_lowercase()),
+        },
+        _ => KeyCell::Null,
+    }
+}
+
+/// Sorts by the order keys, extracting each item's keys once (same order as [`order_cmp`]).
+pub fn sort_by_keys(keys: &[OrderKey], items: &mut Vec<&Value>) {
+    let mut decorated: Vec<(Vec<KeyCell>, &Value)> = items
+        .drain(..)
+        .map(|v| {
+            (
+                keys.iter().map(|k| key_cell(lookup(v, &k.path))).collect(),
+                v,
+            )
+        })
+        .collect();
+    decorated.sort_by(|(a, _), (b, _)| {
+        for (n, k) in keys.iter().enumerate() {
+            let o = a[n].partial_cmp(&b[n]).unwrap_or(Ordering::Equal);
+            let o = if k.desc { o.reverse() } else { o };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        Ordering::Equal
+    });
+    items.extend(decorated.into_iter().map(|(_, v)| v));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

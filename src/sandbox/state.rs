@@ -175,6 +175,10 @@ pub struct Incident {
     pub comments: Vec<Comment>,
     /// Change history.
     pub history: Vec<Change>,
+    /// The rendered ARM JSON, built on first read and dropped by [`Incident::touch`]; reads
+    /// (GET and list) dominate the connector's traffic.
+    #[serde(skip)]
+    pub rendered: std::sync::OnceLock<Value>,
 }
 
 impl Incident {
@@ -186,6 +190,7 @@ impl Incident {
         }
         self.modified = now;
         self.etag = next_etag(seq, now);
+        self.rendered = std::sync::OnceLock::new();
         self.history.push(Change {
             at: now,
             by,
@@ -406,7 +411,7 @@ pub struct World {
     /// Log Analytics PartialError injection: remaining count.
     pub la_partial_errors: u32,
     /// Outbound webhook records.
-    pub outbound: Vec<OutboundRecord>,
+    pub outbound: VecDeque<OutboundRecord>,
     /// Queue to the outbound dispatcher (record ids); `None` until the sandbox runs.
     pub outbound_tx: Option<tokio::sync::mpsc::UnboundedSender<String>>,
     /// Etag counter.
@@ -426,7 +431,7 @@ impl World {
             la_inflight: HashMap::new(),
             la_query_delay_ms: 0,
             la_partial_errors: 0,
-            outbound: Vec::new(),
+            outbound: VecDeque::new(),
             outbound_tx: None,
             seq: 0,
         }

@@ -317,7 +317,7 @@ fn decode_skip(s: &str) -> Option<usize> {
 fn page(
     w: &World,
     req: &HttpRequest,
-    mut items: Vec<Value>,
+    mut items: Vec<&Value>,
     fields: odata::Fields<'_>,
     default_order: &[odata::OrderKey],
     incidents: bool,
@@ -340,7 +340,7 @@ fn page(
         Some(o) => odata::parse_orderby(o, fields).map_err(|_| odata_error())?,
         None => default_order.to_vec(),
     };
-    items.sort_by(|a, b| odata::order_cmp(&keys, a, b));
+    odata::sort_by_keys(&keys, &mut items);
     let top = match q(&pairs, "$top") {
         None | Some("") => w.opts.sentinel.default_page_size,
         Some(t) => match t.parse::<usize>() {
@@ -354,7 +354,7 @@ fn page(
             .ok_or_else(|| errors::arm(400, "BadRequest", "The skip token is invalid."))?,
     };
     let total = items.len();
-    let value: Vec<Value> = items.into_iter().skip(offset).take(top).collect();
+    let value: Vec<Value> = items.into_iter().skip(offset).take(top).cloned().collect();
     let mut body = json!({ "value": value });
     if offset + top < total {
         let keep = w.opts.sentinel.nextlink_literal_spaces;
@@ -377,10 +377,10 @@ async fn list(shared: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
         Err(r) => return r,
     };
     let t = &w.tenants[ctx.tenant];
-    let items: Vec<Value> = t
+    let items: Vec<&Value> = t
         .incidents
         .values()
-        .map(|i| render_incident(t, i))
+        .map(|i| model::rendered(t, i))
         .collect();
     let default =
         odata::parse_orderby("properties/createdTimeUtc desc, name asc", &incident_fields)
@@ -406,7 +406,7 @@ async fn get(shared: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
     };
     let t = &w.tenants[ctx.tenant];
     match t.incidents.get(&incident_key(&req)) {
-        Some(i) => arm_ok(&ctx, 200, Some(&render_incident(t, i))),
+        Some(i) => arm_ok(&ctx, 200, Some(model::rendered(t, i))),
         None => not_found_incident(req.match_info().get("id").unwrap_or_default()),
     }
 }
@@ -500,6 +500,7 @@ async fn put(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes) -> H
                 entities: Vec::new(),
                 comments: Vec::new(),
                 history: Vec::new(),
+                rendered: Default::default(),
             };
             inc.touch(seq, actor, "created");
             t.incidents.insert(key.clone(), inc);
@@ -612,7 +613,14 @@ async fn list_comments(shared: web::Data<Shared>, req: HttpRequest) -> HttpRespo
     let items: Vec<Value> = i.comments.iter().map(|c| render_comment(t, i, c)).collect();
     let default =
         odata::parse_orderby("properties/createdTimeUtc asc", &comment_fields).unwrap_or_default();
-    match page(&w, &req, items, &comment_fields, &default, false) {
+    match page(
+        &w,
+        &req,
+        items.iter().collect(),
+        &comment_fields,
+        &default,
+        false,
+    ) {
         Ok(body) => arm_ok(&ctx, 200, Some(&body)),
         Err(r) => r,
     }

@@ -85,6 +85,11 @@ pub fn incident_id(t: &Tenant, name: &str) -> String {
     )
 }
 
+/// The incident as `GET .../incidents/{id}` returns it, from the per-incident cache.
+pub fn rendered<'a>(t: &Tenant, i: &'a Incident) -> &'a Value {
+    i.rendered.get_or_init(|| render_incident(t, i))
+}
+
 /// The incident as `GET .../incidents/{id}` returns it.
 pub fn render_incident(t: &Tenant, i: &Incident) -> Value {
     let mut p = i.writable.clone();

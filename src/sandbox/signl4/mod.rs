@@ -217,9 +217,9 @@ fn notify(
         deliveries: 0,
         last_result: None,
     };
-    w.outbound.push(rec);
+    w.outbound.push_back(rec);
     if w.outbound.len() > 10_000 {
-        w.outbound.remove(0);
+        w.outbound.pop_front();
     }
     if let Some(tx) = &w.outbound_tx {
         let _ = tx.send(id);

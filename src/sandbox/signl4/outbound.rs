@@ -71,7 +71,7 @@ async fn deliver(shared: &Shared, client: &reqwest::Client, id: &str, copies: u3
     for _ in 0..copies {
         let (url, payload, max, backoff) = {
             let w = shared.lock();
-            let Some(rec) = w.outbound.iter().find(|r| r.id == id) else {
+            let Some(rec) = w.outbound.iter().rev().find(|r| r.id == id) else {
                 return;
             };
             let url = w
@@ -111,7 +111,7 @@ async fn deliver(shared: &Shared, client: &reqwest::Client, id: &str, copies: u3
 
 fn set_result(shared: &Shared, id: &str, ok: Option<bool>, text: String) {
     let mut w = shared.lock();
-    if let Some(rec) = w.outbound.iter_mut().find(|r| r.id == id) {
+    if let Some(rec) = w.outbound.iter_mut().rev().find(|r| r.id == id) {
         if ok.is_some() {
             rec.attempts += 1;
         }
