@@ -164,6 +164,12 @@ fn a_full_file_loads_with_every_value_normalised() {
         "https://management.azure.com/subscriptions/d0cfe6b2-9ac0-4464-9919-dccaee2e48c0/resourceGroups/rg-sentinel/providers/Microsoft.OperationalInsights/workspaces/ws-contoso/providers/Microsoft.SecurityInsights"
     );
 
+    assert_eq!(contoso.endpoints.arm_base(), "https://management.azure.com");
+    assert_eq!(
+        c.webhook_url(contoso).unwrap().expose(),
+        "https://s4.mssp.example/hooks/signl4/contoso/abcdefghijabcdefghijabcdefghij-contoso"
+    );
+    assert_eq!(format!("{:?}", c.webhook_url(contoso)), "Some(***)");
     let settings = contoso.settings();
     assert_eq!(settings.name, "contoso");
     assert_eq!(settings.statuses, ["New", "Active"]);
@@ -761,8 +767,9 @@ fn check_config_binary_exits_0_1_or_2() {
         "connector \"contoso\"",
         "72f988bf-86f1-41af-91ab-2d7cd011db47",
         "statuses New, Active; severities High, Medium",
-        "https://management.usgovcloudapi.net/",
+        "https://management.usgovcloudapi.net\n",
         "client_secret  set (env CONTOSO_CLIENT_SECRET)",
+        "SIGNL4 outbound webhook  https://s4.mssp.example/hooks/signl4/contoso/***",
         "api_key        not set",
     ] {
         assert!(shown.contains(part), "{part:?} missing:\n{shown}");
@@ -821,4 +828,5 @@ fn check_config_accepts_what_sandbox_config_out_writes() {
         !shown.contains("sbx~"),
         "sandbox secrets must not be printed:\n{shown}"
     );
+    assert!(shown.contains("SIGNL4 outbound webhook  none"), "{shown}");
 }

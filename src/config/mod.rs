@@ -86,7 +86,7 @@ mod validate;
 
 pub use duration::{format as format_duration, parse as parse_duration};
 pub use endpoints::{
-    cloud_defaults, join, token_scope, Audience, Endpoints, SENTINEL_API_VERSIONS,
+    base_str, cloud_defaults, join, token_scope, Audience, Endpoints, SENTINEL_API_VERSIONS,
 };
 pub use enums::{
     AlertingScenario, Classification, ClassificationReason, Cloud, IncidentStatus, ReadSource,
