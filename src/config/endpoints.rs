@@ -199,6 +199,30 @@ mod tests {
     }
 
     #[test]
+    fn sovereign_clouds_have_their_own_hosts_and_scopes() {
+        let cn = Endpoints::for_cloud(Cloud::China);
+        assert_eq!(cn.authority_base(), "https://login.chinacloudapi.cn");
+        assert_eq!(
+            cn.log_analytics_base(),
+            "https://api.loganalytics.azure.cn/v1"
+        );
+        assert_eq!(
+            cn.token_scope(Audience::Graph),
+            "https://microsoftgraph.chinacloudapi.cn/.default"
+        );
+        let gov = Endpoints::for_cloud(Cloud::UsGov);
+        assert_eq!(gov.authority_base(), "https://login.microsoftonline.us");
+        assert_eq!(
+            gov.token_scope(Audience::LogAnalytics),
+            "https://api.loganalytics.us/.default"
+        );
+        assert_eq!(
+            Endpoints::for_cloud(Cloud::Public).token_scope(Audience::Arm),
+            "https://management.azure.com/.default"
+        );
+    }
+
+    #[test]
     fn join_appends_to_the_path() {
         let base = Url::parse("http://127.0.0.1:9/v1").unwrap();
         assert_eq!(

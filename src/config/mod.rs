@@ -68,6 +68,17 @@
 //! - Enum words are case-insensitive and normalised; unknown keys are errors, with a
 //!   did-you-mean.
 //! - Key paths in messages index connectors from 0: `connector[0]` is the first.
+//! - SIGNL4 posts a connector's outbound webhooks to `{public_base_url}/signl4/{name}/{token}`
+//!   ([`Config::webhook_url`], the route of `crate::webhook`); `check-config` prints it with
+//!   the token masked.
+//! - Token scopes follow `cloud`, not overridden URLs (the sandbox's Entra expects the public
+//!   cloud's scopes).
+//! - Warnings (not errors): no `webhook_token` (one-way), the same workspace in two
+//!   connectors, inline secrets in a world-readable file.
+//!
+//! For the pipeline: [`ConnectorConfig::settings`] gives `actors::settings::ConnectorSettings`;
+//! [`Endpoints`] gives base strings without trailing `/` (`arm_base()`...) and token scopes
+//! per [`Audience`]; secrets are read with [`Secret::expose`].
 //!
 //! Invariant: [`load`] returns a [`Config`] only when the whole file is valid; otherwise every
 //! error, each with file, line, column, key path and what is expected, and none quoting a
