@@ -830,3 +830,54 @@ fn check_config_accepts_what_sandbox_config_out_writes() {
     );
     assert!(shown.contains("SIGNL4 outbound webhook  none"), "{shown}");
 }
+
+mod mutations {
+    //! Whatever one-character typo a file gets, loading never panics and no message quotes a
+    //! secret (syntax errors included).
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const MARK: &str = "Zq7MARK";
+
+    fn secret_file() -> String {
+        let base = BASE.replace("base-client-secret", &format!("{MARK}client{MARK}"));
+        format!(
+            "{base}webhook_token = \"{MARK}tok{MARK}0123456789abcdef0123\"\n\
+             [connector.signl4]\nteam_secret = \"{MARK}team\"\napi_key = \"{MARK}key\"\n\
+             [connector.endpoints]\narm = \"http://127.0.0.1:1\"\n"
+        )
+    }
+
+    #[test]
+    fn the_unmutated_file_is_valid() {
+        let c = parse(&secret_file()).expect("valid");
+        assert!(c.connectors[0].client_secret.expose().contains(MARK));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        #[test]
+        fn one_typo_never_leaks_a_secret(
+            at in 0usize..10_000,
+            edit in 0u8..3,
+            ch in prop::sample::select(vec!['"', '\n', '=', '[', ']', ',', ' ', 'x', '.', '#', '{']),
+        ) {
+            let mut text = secret_file();
+            let mut at = at % text.len();
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            match edit {
+                0 => { text.remove(at); }
+                1 => text.insert(at, ch),
+                _ => { text.remove(at); text.insert(at, ch); }
+            }
+            if let Err(e) = parse(&text) {
+                let shown = e.to_string();
+                prop_assert!(!shown.contains(MARK), "{}\n---\n{}", shown, text);
+            }
+        }
+    }
+}

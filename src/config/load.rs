@@ -139,8 +139,25 @@ pub fn parse_str(text: &str, file: &Path, env: &Env) -> Result<Config, ConfigErr
     Ok(Config { warnings, ..config })
 }
 
+/// Every key name the file format has: a syntax error names the key of its line only when it
+/// is one of these, so that a fragment of a broken secret line is never taken for a key.
+#[rustfmt::skip]
+const KEY_NAMES: &[&str] = &[
+    "data_dir", "webhook", "bind", "public_base_url", "connector", "name", "tenant_id",
+    "subscription_id", "client_id", "client_secret", "client_secret_env", "client_secret_file",
+    "resource_group", "workspace_name", "workspace_id", "read_source", "statuses", "severities",
+    "lookback", "poll_interval", "poll_overlap", "page_size", "enrichment_deadline",
+    "enrichment_concurrency", "resolve_on_sentinel_close", "tag", "webhook_token",
+    "webhook_token_env", "webhook_token_file", "on_acknowledge", "set_active", "assign_owner",
+    "on_close", "classification", "classification_reason", "classification_comment", "user_map",
+    "signl4", "team_secret", "team_secret_env", "team_secret_file", "webhook_url",
+    "webhook_url_env", "webhook_url_file", "api_key", "api_key_env", "api_key_file",
+    "alerting_scenario", "service", "endpoints", "cloud", "authority_host", "arm", "log_analytics",
+    "graph", "sentinel_api_version",
+];
+
 /// The key written at the start of the line holding `offset` (`key = ...`), to name it in a
-/// syntax error; only the key, never the value.
+/// syntax error; only a known key name (see [`KEY_NAMES`]), never anything else of the line.
 fn key_on_line(text: &str, offset: usize) -> &str {
     let start = text[..offset.min(text.len())]
         .rfind('\n')
@@ -149,11 +166,8 @@ fn key_on_line(text: &str, offset: usize) -> &str {
     match line.split_once('=') {
         Some((key, _)) => {
             let key = key.trim();
-            let bare = !key.is_empty()
-                && key
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-            if bare {
+            let known = key.split('.').all(|part| KEY_NAMES.contains(&part));
+            if known {
                 key
             } else {
                 ""
@@ -1060,9 +1074,14 @@ mod tests {
 
     #[test]
     fn syntax_errors_name_the_bare_key_of_their_line_only() {
-        let text = "a = 1\nclient_secret = \"x\nb.c = 2\n[t]\n";
+        let text = "a = 1\nclient_secret = \"x\nsignl4.api_key = 2\n[t]\nab=cd\"\n";
         assert_eq!(key_on_line(text, 8), "client_secret");
-        assert_eq!(key_on_line(text, text.find("b.c").unwrap() + 4), "b.c");
+        assert_eq!(
+            key_on_line(text, text.find("signl4.").unwrap() + 4),
+            "signl4.api_key"
+        );
         assert_eq!(key_on_line(text, text.find("[t]").unwrap()), "");
+        // The tail of a secret broken over two lines is not a key.
+        assert_eq!(key_on_line(text, text.find("ab=").unwrap()), "");
     }
 }
