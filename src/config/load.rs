@@ -1073,6 +1073,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn key_names_cover_every_key_of_the_fixtures() {
+        let files = [
+            include_str!("../../tests/fixtures/config/full.toml"),
+            include_str!("../../tests/fixtures/config/minimal.toml"),
+        ];
+        for line in files.iter().flat_map(|f| f.lines()) {
+            let line = line.trim();
+            if let Some(table) = line.strip_prefix('[') {
+                for part in table.trim_matches(['[', ']']).split('.') {
+                    assert!(KEY_NAMES.contains(&part), "{part}");
+                }
+            } else if let Some((key, _)) = line.split_once('=') {
+                let key = key.trim();
+                if !key.starts_with('"') && !key.starts_with('#') {
+                    assert!(KEY_NAMES.contains(&key), "{key} is missing from KEY_NAMES");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn syntax_errors_name_the_bare_key_of_their_line_only() {
         let text = "a = 1\nclient_secret = \"x\nsignl4.api_key = 2\n[t]\nab=cd\"\n";
         assert_eq!(key_on_line(text, 8), "client_secret");
