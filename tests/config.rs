@@ -222,7 +222,11 @@ fn a_full_file_loads_with_every_value_normalised() {
 #[test]
 fn a_minimal_file_takes_the_documented_defaults() {
     let c = config::load_with(fixture("minimal.toml"), &Env::fixed::<&str, &str>([])).unwrap();
-    assert_eq!(c.data_dir, fixture(config::DEFAULT_DATA_DIR));
+    assert_eq!(
+        c.data_dir,
+        Path::new(config::DEFAULT_DATA_DIR),
+        "as audit's default"
+    );
     assert_eq!(c.webhook.bind.to_string(), "127.0.0.1:8080");
     assert_eq!(c.webhook.public_base_url, None);
     let m = &c.connectors[0];

@@ -29,7 +29,9 @@ use super::reader::{Ctx, Env, Item, Span, TableReader};
 use super::secret::{Secret, SecretSource};
 use super::validate::{self, UrlRules};
 
-/// Default `data_dir` (relative to the configuration file's directory).
+/// Default `data_dir` when the file sets none: relative to the working directory, like the
+/// audit tool's `--data-dir` default. (A `data_dir` written in the file is relative to the
+/// file's directory.)
 pub const DEFAULT_DATA_DIR: &str = "sentinel-signl4-data";
 /// Default webhook listener address.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -197,7 +199,9 @@ fn read_config(ctx: &mut Ctx, doc: &DeTable) -> Config {
             PathBuf::new()
         }
         Some((s, _)) => ctx.base_dir.join(s),
-        None => ctx.base_dir.join(DEFAULT_DATA_DIR),
+        // Not a path written in the file: the audit tool's default (`--data-dir`), so that
+        // `run` and `audit` started in the same directory find the same log.
+        None => PathBuf::from(DEFAULT_DATA_DIR),
     };
 
     let webhook = match ctx.opt_table(&mut root, "webhook") {

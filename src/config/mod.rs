@@ -2,7 +2,8 @@
 //! `check-config` validates.
 //!
 //! ```toml
-//! data_dir = "/var/lib/sentinel-signl4"   # event log; relative paths: from this file's dir
+//! data_dir = "/var/lib/sentinel-signl4"   # event log; relative: from this file's directory;
+//!                                         # absent: ./sentinel-signl4-data (as `audit`)
 //!
 //! [webhook]                               # SIGNL4 outbound webhooks arrive here
 //! bind = "127.0.0.1:8080"                 # default; put a TLS reverse proxy in front
@@ -67,6 +68,8 @@
 //! - Plain `http` is accepted only for loopback hosts (the sandbox), everywhere.
 //! - Enum words are case-insensitive and normalised; unknown keys are errors, with a
 //!   did-you-mean.
+//! - A file that is not valid TOML reports its syntax errors only (validating a tree the
+//!   parser had to guess at would add noise).
 //! - Key paths in messages index connectors from 0: `connector[0]` is the first.
 //! - SIGNL4 posts a connector's outbound webhooks to `{public_base_url}/signl4/{name}/{token}`
 //!   ([`Config::webhook_url`], the route of `crate::webhook`); `check-config` prints it with

@@ -24,7 +24,8 @@ use super::secret::{Secret, SecretSource};
 pub struct Config {
     /// The file it was loaded from.
     pub file: PathBuf,
-    /// Directory of the event log (relative paths are resolved against the file's directory).
+    /// Directory of the event log. A relative `data_dir` in the file is resolved against the
+    /// file's directory; without one, [`super::DEFAULT_DATA_DIR`] in the working directory.
     pub data_dir: PathBuf,
     /// The listener for SIGNL4 outbound webhooks.
     pub webhook: WebhookListener,
