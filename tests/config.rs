@@ -515,6 +515,17 @@ fn no_secret_value_reaches_an_error_message() {
         assert_eq!(e.errors[0].kind, ErrorKind::Syntax);
         assert!(!e.to_string().contains("TOPSECRET"), "{e}");
     }
+    // The secret pasted where the variable's name belongs is not echoed either.
+    let e = parse_err(&with_connector_keys("").replace(
+        "client_secret = \"base-client-secret\"",
+        "client_secret_env = \"Abc8Q~TOPSECRET.value\"",
+    ));
+    let shown = e.to_string();
+    assert!(
+        shown.contains("not an environment variable name"),
+        "{shown}"
+    );
+    assert!(!shown.contains("TOPSECRET"), "{shown}");
     let e = parse_err(&with_connector_keys("webhook_token = 12345678987654321"));
     assert!(e.to_string().contains("found an integer"), "{e}");
     assert!(!e.to_string().contains("12345678987654321"), "{e}");

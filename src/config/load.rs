@@ -993,12 +993,17 @@ fn optional_secret<'t, 'i>(
     }
     if let Some(item) = env {
         let var = ctx.as_str(&item)?.trim().to_string();
-        if var.is_empty() {
+        if !is_env_name(&var) {
+            // Not quoted: a common slip is pasting the secret itself here.
             ctx.error(
                 Some(&item.span),
                 &item.path,
                 ErrorKind::Invalid,
-                "empty; expected the name of an environment variable",
+                format!(
+                    "not an environment variable name; expected letters, digits and '_' (no \
+                     '$'), e.g. \"CONTOSO_SECRET\" (to write the secret itself, use {})",
+                    keys[0]
+                ),
             );
             return None;
         }
@@ -1048,6 +1053,14 @@ fn optional_secret<'t, 'i>(
         };
     }
     Some(None)
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]*`: what shells accept as a variable name.
+fn is_env_name(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// The trimmed content of a secret file; errors name the file, never its content.
