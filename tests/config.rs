@@ -354,7 +354,7 @@ fn every_kind_of_mistake_is_reported_with_line_key_and_expectation() {
             "connector[0].tenant_id",
             11,
             ErrorKind::Invalid,
-            "expected a GUID",
+            "not a GUID (10 characters)",
         ),
         (
             "connector[0].subscription_id",
@@ -515,6 +515,13 @@ fn no_secret_value_reaches_an_error_message() {
         assert_eq!(e.errors[0].kind, ErrorKind::Syntax);
         assert!(!e.to_string().contains("TOPSECRET"), "{e}");
     }
+    // A secret pasted where the client id belongs is not echoed.
+    let e = parse_err(&with_connector_keys("").replace(
+        "a8fdfbd0-da97-42d9-8f1a-fd6a7cb650b4",
+        "Abc8Q~TOPSECRET.value",
+    ));
+    assert!(e.to_string().contains("not a GUID"), "{e}");
+    assert!(!e.to_string().contains("TOPSECRET"), "{e}");
     // The secret pasted where the variable's name belongs is not echoed either.
     let e = parse_err(&with_connector_keys("").replace(
         "client_secret = \"base-client-secret\"",
