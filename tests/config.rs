@@ -815,6 +815,13 @@ fn check_config_binary_exits_0_1_or_2() {
     );
     assert!(!shown.contains("SUPER-SECRET-CLIENT-VALUE") && !shown.contains("LEAKY-TEAM-SECRET"));
 
+    let dir = tempfile::tempdir().unwrap();
+    let binary = dir.path().join("binary.toml");
+    std::fs::write(&binary, b"name = \"\xff\xfe\"\n").unwrap();
+    let out = run(&["check-config", "--config", binary.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("not UTF-8"), "{}", text(&out));
+
     let out = run(
         &["check-config", "--config", "/nonexistent/connector.toml"],
         &[],

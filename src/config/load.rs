@@ -69,16 +69,27 @@ pub fn load_with(path: impl AsRef<Path>, env: &Env) -> Result<Config, ConfigErro
             }
             config
         }),
-        Err(e) => Err(ConfigErrors {
-            errors: vec![ConfigError {
-                file: path.to_path_buf(),
-                line: None,
-                column: None,
-                key: String::new(),
-                kind: ErrorKind::Unreadable,
-                message: format!("cannot read the configuration file: {e}"),
-            }],
-        }),
+        Err(e) => {
+            // Readable but not text is a bad file (exit 1), not an unreadable one (exit 2).
+            let (kind, message) = if e.kind() == std::io::ErrorKind::InvalidData {
+                (ErrorKind::Syntax, "the file is not UTF-8 text".to_string())
+            } else {
+                (
+                    ErrorKind::Unreadable,
+                    format!("cannot read the configuration file: {e}"),
+                )
+            };
+            Err(ConfigErrors {
+                errors: vec![ConfigError {
+                    file: path.to_path_buf(),
+                    line: None,
+                    column: None,
+                    key: String::new(),
+                    kind,
+                    message,
+                }],
+            })
+        }
     }
 }
 
