@@ -172,9 +172,9 @@ const KEY_NAMES: &[&str] = &[
 /// The key written at the start of the line holding `offset` (`key = ...`), to name it in a
 /// syntax error; only a known key name (see [`KEY_NAMES`]), never anything else of the line.
 fn key_on_line(text: &str, offset: usize) -> &str {
-    let start = text[..offset.min(text.len())]
-        .rfind('\n')
-        .map_or(0, |i| i + 1);
+    // `get` rather than slicing: an offset inside a character must not panic.
+    let before = text.get(..offset).unwrap_or(text);
+    let start = before.rfind('\n').map_or(0, |i| i + 1);
     let line = text[start..].lines().next().unwrap_or("");
     match line.split_once('=') {
         Some((key, _)) => {
@@ -1132,5 +1132,8 @@ mod tests {
         assert_eq!(key_on_line(text, text.find("[t]").unwrap()), "");
         // The tail of a secret broken over two lines is not a key.
         assert_eq!(key_on_line(text, text.find("ab=").unwrap()), "");
+        // Offsets inside a character or past the end do not panic.
+        assert_eq!(key_on_line("tag = \"é\"", 8), "tag");
+        assert_eq!(key_on_line("tag = 1", 99), "tag");
     }
 }
