@@ -8,5 +8,8 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod http;
+pub mod run;
 pub mod sandbox;
 pub mod telemetry;
+pub mod webhook;

@@ -1,79 +1,72 @@
-//! `demo`: the main job on the embedded default.
-//!
-//! Today it plays scripted incident lifecycles through the real event store (see
-//! [`crate::demo`]), then shows what the audit tool sees: the tenants, one tenant's incidents,
-//! one incident's timeline and the integrity check. When the pipeline lands it will run the
-//! connector against the built-in sandbox instead.
+//! `demo`: the main job on the embedded default — every piece of the product against the
+//! built-in sandbox (see [`crate::demo`]), then what the audit tool shows of the result.
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
-
-use store::{Store, StoreConfig};
+use std::time::Duration;
 
 use super::CliResult;
+use crate::demo::{run as run_demo, DemoOptions};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Where to write the demo log (a fresh temporary directory when omitted).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-
-    /// Connectors (tenants) to simulate.
+    /// Connectors (sandbox tenants).
     #[arg(long, default_value_t = 2)]
     tenants: usize,
-
     /// Incidents per tenant.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 3)]
     incidents: usize,
+    /// Where to keep the event log (a fresh temporary directory when omitted).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Exit once every incident went round the loop, printing a summary.
+    #[arg(long)]
+    until_done: bool,
+    /// Seed of the generated incidents.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Poll interval of the connectors.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    poll_interval: Duration,
+    /// With --until-done: fail after this long.
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
 }
 
 pub fn run(args: Args) -> CliResult {
-    let temp;
-    let dir = match &args.data_dir {
-        Some(dir) => dir.clone(),
-        None => {
-            temp = tempfile::Builder::new()
-                .prefix("sentinel-signl4-demo-")
-                .tempdir()?
-                .keep();
-            temp
-        }
+    let data_dir = match args.data_dir {
+        Some(dir) => dir,
+        None => tempfile::Builder::new()
+            .prefix("sentinel-signl4-demo-")
+            .tempdir()?
+            .keep(),
     };
-    println!("The pipeline (Poller, Enricher, Forwarder, StatusSync) is not built yet:");
-    println!("this demo plays scripted incident lifecycles through the real event store.\n");
-    let store = Store::open(&dir, StoreConfig::default())?;
-    let summary = crate::demo::play(&store, args.tenants, args.incidents)?;
-    store.shutdown()?;
+    let summary = run_demo(&DemoOptions {
+        tenants: args.tenants,
+        incidents: args.incidents,
+        seed: args.seed,
+        data_dir: data_dir.clone(),
+        poll_interval: args.poll_interval,
+        until_done: args.until_done,
+        timeout: args.timeout,
+    })?;
     println!(
-        "wrote {} events for {} incidents of {} tenants to {}\n",
-        summary.events,
+        "\ndemo: incidents={} round_trips={} signls={} duplicates={} comments={} in {:.1}s",
         summary.incidents,
-        summary.tenants,
-        dir.display()
+        summary.done,
+        summary.signls,
+        summary.duplicates,
+        summary.comments,
+        summary.elapsed.as_secs_f64()
     );
-    // Show the audit tool exactly as a user would call it.
     let me = std::env::current_exe()?;
-    let data = dir.display().to_string();
-    let steps: [(&str, Vec<&str>); 4] = [
-        ("audit", vec!["audit", "--data-dir", &data]),
-        (
-            "audit --tenant tenant-1",
-            vec!["audit", "--data-dir", &data, "--tenant", "tenant-1"],
-        ),
-        (
-            "audit 1 --tenant tenant-1",
-            vec!["audit", "--data-dir", &data, "--tenant", "tenant-1", "1"],
-        ),
-        ("verify", vec!["verify", "--data-dir", &data]),
-    ];
-    let mut all_ok = true;
-    for (title, argv) in steps {
-        println!("$ sentinel-signl4 {title} --data-dir {data}");
-        let status = Command::new(&me).args(&argv).status()?;
-        all_ok &= status.success();
-        println!();
-    }
-    Ok(if all_ok {
+    let data = data_dir.display().to_string();
+    println!("\n$ sentinel-signl4 audit --data-dir {data}");
+    let audit = Command::new(&me).args(["audit", "--data-dir", &data]).status()?;
+    println!("\n$ sentinel-signl4 verify --data-dir {data}");
+    let verify = Command::new(&me).args(["verify", "--data-dir", &data]).status()?;
+    println!("\nEvery incident's history: sentinel-signl4 audit --data-dir {data} --tenant tenant-1");
+    Ok(if audit.success() && verify.success() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

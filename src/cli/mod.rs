@@ -2,6 +2,7 @@
 //!
 //! | command      | what it does                                                        |
 //! |--------------|---------------------------------------------------------------------|
+//! | `run`        | every connector of a configuration file, until Ctrl-C or SIGTERM      |
 //! | `demo`       | the main job on the embedded default (see [`crate::demo`])           |
 //! | `audit`      | one incident's timeline, or the incidents of a tenant, or tenants     |
 //! | `verify`     | integrity check of a log; exits 1 with a report when anything is off  |
@@ -16,8 +17,10 @@ mod audit;
 mod check_config;
 mod data_dir;
 mod demo;
+mod demo_log;
 mod export;
 mod progress;
+mod run;
 mod torture;
 mod verify;
 
@@ -39,10 +42,15 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run every connector of a configuration file until Ctrl-C or SIGTERM.
+    Run(run::Args),
     /// Run the main job on the embedded default: a self-contained demo.
     Demo(demo::Args),
     /// Show one incident's history, the incidents of a tenant, or the tenants of a log.
     Audit(audit::Args),
+    /// Write a log of scripted incident histories and audit it (no services involved).
+    #[command(hide = true)]
+    DemoLog(demo_log::Args),
     /// Check a log's integrity; exit code 1 and a precise report when something is wrong.
     Verify(verify::Args),
     /// Write the whole log as JSON lines.
@@ -61,7 +69,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     crate::telemetry::init("warn", cli.log_json);
     let result = match cli.command {
+        Command::Run(args) => run::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::DemoLog(args) => demo_log::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Export(args) => export::run(args),

@@ -192,9 +192,10 @@ impl Sandbox {
                         .listen(l);
                         match srv {
                             Ok(s) => {
+                                // A `Server` only starts when polled: spawn each one.
                                 let s = s.run();
                                 handles.push(s.handle());
-                                servers.push(s);
+                                servers.push(actix_rt::spawn(s));
                             }
                             Err(e) => {
                                 let _ = ready_tx.send(Err(e));

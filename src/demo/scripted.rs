@@ -1,9 +1,8 @@
-//! The demo's scripted lifecycle: realistic incident histories played through the real event
-//! store, so that a newcomer (and the audit tool) has a log to look at.
-//!
-//! Until the pipeline exists (the Poller, Enricher, Forwarder and StatusSync actors against the
-//! sandbox), this is what `sentinel-signl4 demo` runs. Every command goes through the same
-//! `decide` and group-commit path the actors will use; nothing here writes the log directly.
+//! Scripted incident lifecycles played through the real event store, without any service: a
+//! log with every kind of history (paged, acknowledged, closed from either side, reopened, an
+//! open intent) in a second, for the audit tool's tests and `demo-log`. Every command goes
+//! through the same `decide` and group-commit path the actors use; nothing writes the log
+//! directly.
 //!
 //! Invariant: the script only issues commands the lifecycle allows; a rejection is a bug in the
 //! script and is reported as an error, never ignored.

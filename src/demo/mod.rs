@@ -1,0 +1,174 @@
+//! The demo: the whole product on the built-in sandbox, no Azure tenant or SIGNL4 team needed.
+//!
+//! It starts the sandbox with N tenants of M incidents, loads the connector configuration the
+//! sandbox prints (exactly as a user would), runs every connector with the real HTTP clients,
+//! the real event log and the real webhook listener, and plays SIGNL4 users who acknowledge and
+//! then close each Signl. Every incident goes round the loop: polled, enriched, paged, tagged,
+//! acknowledged (owner, Active, comment), closed (classification, comment).
+//!
+//! Invariant: the demo only drives the sandbox's users and reads state; it never writes the
+//! event log or calls the actors itself, so what it shows is what the connector does.
+
+pub mod scripted;
+mod users;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use store::aggregate::SignlStatus;
+use store::{Store, StoreConfig};
+
+use crate::config::{self, Env, Secret, SecretSource};
+use crate::http::{HttpContext, HttpSettings};
+use crate::run::{serve_webhooks, start_connectors, Running};
+use crate::sandbox::scenario::{generate, ScenarioSpec};
+use crate::sandbox::{Sandbox, SandboxOptions};
+
+/// What the demo runs.
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    pub tenants: usize,
+    pub incidents: usize,
+    pub seed: u64,
+    pub data_dir: PathBuf,
+    /// Poll interval of every connector (short, so the loop is quick to watch).
+    pub poll_interval: Duration,
+    /// Exit once every incident went round the loop; otherwise run until Ctrl-C.
+    pub until_done: bool,
+    /// Give up (with an error) after this long when `until_done`.
+    pub timeout: Duration,
+}
+
+/// What the demo saw at the end.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Summary {
+    pub incidents: usize,
+    /// Incidents that went round the whole loop.
+    pub done: usize,
+    /// Signls raised, over all incidents.
+    pub signls: usize,
+    /// Incidents with more than one Signl.
+    pub duplicates: usize,
+    /// Sentinel comments written by the connector.
+    pub comments: usize,
+    pub elapsed: Duration,
+}
+
+/// Runs the demo; see the module docs.
+pub fn run(options: &DemoOptions) -> Result<Summary, Box<dyn std::error::Error>> {
+    let sandbox = Sandbox::start(SandboxOptions::default())?;
+    generate(
+        sandbox.control(),
+        &ScenarioSpec {
+            tenants: options.tenants,
+            incidents_per_tenant: options.incidents,
+            alerts_per_incident: 2,
+            seed: options.seed,
+            outbound_url: None,
+        },
+    )?;
+    let mut config = config::parse_str(
+        &sandbox.connector_toml(),
+        Path::new("sandbox-connectors.toml"),
+        &Env::process(),
+    )
+    .map_err(|errors| format!("the sandbox's configuration does not load:\n{errors}"))?;
+    config.data_dir = options.data_dir.clone();
+    for connector in &mut config.connectors {
+        connector.poll_interval = options.poll_interval;
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        connector.webhook_token = Some(Secret::new(token, SecretSource::Inline));
+    }
+    let store = Store::open(&config.data_dir, StoreConfig::default())?;
+    let system = actix_rt::System::new();
+    let result = system.block_on(async {
+        // Loopback only: never send the demo's requests through a proxy.
+        let http = HttpContext::new(HttpSettings {
+            use_env_proxy: false,
+            ..HttpSettings::default()
+        })?;
+        let running = start_connectors(&config, &store, &http).await?;
+        let (server, address) = serve_webhooks(running.routes.clone(), ([127, 0, 0, 1], 0).into())?;
+        for connector in &config.connectors {
+            let token = connector.webhook_token.as_ref().map(Secret::expose);
+            let url = format!("http://{address}/signl4/{}/{}", connector.name, token.unwrap_or(""));
+            sandbox.control().set_outbound_url(&connector.name, Some(url))?;
+        }
+        println!(
+            "sandbox: {} tenants x {} incidents; connectors running, webhook on {address}",
+            options.tenants, options.incidents
+        );
+        let summary = drive(options, &sandbox, &store, &running).await;
+        server.stop(true).await;
+        summary
+    });
+    drop(system);
+    sandbox.stop();
+    store.shutdown()?;
+    result
+}
+
+/// Plays the SIGNL4 users and reports progress until done (or forever without `until_done`).
+async fn drive(
+    options: &DemoOptions,
+    sandbox: &crate::sandbox::SandboxHandle,
+    store: &Store,
+    running: &Running,
+) -> Result<Summary, Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    let mut users = users::Users::new(sandbox.control().clone());
+    let mut last_report = String::new();
+    loop {
+        users.act(&running.connectors.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>())?;
+        let summary = summarize(store, started);
+        let report = format!(
+            "paged {}/{}, round trips done {}/{}, comments {}",
+            summary.signls, summary.incidents, summary.done, summary.incidents, summary.comments
+        );
+        if report != last_report {
+            println!("{report}");
+            last_report.clone_from(&report);
+        }
+        let expected = options.tenants * options.incidents;
+        if options.until_done && summary.done >= expected && summary.incidents >= expected {
+            let settled = crate::run::settle(running, Duration::from_millis(50), 100).await;
+            if !settled {
+                tracing::warn!("pipeline still busy at the end of the demo");
+            }
+            return Ok(summarize(store, started));
+        }
+        if options.until_done && started.elapsed() > options.timeout {
+            return Err(format!(
+                "demo did not finish within {:?}: {report}",
+                options.timeout
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Counts from the event log's projection (what the connector recorded).
+fn summarize(store: &Store, started: Instant) -> Summary {
+    store.read(|p| {
+        let mut summary = Summary {
+            elapsed: started.elapsed(),
+            ..Summary::default()
+        };
+        for incident in p.incidents.values() {
+            summary.incidents += 1;
+            summary.signls += incident.signls_raised as usize;
+            if incident.signls_raised > 1 {
+                summary.duplicates += 1;
+            }
+            summary.comments += incident.comments_written as usize;
+            if incident.signl.status == SignlStatus::Closed
+                && incident.closed_in_sentinel()
+                && incident.open_effects.is_empty()
+            {
+                summary.done += 1;
+            }
+        }
+        summary
+    })
+}

@@ -1,0 +1,162 @@
+//! [`LogAnalyticsClient`]: the `LogAnalyticsApi` port
+//! (`POST {base}/workspaces/{workspaceId}/query` with `{query, timespan}`, azure-apis.md §3).
+//!
+//! Accepted answers: 200 with `tables` (plus an `error` object for partial results, surfaced as
+//! `partial_error`), 204 and an empty 200 (no data) as no tables. Errors use the OneAPI shape and
+//! go through [`classify`](super::classify).
+//!
+//! Invariants: a 401 triggers one forced token refresh and one retry; the `tables` array is
+//! returned as received (cells may be numbers or strings).
+
+use std::sync::Arc;
+
+use actors::ports::{LogAnalyticsApi, QueryResult};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::classify;
+use super::send::{self, segment, CallInfo};
+use super::token::{AzureCredentials, TokenProvider, LOG_ANALYTICS_SCOPE};
+use super::{ApiError, HttpContext, Redactor};
+
+/// One Log Analytics workspace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogAnalyticsSettings {
+    /// App credentials.
+    pub credentials: AzureCredentials,
+    /// API base including `/v1`, e.g. `https://api.loganalytics.io/v1`.
+    pub endpoint: String,
+    /// Workspace GUID (`customerId`), not its name.
+    pub workspace_id: String,
+    /// Token scope.
+    pub scope: String,
+}
+
+impl LogAnalyticsSettings {
+    /// Settings with the Log Analytics scope.
+    pub fn new(
+        credentials: AzureCredentials,
+        endpoint: impl Into<String>,
+        workspace_id: impl Into<String>,
+    ) -> Self {
+        LogAnalyticsSettings {
+            credentials,
+            endpoint: endpoint.into(),
+            workspace_id: workspace_id.into(),
+            scope: LOG_ANALYTICS_SCOPE.into(),
+        }
+    }
+}
+
+/// The Log Analytics client of one workspace. Cheap to clone.
+#[derive(Clone)]
+pub struct LogAnalyticsClient {
+    http: reqwest::Client,
+    tokens: TokenProvider,
+    settings: Arc<LogAnalyticsSettings>,
+    redactor: Redactor,
+}
+
+impl std::fmt::Debug for LogAnalyticsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogAnalyticsClient")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LogAnalyticsClient {
+    /// A client for `settings`, sharing `ctx`'s HTTP client and token cache.
+    pub fn new(ctx: &HttpContext, settings: LogAnalyticsSettings) -> Self {
+        LogAnalyticsClient {
+            http: ctx.client().clone(),
+            tokens: ctx.tokens(&settings.credentials),
+            redactor: Redactor::new([settings.credentials.client_secret.expose()]),
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &LogAnalyticsSettings {
+        &self.settings
+    }
+}
+
+/// `code: message (detail)` of a partial-result `error` object.
+fn partial_message(e: &Value) -> String {
+    let code = e
+        .get("code")
+        .and_then(Value::as_str)
+        .unwrap_or("PartialError");
+    let msg = e.get("message").and_then(Value::as_str).unwrap_or("");
+    let detail = e
+        .get("details")
+        .and_then(Value::as_array)
+        .and_then(|d| d.first())
+        .and_then(|d| {
+            d.get("innererror")
+                .and_then(|i| i.get("message"))
+                .or_else(|| d.get("message"))
+        })
+        .and_then(Value::as_str);
+    match detail {
+        Some(d) => format!("{code}: {msg} ({d})"),
+        None => format!("{code}: {msg}"),
+    }
+}
+
+impl LogAnalyticsApi for LogAnalyticsClient {
+    async fn query(&self, query: &str, timespan: &str) -> Result<QueryResult, ApiError> {
+        let call = CallInfo {
+            service: "log_analytics",
+            method: "POST",
+            template: "/workspaces/{workspaceId}/query",
+            request_id: Uuid::new_v4(),
+        };
+        let url = format!(
+            "{}/workspaces/{}/query",
+            self.settings.endpoint.trim_end_matches('/'),
+            segment(&self.settings.workspace_id)
+        );
+        let body = json!({ "query": query, "timespan": timespan });
+        let x = send::send_authed(
+            &self.tokens,
+            &self.settings.scope,
+            None,
+            &call,
+            &self.redactor,
+            |token| self.http.post(&url).bearer_auth(token.secret()).json(&body),
+        )
+        .await?;
+        if !x.is_success() {
+            return Err(classify::response(&x, &call, &self.redactor));
+        }
+        // 204 (workspace without data) and the documented empty 200: no tables.
+        if x.status == 204 || x.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(QueryResult {
+                tables: Value::Array(Vec::new()),
+                partial_error: None,
+            });
+        }
+        let v = x.json(&call, &self.redactor)?;
+        let tables = match v.get("tables") {
+            Some(t @ Value::Array(_)) => t.clone(),
+            _ => {
+                return Err(classify::unexpected(
+                    &x,
+                    &call,
+                    &self.redactor,
+                    "no 'tables' array",
+                ))
+            }
+        };
+        let partial_error = v
+            .get("error")
+            .filter(|e| !e.is_null())
+            .map(|e| self.redactor.clean(&partial_message(e)));
+        Ok(QueryResult {
+            tables,
+            partial_error,
+        })
+    }
+}

@@ -1,0 +1,544 @@
+//! [`SentinelClient`]: the `SentinelApi` port over ARM (`Microsoft.SecurityInsights`, one
+//! workspace): incident list/get/PUT, the POST list actions (alerts, entities) and comments.
+//!
+//! Listing builds the connector's polling query (azure-apis.md §2.5): statuses `or`-ed in
+//! parentheses, severities likewise, `properties/lastModifiedTimeUtc ge <RFC 3339 Z>` (unquoted),
+//! `$orderby=properties/lastModifiedTimeUtc asc`, `$top` ≤ 1000; later pages follow the service's
+//! absolute `nextLink` verbatim (only literal spaces are percent-encoded).
+//!
+//! Invariants:
+//! - Every call draws from the subscription's [rate budget](super::budget) first, waiting when
+//!   it is spent; a 401 triggers one forced token refresh and one retry of the same request (same
+//!   request id).
+//! - Writes send the caller's `request_id` as `x-ms-client-request-id`; reads a fresh v4.
+//! - A `nextLink` must point at the configured ARM origin; anything else is refused, so our
+//!   bearer token never leaves for another host.
+//! - Incidents are parsed leniently (unknown fields ignored, 0–7 fractional digits), but a
+//!   resource without `name`, `etag` or a readable `lastModifiedTimeUtc` is an error: the
+//!   poller's cursor and the PUT concurrency depend on them.
+
+use std::sync::Arc;
+
+use actors::ports::{IncidentPage, IncidentQuery, IncidentRecord, SentinelApi};
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, TimeZone, Utc};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::budget::{CallClass, SubscriptionBudget};
+use super::classify;
+use super::send::{self, pct_encode, segment, CallInfo, Exchange};
+use super::token::{AzureCredentials, TokenProvider, ARM_SCOPE};
+use super::{ApiError, HttpContext, Redactor};
+
+/// Default ARM api-version (latest stable, azure-apis.md §2.1).
+pub const DEFAULT_API_VERSION: &str = "2025-12-01";
+
+/// Everything needed to reach one Sentinel workspace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentinelSettings {
+    /// App credentials (the token provider is shared through the `HttpContext`).
+    pub credentials: AzureCredentials,
+    /// ARM endpoint, e.g. `https://management.azure.com`.
+    pub arm_endpoint: String,
+    /// Subscription GUID (also the rate-budget key).
+    pub subscription_id: String,
+    /// Resource group.
+    pub resource_group: String,
+    /// Workspace *name* (not its GUID).
+    pub workspace_name: String,
+    /// `api-version`.
+    pub api_version: String,
+    /// Token scope.
+    pub scope: String,
+}
+
+impl SentinelSettings {
+    /// Settings with the default api-version and the ARM scope.
+    pub fn new(
+        credentials: AzureCredentials,
+        arm_endpoint: impl Into<String>,
+        subscription_id: impl Into<String>,
+        resource_group: impl Into<String>,
+        workspace_name: impl Into<String>,
+    ) -> Self {
+        SentinelSettings {
+            credentials,
+            arm_endpoint: arm_endpoint.into(),
+            subscription_id: subscription_id.into(),
+            resource_group: resource_group.into(),
+            workspace_name: workspace_name.into(),
+            api_version: DEFAULT_API_VERSION.into(),
+            scope: ARM_SCOPE.into(),
+        }
+    }
+}
+
+/// What a request sends as its body.
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    None,
+    /// An empty POST body (the list actions take none).
+    Empty,
+    Json(&'a Value),
+}
+
+/// The Sentinel client of one workspace. Cheap to clone.
+#[derive(Clone)]
+pub struct SentinelClient {
+    http: reqwest::Client,
+    tokens: TokenProvider,
+    budget: Arc<SubscriptionBudget>,
+    settings: Arc<SentinelSettings>,
+    /// `{arm}/subscriptions/.../providers/Microsoft.SecurityInsights`.
+    base: String,
+    /// `scheme://host[:port]` of the ARM endpoint, lowercase.
+    origin: String,
+    redactor: Redactor,
+}
+
+impl std::fmt::Debug for SentinelClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SentinelClient")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `scheme://host:port` of a URL, lowercase; `None` if it does not parse.
+fn origin_of(url: &str) -> Option<String> {
+    let u = reqwest::Url::parse(url).ok()?;
+    Some(u.origin().ascii_serialization().to_ascii_lowercase())
+}
+
+impl SentinelClient {
+    /// A client for `settings`, sharing `ctx`'s HTTP client, token cache and rate budget.
+    pub fn new(ctx: &HttpContext, settings: SentinelSettings) -> Self {
+        let arm = settings.arm_endpoint.trim_end_matches('/').to_string();
+        let base = format!(
+            "{arm}/subscriptions/{}/resourceGroups/{}/providers/Microsoft.OperationalInsights/workspaces/{}/providers/Microsoft.SecurityInsights",
+            segment(&settings.subscription_id),
+            segment(&settings.resource_group),
+            segment(&settings.workspace_name)
+        );
+        let origin = origin_of(&arm).unwrap_or_default();
+        SentinelClient {
+            http: ctx.client().clone(),
+            tokens: ctx.tokens(&settings.credentials),
+            budget: ctx.budget(&settings.subscription_id),
+            redactor: Redactor::new([settings.credentials.client_secret.expose()]),
+            settings: Arc::new(settings),
+            base,
+            origin,
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &SentinelSettings {
+        &self.settings
+    }
+
+    /// The token provider (shared with other clients of the same app).
+    pub fn tokens(&self) -> &TokenProvider {
+        &self.tokens
+    }
+
+    fn url(&self, path: &str, extra: &[(&str, &str)]) -> String {
+        let mut qs = format!("api-version={}", pct_encode(&self.settings.api_version));
+        for (k, v) in extra {
+            qs.push('&');
+            qs.push_str(&pct_encode(k));
+            qs.push('=');
+            qs.push_str(&pct_encode(v));
+        }
+        format!("{}{path}?{qs}", self.base)
+    }
+
+    /// Budget, token, send; on 401 one forced refresh and one more try.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        call: CallInfo<'_>,
+        class: CallClass,
+        body: Body<'_>,
+    ) -> Result<Exchange, ApiError> {
+        send::send_authed(
+            &self.tokens,
+            &self.settings.scope,
+            Some((&self.budget, class)),
+            &call,
+            &self.redactor,
+            |token| {
+                let req = self
+                    .http
+                    .request(method.clone(), url)
+                    .bearer_auth(token.secret())
+                    .header(reqwest::header::ACCEPT, "application/json");
+                match body {
+                    Body::None => req,
+                    Body::Empty => req.header(reqwest::header::CONTENT_LENGTH, "0"),
+                    Body::Json(v) => req.json(v),
+                }
+            },
+        )
+        .await
+    }
+
+    /// A 2xx body as JSON, or the classified error.
+    fn json_ok(&self, x: &Exchange, call: &CallInfo<'_>) -> Result<Value, ApiError> {
+        if !x.is_success() {
+            return Err(classify::response(x, call, &self.redactor));
+        }
+        x.json(call, &self.redactor)
+    }
+
+    fn bad_resource(&self, call: &CallInfo<'_>, why: &str) -> ApiError {
+        ApiError::Transient(self.redactor.clean(&format!(
+            "{} {} {}: {why}",
+            call.service, call.method, call.template
+        )))
+    }
+}
+
+/// Builds the `$filter` of a poll (empty when nothing filters).
+pub fn build_filter(q: &IncidentQuery) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let any_of = |field: &str, values: &[String]| {
+        let parts: Vec<String> = values
+            .iter()
+            .map(|v| format!("{field} eq {}", quote(v)))
+            .collect();
+        format!("({})", parts.join(" or "))
+    };
+    let mut clauses = Vec::new();
+    if !q.statuses.is_empty() {
+        clauses.push(any_of("properties/status", &q.statuses));
+    }
+    if !q.severities.is_empty() {
+        clauses.push(any_of("properties/severity", &q.severities));
+    }
+    if q.modified_since_ms > 0 {
+        if let Some(t) = Utc.timestamp_millis_opt(q.modified_since_ms).single() {
+            clauses.push(format!(
+                "properties/lastModifiedTimeUtc ge {}",
+                t.to_rfc3339_opts(SecondsFormat::Millis, true)
+            ));
+        }
+    }
+    clauses.join(" and ")
+}
+
+/// Milliseconds since the epoch of a Sentinel timestamp (0–7+ fractional digits, `Z` or an
+/// offset; a timestamp without a zone is read as UTC).
+pub fn parse_time_ms(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.timestamp_millis());
+    }
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .map(|t| t.and_utc().timestamp_millis())
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(p)?;
+    }
+    cur.as_str()
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Parses one incident resource; `raw_json` is kept as given.
+pub fn parse_incident(v: &Value, raw_json: String) -> Result<IncidentRecord, String> {
+    let name = str_at(v, &["name"])
+        .filter(|s| !s.is_empty())
+        .ok_or("incident without a name")?;
+    let etag = str_at(v, &["etag"])
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| format!("incident {name} without an etag"))?;
+    let p = v.get("properties").cloned().unwrap_or(Value::Null);
+    let modified = str_at(&p, &["lastModifiedTimeUtc"])
+        .and_then(parse_time_ms)
+        .ok_or_else(|| format!("incident {name}: unreadable lastModifiedTimeUtc"))?;
+    let created = str_at(&p, &["createdTimeUtc"])
+        .and_then(parse_time_ms)
+        .unwrap_or(modified);
+    let text = |k: &str| str_at(&p, &[k]).unwrap_or("").to_string();
+    let owner = ["userPrincipalName", "email", "assignedTo"]
+        .iter()
+        .find_map(|k| str_at(&p, &["owner", k]).filter(|s| !s.trim().is_empty()))
+        .map(str::to_string);
+    let labels = p
+        .get("labels")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| l.get("labelName").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let extra = p.get("additionalData");
+    Ok(IncidentRecord {
+        name: name.to_string(),
+        etag: etag.to_string(),
+        number: p.get("incidentNumber").and_then(Value::as_i64).unwrap_or(0),
+        title: text("title"),
+        description: text("description"),
+        severity: text("severity"),
+        status: text("status"),
+        owner,
+        created_ms: created,
+        last_modified_ms: modified,
+        url: text("incidentUrl"),
+        labels,
+        products: strings(extra.and_then(|e| e.get("alertProductNames"))),
+        tactics: strings(extra.and_then(|e| e.get("tactics"))),
+        raw_json,
+    })
+}
+
+fn read_call(template: &str) -> CallInfo<'_> {
+    CallInfo {
+        service: "sentinel",
+        method: "GET",
+        template,
+        request_id: Uuid::new_v4(),
+    }
+}
+
+impl SentinelApi for SentinelClient {
+    async fn list_incidents(
+        &self,
+        query: &IncidentQuery,
+        next_link: Option<&str>,
+    ) -> Result<IncidentPage, ApiError> {
+        let call = read_call("/incidents");
+        let url = match next_link {
+            Some(link) => {
+                // Cortex XSOAR saw literal spaces in nextLinks; everything else goes verbatim.
+                let link = link.replace(' ', "%20");
+                if origin_of(&link).as_deref() != Some(self.origin.as_str()) {
+                    return Err(self.bad_resource(
+                        &call,
+                        "nextLink points outside the configured ARM endpoint; not followed",
+                    ));
+                }
+                link
+            }
+            None => {
+                let filter = build_filter(query);
+                let top = query.page_size.clamp(1, 1000).to_string();
+                let mut extra = Vec::new();
+                if !filter.is_empty() {
+                    extra.push(("$filter", filter.as_str()));
+                }
+                extra.push(("$orderby", "properties/lastModifiedTimeUtc asc"));
+                extra.push(("$top", top.as_str()));
+                self.url("/incidents", &extra)
+            }
+        };
+        let x = self
+            .call(
+                reqwest::Method::GET,
+                &url,
+                call,
+                CallClass::Read,
+                Body::None,
+            )
+            .await?;
+        let body = self.json_ok(&x, &call)?;
+        let items = body
+            .get("value")
+            .and_then(Value::as_array)
+            .ok_or_else(|| classify::unexpected(&x, &call, &self.redactor, "no 'value' array"))?;
+        let mut incidents = Vec::with_capacity(items.len());
+        for item in items {
+            let raw = item.to_string();
+            incidents.push(parse_incident(item, raw).map_err(|e| self.bad_resource(&call, &e))?);
+        }
+        let next_link = body
+            .get("nextLink")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        Ok(IncidentPage {
+            incidents,
+            next_link,
+        })
+    }
+
+    async fn get_incident(&self, name: &str) -> Result<IncidentRecord, ApiError> {
+        let call = read_call("/incidents/{id}");
+        let url = self.url(&format!("/incidents/{}", segment(name)), &[]);
+        let x = self
+            .call(
+                reqwest::Method::GET,
+                &url,
+                call,
+                CallClass::Read,
+                Body::None,
+            )
+            .await?;
+        let v = self.json_ok(&x, &call)?;
+        let raw = String::from_utf8_lossy(&x.body).into_owned();
+        parse_incident(&v, raw).map_err(|e| self.bad_resource(&call, &e))
+    }
+
+    async fn put_incident(
+        &self,
+        name: &str,
+        resource: &Value,
+        request_id: Uuid,
+    ) -> Result<IncidentRecord, ApiError> {
+        let call = CallInfo {
+            service: "sentinel",
+            method: "PUT",
+            template: "/incidents/{id}",
+            request_id,
+        };
+        let url = self.url(&format!("/incidents/{}", segment(name)), &[]);
+        let x = self
+            .call(
+                reqwest::Method::PUT,
+                &url,
+                call,
+                CallClass::IncidentWrite,
+                Body::Json(resource),
+            )
+            .await?;
+        let v = self.json_ok(&x, &call)?;
+        let raw = String::from_utf8_lossy(&x.body).into_owned();
+        parse_incident(&v, raw).map_err(|e| self.bad_resource(&call, &e))
+    }
+
+    async fn list_alerts(&self, name: &str) -> Result<Vec<Value>, ApiError> {
+        let call = CallInfo {
+            method: "POST",
+            ..read_call("/incidents/{id}/alerts")
+        };
+        let url = self.url(&format!("/incidents/{}/alerts", segment(name)), &[]);
+        let x = self
+            .call(
+                reqwest::Method::POST,
+                &url,
+                call,
+                CallClass::Read,
+                Body::Empty,
+            )
+            .await?;
+        let v = self.json_ok(&x, &call)?;
+        match v.get("value") {
+            Some(Value::Array(a)) => Ok(a.clone()),
+            _ => Err(classify::unexpected(
+                &x,
+                &call,
+                &self.redactor,
+                "no 'value' array",
+            )),
+        }
+    }
+
+    async fn list_entities(&self, name: &str) -> Result<Vec<Value>, ApiError> {
+        let call = CallInfo {
+            method: "POST",
+            ..read_call("/incidents/{id}/entities")
+        };
+        let url = self.url(&format!("/incidents/{}/entities", segment(name)), &[]);
+        let x = self
+            .call(
+                reqwest::Method::POST,
+                &url,
+                call,
+                CallClass::Read,
+                Body::Empty,
+            )
+            .await?;
+        let v = self.json_ok(&x, &call)?;
+        match v.get("entities") {
+            Some(Value::Array(a)) => Ok(a.clone()),
+            _ => Err(classify::unexpected(
+                &x,
+                &call,
+                &self.redactor,
+                "no 'entities' array",
+            )),
+        }
+    }
+
+    async fn put_comment(
+        &self,
+        name: &str,
+        comment_id: Uuid,
+        message: &str,
+        request_id: Uuid,
+    ) -> Result<String, ApiError> {
+        let call = CallInfo {
+            service: "sentinel",
+            method: "PUT",
+            template: "/incidents/{id}/comments/{commentId}",
+            request_id,
+        };
+        let url = self.url(
+            &format!("/incidents/{}/comments/{comment_id}", segment(name)),
+            &[],
+        );
+        let body = json!({"properties": {"message": message}});
+        let x = self
+            .call(
+                reqwest::Method::PUT,
+                &url,
+                call,
+                CallClass::CommentWrite,
+                Body::Json(&body),
+            )
+            .await?;
+        let v = self.json_ok(&x, &call)?;
+        Ok(v.get("etag")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string())
+    }
+
+    async fn get_comment(&self, name: &str, comment_id: Uuid) -> Result<Option<String>, ApiError> {
+        let call = read_call("/incidents/{id}/comments/{commentId}");
+        let url = self.url(
+            &format!("/incidents/{}/comments/{comment_id}", segment(name)),
+            &[],
+        );
+        let x = self
+            .call(
+                reqwest::Method::GET,
+                &url,
+                call,
+                CallClass::Read,
+                Body::None,
+            )
+            .await?;
+        let v = match self.json_ok(&x, &call) {
+            Ok(v) => v,
+            Err(ApiError::NotFound) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match v.get("properties").and_then(|p| p.get("message")) {
+            Some(Value::String(m)) => Ok(Some(m.clone())),
+            _ => Err(classify::unexpected(
+                &x,
+                &call,
+                &self.redactor,
+                "comment without a message",
+            )),
+        }
+    }
+}

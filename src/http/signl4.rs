@@ -1,0 +1,226 @@
+//! [`Signl4Client`]: the `Signl4Api` port. Events go to the team's inbound webhook
+//! (`POST {base}/webhook/{teamSecret}`, 201 `{"eventId"}`; an unknown secret is 404 code 3004);
+//! Signls are looked up by ExternalID through REST v2 (`POST /api/v2/alerts/paged` with
+//! `X-S4-Api-Key`, following the continuation token) when an API key is configured.
+//!
+//! Invariants:
+//! - The team secret is part of the webhook URL, so that URL is never logged or formatted: spans
+//!   and messages say `/webhook/{secret}`, transport errors lose their URL, and every message is
+//!   scrubbed of the secret and the API key.
+//! - The webhook POST is sent once per call (the library never retries it): a repeated POST
+//!   would raise a second Signl. Retrying is the caller's decision, keyed by ExternalID.
+//! - Paging is bounded (`max_pages`).
+
+use std::sync::Arc;
+
+use actors::ports::{Signl4Api, SignlSummary};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::classify;
+use super::send::{self, segment, CallInfo};
+use super::{ApiError, HttpContext, Redactor, Secret};
+
+/// One SIGNL4 team.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signl4Settings {
+    /// SIGNL4 host, e.g. `https://connect.signl4.com`.
+    pub endpoint: String,
+    /// Inbound webhook (team/integration) secret.
+    pub team_secret: Secret,
+    /// REST API key; without it `find_signls` answers `None`.
+    pub api_key: Option<Secret>,
+    /// `maxResults` per page (1..=100).
+    pub page_size: u32,
+    /// Most pages read per lookup.
+    pub max_pages: u32,
+}
+
+impl Signl4Settings {
+    /// Settings without an API key.
+    pub fn new(endpoint: impl Into<String>, team_secret: impl Into<Secret>) -> Self {
+        Signl4Settings {
+            endpoint: endpoint.into(),
+            team_secret: team_secret.into(),
+            api_key: None,
+            page_size: 100,
+            max_pages: 50,
+        }
+    }
+
+    /// Adds the REST API key (an empty key means none).
+    pub fn with_api_key(mut self, key: impl Into<Secret>) -> Self {
+        let key = key.into();
+        self.api_key = (!key.expose().is_empty()).then_some(key);
+        self
+    }
+}
+
+/// The SIGNL4 client of one team. Cheap to clone.
+#[derive(Clone)]
+pub struct Signl4Client {
+    http: reqwest::Client,
+    settings: Arc<Signl4Settings>,
+    redactor: Redactor,
+}
+
+impl std::fmt::Debug for Signl4Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signl4Client")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Signl4Client {
+    /// A client for `settings` using `ctx`'s HTTP client.
+    pub fn new(ctx: &HttpContext, settings: Signl4Settings) -> Self {
+        let redactor = Redactor::new(
+            [Some(&settings.team_secret), settings.api_key.as_ref()]
+                .into_iter()
+                .flatten()
+                .map(Secret::expose),
+        );
+        Signl4Client {
+            http: ctx.client().clone(),
+            settings: Arc::new(settings),
+            redactor,
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Signl4Settings {
+        &self.settings
+    }
+
+    fn base(&self) -> &str {
+        self.settings.endpoint.trim_end_matches('/')
+    }
+}
+
+/// One Signl of a paged result.
+fn summary(v: &Value) -> Option<SignlSummary> {
+    let id = v.get("id").and_then(Value::as_str)?.to_string();
+    let event_id = v
+        .get("eventId")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let status = v.get("status").and_then(Value::as_u64).unwrap_or(0) as u32;
+    Some(SignlSummary {
+        id,
+        event_id,
+        status,
+    })
+}
+
+impl Signl4Api for Signl4Client {
+    async fn send_event(&self, body: &Value, request_id: Uuid) -> Result<String, ApiError> {
+        let call = CallInfo {
+            service: "signl4",
+            method: "POST",
+            template: "/webhook/{secret}",
+            request_id,
+        };
+        let url = format!(
+            "{}/webhook/{}",
+            self.base(),
+            segment(self.settings.team_secret.expose())
+        );
+        let req = self.http.post(&url).json(body);
+        let x = send::send(req, &call, &self.redactor).await?;
+        if x.status == 404 {
+            // SIGNL4 answers an unknown team secret with 404 code 3004: a configuration error,
+            // not a missing resource; retrying cannot help.
+            let msg = serde_json::from_slice::<Value>(&x.body)
+                .ok()
+                .and_then(|v| classify::service_error(&v))
+                .map(|(c, m)| format!("code {c}: {m}"))
+                .unwrap_or_else(|| format!("body {}", classify::snippet(&x.body)));
+            return Err(ApiError::Rejected {
+                status: 404,
+                message: self
+                    .redactor
+                    .clean(&format!("webhook rejected the event ({msg})")),
+            });
+        }
+        if !x.is_success() {
+            return Err(classify::response(&x, &call, &self.redactor));
+        }
+        let v = x.json(&call, &self.redactor)?;
+        match v.get("eventId").and_then(Value::as_str) {
+            Some(id) if !id.is_empty() => Ok(id.to_string()),
+            _ => Err(classify::unexpected(
+                &x,
+                &call,
+                &self.redactor,
+                "accepted without an eventId",
+            )),
+        }
+    }
+
+    async fn find_signls(&self, external_id: &str) -> Result<Option<Vec<SignlSummary>>, ApiError> {
+        let Some(key) = &self.settings.api_key else {
+            return Ok(None);
+        };
+        let url = format!(
+            "{}/api/v2/alerts/paged?maxResults={}",
+            self.base(),
+            self.settings.page_size.clamp(1, 100)
+        );
+        let mut found = Vec::new();
+        let mut continuation: Option<Value> = None;
+        for _ in 0..self.settings.max_pages.max(1) {
+            let call = CallInfo {
+                service: "signl4",
+                method: "POST",
+                template: "/api/v2/alerts/paged",
+                request_id: Uuid::new_v4(),
+            };
+            let mut filter = json!({ "externalId": external_id });
+            if let Some(c) = &continuation {
+                filter["continuationToken"] = c.clone();
+            }
+            let req = self
+                .http
+                .post(&url)
+                .header("X-S4-Api-Key", key.expose())
+                .json(&filter);
+            let x = send::send(req, &call, &self.redactor).await?;
+            // 204: nothing (more) matches (v1 behaviour, kept by v2 in practice).
+            if x.status == 204 || (x.is_success() && x.body.iter().all(u8::is_ascii_whitespace)) {
+                return Ok(Some(found));
+            }
+            if !x.is_success() {
+                return Err(classify::response(&x, &call, &self.redactor));
+            }
+            let v = x.json(&call, &self.redactor)?;
+            let results = v.get("results").and_then(Value::as_array).ok_or_else(|| {
+                classify::unexpected(&x, &call, &self.redactor, "no 'results' array")
+            })?;
+            for r in results {
+                // v1 ignores the externalId filter; never report another incident's Signl.
+                let other = r
+                    .get("externalId")
+                    .and_then(Value::as_str)
+                    .is_some_and(|e| e != external_id);
+                if other {
+                    continue;
+                }
+                if let Some(s) = summary(r) {
+                    found.push(s);
+                }
+            }
+            let more = v.get("hasMore").and_then(Value::as_bool).unwrap_or(false);
+            match v.get("continuationToken").filter(|c| !c.is_null()) {
+                Some(c) if more => continuation = Some(c.clone()),
+                _ => return Ok(Some(found)),
+            }
+        }
+        tracing::warn!(
+            max_pages = self.settings.max_pages,
+            "find_signls: page limit reached; result may be incomplete"
+        );
+        Ok(Some(found))
+    }
+}

@@ -1,0 +1,197 @@
+//! From configuration to running actors: settings for the actors, clients for the ports, and
+//! the webhook routes. See the module invariants in [`super`].
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actors::connector::{self, ConnectorHandle, Services};
+use actors::settings::{ConnectorSettings, SyncSettings};
+use store::events::Source;
+use store::{Store, StoreError};
+
+
+
+use crate::config::{Audience, Config, ConnectorConfig, EntraUser, Signl4Target};
+use crate::http::log_analytics::{LogAnalyticsClient, LogAnalyticsSettings};
+use crate::http::sentinel::{SentinelClient, SentinelSettings};
+use crate::http::signl4::{Signl4Client, Signl4Settings};
+use crate::http::token::AzureCredentials;
+use crate::http::{HttpContext, Secret};
+use crate::webhook::{Route, Routes};
+
+/// The actors of one connector, with the concrete clients.
+pub type Handle = ConnectorHandle<SentinelClient, Signl4Client, LogAnalyticsClient>;
+
+/// Every started connector and the webhook routes to serve.
+pub struct Running {
+    /// One per connector, in configuration order.
+    pub connectors: Vec<(String, Handle)>,
+    /// The routes for the webhook listener.
+    pub routes: Routes,
+}
+
+/// Why connectors could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WiringError {
+    #[error("connector {connector:?}: {reason}")]
+    Unsupported { connector: String, reason: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The actors' settings of one connector.
+pub fn connector_settings(c: &ConnectorConfig) -> ConnectorSettings {
+    let defaults = ConnectorSettings::new(&c.name);
+    ConnectorSettings {
+        source: Source::Sentinel,
+        statuses: c.status_names(),
+        severities: c.severity_names(),
+        lookback: c.lookback,
+        poll_interval: c.poll_interval,
+        overlap: c.poll_overlap,
+        page_size: c.page_size,
+        tag: c.tag.clone().unwrap_or_default(),
+        service: c.signl4.service.clone().unwrap_or_default(),
+        alerting_scenario: c
+            .signl4
+            .alerting_scenario
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        enrichment_deadline: c.enrichment_deadline,
+        enrichment_concurrency: c.enrichment_concurrency,
+        sync: SyncSettings {
+            set_active_on_ack: c.on_acknowledge.set_active,
+            assign_owner_on_ack: c.on_acknowledge.assign_owner,
+            assign_owner_on_close: c.on_close.assign_owner,
+            classification: c.on_close.classification.as_str().to_string(),
+            classification_reason: c
+                .on_close
+                .classification_reason
+                .map(|r| r.as_str().to_string()),
+            classification_comment: c.on_close.classification_comment.clone().unwrap_or_default(),
+            user_map: c
+                .user_map
+                .iter()
+                .map(|(email, user)| {
+                    let user = match user {
+                        EntraUser::Upn(upn) => upn.clone(),
+                        EntraUser::ObjectId(id) => id.to_string(),
+                    };
+                    (email.clone(), user)
+                })
+                .collect(),
+            resolve_on_sentinel_close: c.resolve_on_sentinel_close,
+        },
+        ..defaults
+    }
+}
+
+fn unsupported(c: &ConnectorConfig, reason: impl Into<String>) -> WiringError {
+    WiringError::Unsupported {
+        connector: c.name.clone(),
+        reason: reason.into(),
+    }
+}
+
+/// The SIGNL4 host and team secret of a connector.
+fn signl4_target(c: &ConnectorConfig) -> Result<(String, Secret), WiringError> {
+    match &c.signl4.target {
+        Signl4Target::TeamSecret(secret) => Ok((
+            c.endpoints.signl4.as_str().trim_end_matches('/').to_string(),
+            Secret::new(secret.expose()),
+        )),
+        Signl4Target::WebhookUrl(url) => {
+            let url = url::Url::parse(url.expose())
+                .map_err(|_| unsupported(c, "signl4 webhook URL does not parse"))?;
+            let segments: Vec<&str> = url.path_segments().map(|s| s.collect()).unwrap_or_default();
+            match segments.as_slice() {
+                ["webhook", secret] if !secret.is_empty() => {
+                    let host = url[..url::Position::BeforePath].to_string();
+                    Ok((host, Secret::new(*secret)))
+                }
+                _ => Err(unsupported(
+                    c,
+                    "signl4 webhook URL must have the form https://<host>/webhook/<team secret>",
+                )),
+            }
+        }
+    }
+}
+
+/// Starts every connector of `config` on the current actix System.
+pub async fn start_connectors(
+    config: &Config,
+    store: &Store,
+    http: &HttpContext,
+) -> Result<Running, WiringError> {
+    // Check every connector before starting any.
+    let mut prepared = Vec::new();
+    for c in &config.connectors {
+        if c.read_source.as_str().eq_ignore_ascii_case("graph") {
+            return Err(unsupported(
+                c,
+                "read_source \"graph\" is not supported yet; use \"sentinel\"",
+            ));
+        }
+        prepared.push((c, signl4_target(c)?));
+    }
+    let mut running = Running {
+        connectors: Vec::new(),
+        routes: Routes::default(),
+    };
+    let mut routes = HashMap::new();
+    for (c, (signl4_host, team_secret)) in prepared {
+        let credentials = AzureCredentials::new(
+            c.endpoints.authority_host.as_str().trim_end_matches('/'),
+            c.tenant_id.to_string(),
+            c.client_id.to_string(),
+            Secret::new(c.client_secret.expose()),
+        );
+        let mut sentinel = SentinelSettings::new(
+            credentials.clone(),
+            c.endpoints.arm.as_str().trim_end_matches('/'),
+            c.subscription_id.to_string(),
+            &c.resource_group,
+            &c.workspace_name,
+        );
+        sentinel.api_version.clone_from(&c.endpoints.sentinel_api_version);
+        sentinel.scope = c.token_scope(Audience::Arm).to_string();
+        let mut signl4 = Signl4Settings::new(signl4_host, team_secret);
+        if let Some(key) = &c.signl4.api_key {
+            signl4 = signl4.with_api_key(Secret::new(key.expose()));
+        }
+        let log_analytics = c.workspace_id.map(|workspace| {
+            let mut settings = LogAnalyticsSettings::new(
+                credentials.clone(),
+                c.endpoints.log_analytics.as_str().trim_end_matches('/'),
+                workspace.to_string(),
+            );
+            settings.scope = c.token_scope(Audience::LogAnalytics).to_string();
+            Rc::new(LogAnalyticsClient::new(http, settings))
+        });
+        let handle = connector::start(
+            connector_settings(c),
+            store.clone(),
+            Services {
+                sentinel: Rc::new(SentinelClient::new(http, sentinel)),
+                signl4: Rc::new(Signl4Client::new(http, signl4)),
+                log_analytics,
+            },
+        )
+        .await?;
+        if let Some(token) = &c.webhook_token {
+            routes.insert(
+                c.name.clone(),
+                Route {
+                    token: token.expose().to_string(),
+                    status_sync: handle.status_sync.clone().recipient(),
+                },
+            );
+        }
+        tracing::info!(connector = %c.name, "connector started");
+        running.connectors.push((c.name.clone(), handle));
+    }
+    running.routes = Routes(Arc::new(routes));
+    Ok(running)
+}
