@@ -164,6 +164,12 @@ fn a_full_file_loads_with_every_value_normalised() {
         "https://management.azure.com/subscriptions/d0cfe6b2-9ac0-4464-9919-dccaee2e48c0/resourceGroups/rg-sentinel/providers/Microsoft.OperationalInsights/workspaces/ws-contoso/providers/Microsoft.SecurityInsights"
     );
 
+    assert_eq!(contoso.endpoints.arm_base(), "https://management.azure.com");
+    assert_eq!(
+        c.webhook_url(contoso).unwrap().expose(),
+        "https://s4.mssp.example/hooks/signl4/contoso/abcdefghijabcdefghijabcdefghij-contoso"
+    );
+    assert_eq!(format!("{:?}", c.webhook_url(contoso)), "Some(***)");
     let settings = contoso.settings();
     assert_eq!(settings.name, "contoso");
     assert_eq!(settings.statuses, ["New", "Active"]);
@@ -216,7 +222,11 @@ fn a_full_file_loads_with_every_value_normalised() {
 #[test]
 fn a_minimal_file_takes_the_documented_defaults() {
     let c = config::load_with(fixture("minimal.toml"), &Env::fixed::<&str, &str>([])).unwrap();
-    assert_eq!(c.data_dir, fixture(config::DEFAULT_DATA_DIR));
+    assert_eq!(
+        c.data_dir,
+        Path::new(config::DEFAULT_DATA_DIR),
+        "as audit's default"
+    );
     assert_eq!(c.webhook.bind.to_string(), "127.0.0.1:8080");
     assert_eq!(c.webhook.public_base_url, None);
     let m = &c.connectors[0];
@@ -344,7 +354,7 @@ fn every_kind_of_mistake_is_reported_with_line_key_and_expectation() {
             "connector[0].tenant_id",
             11,
             ErrorKind::Invalid,
-            "expected a GUID",
+            "not a GUID (10 characters)",
         ),
         (
             "connector[0].subscription_id",
@@ -505,6 +515,24 @@ fn no_secret_value_reaches_an_error_message() {
         assert_eq!(e.errors[0].kind, ErrorKind::Syntax);
         assert!(!e.to_string().contains("TOPSECRET"), "{e}");
     }
+    // A secret pasted where the client id belongs is not echoed.
+    let e = parse_err(&with_connector_keys("").replace(
+        "a8fdfbd0-da97-42d9-8f1a-fd6a7cb650b4",
+        "Abc8Q~TOPSECRET.value",
+    ));
+    assert!(e.to_string().contains("not a GUID"), "{e}");
+    assert!(!e.to_string().contains("TOPSECRET"), "{e}");
+    // The secret pasted where the variable's name belongs is not echoed either.
+    let e = parse_err(&with_connector_keys("").replace(
+        "client_secret = \"base-client-secret\"",
+        "client_secret_env = \"Abc8Q~TOPSECRET.value\"",
+    ));
+    let shown = e.to_string();
+    assert!(
+        shown.contains("not an environment variable name"),
+        "{shown}"
+    );
+    assert!(!shown.contains("TOPSECRET"), "{shown}");
     let e = parse_err(&with_connector_keys("webhook_token = 12345678987654321"));
     assert!(e.to_string().contains("found an integer"), "{e}");
     assert!(!e.to_string().contains("12345678987654321"), "{e}");
@@ -761,8 +789,9 @@ fn check_config_binary_exits_0_1_or_2() {
         "connector \"contoso\"",
         "72f988bf-86f1-41af-91ab-2d7cd011db47",
         "statuses New, Active; severities High, Medium",
-        "https://management.usgovcloudapi.net/",
+        "https://management.usgovcloudapi.net\n",
         "client_secret  set (env CONTOSO_CLIENT_SECRET)",
+        "SIGNL4 outbound webhook  https://s4.mssp.example/hooks/signl4/contoso/***",
         "api_key        not set",
     ] {
         assert!(shown.contains(part), "{part:?} missing:\n{shown}");
@@ -785,6 +814,13 @@ fn check_config_binary_exits_0_1_or_2() {
         "{shown}"
     );
     assert!(!shown.contains("SUPER-SECRET-CLIENT-VALUE") && !shown.contains("LEAKY-TEAM-SECRET"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let binary = dir.path().join("binary.toml");
+    std::fs::write(&binary, b"name = \"\xff\xfe\"\n").unwrap();
+    let out = run(&["check-config", "--config", binary.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("not UTF-8"), "{}", text(&out));
 
     let out = run(
         &["check-config", "--config", "/nonexistent/connector.toml"],
@@ -821,4 +857,56 @@ fn check_config_accepts_what_sandbox_config_out_writes() {
         !shown.contains("sbx~"),
         "sandbox secrets must not be printed:\n{shown}"
     );
+    assert!(shown.contains("SIGNL4 outbound webhook  none"), "{shown}");
+}
+
+mod mutations {
+    //! Whatever one-character typo a file gets, loading never panics and no message quotes a
+    //! secret (syntax errors included).
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const MARK: &str = "Zq7MARK";
+
+    fn secret_file() -> String {
+        let base = BASE.replace("base-client-secret", &format!("{MARK}client{MARK}"));
+        format!(
+            "{base}webhook_token = \"{MARK}tok{MARK}0123456789abcdef0123\"\n\
+             [connector.signl4]\nteam_secret = \"{MARK}team\"\napi_key = \"{MARK}key\"\n\
+             [connector.endpoints]\narm = \"http://127.0.0.1:1\"\n"
+        )
+    }
+
+    #[test]
+    fn the_unmutated_file_is_valid() {
+        let c = parse(&secret_file()).expect("valid");
+        assert!(c.connectors[0].client_secret.expose().contains(MARK));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        #[test]
+        fn one_typo_never_leaks_a_secret(
+            at in 0usize..10_000,
+            edit in 0u8..3,
+            ch in prop::sample::select(vec!['"', '\n', '=', '[', ']', ',', ' ', 'x', '.', '#', '{']),
+        ) {
+            let mut text = secret_file();
+            let mut at = at % text.len();
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            match edit {
+                0 => { text.remove(at); }
+                1 => text.insert(at, ch),
+                _ => { text.remove(at); text.insert(at, ch); }
+            }
+            if let Err(e) = parse(&text) {
+                let shown = e.to_string();
+                prop_assert!(!shown.contains(MARK), "{}\n---\n{}", shown, text);
+            }
+        }
+    }
 }

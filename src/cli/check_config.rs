@@ -56,6 +56,18 @@ pub fn summary(config: &Config) -> String {
     );
     for c in &config.connectors {
         connector(&mut out, c);
+        // The URL to register in SIGNL4, with the token masked.
+        let hook = match (&config.webhook.public_base_url, &c.webhook_token) {
+            (Some(base), Some(_)) => {
+                format!("{}/signl4/{}/***", config::base_str(base), c.name)
+            }
+            (None, Some(_)) => format!(
+                "path /signl4/{}/*** (set [webhook] public_base_url for the full URL)",
+                c.name
+            ),
+            (_, None) => "none (no webhook_token)".to_string(),
+        };
+        let _ = writeln!(out, "  SIGNL4 outbound webhook  {hook}");
     }
     if !config.warnings.is_empty() {
         let _ = writeln!(out, "\nwarnings:");
@@ -157,12 +169,12 @@ fn connector(out: &mut String, c: &ConnectorConfig) {
     );
     let e = &c.endpoints;
     let _ = writeln!(out, "  endpoints     cloud {}", e.cloud);
-    let _ = writeln!(out, "    authority   {}", e.authority_host);
-    let _ = writeln!(out, "    arm         {}", e.arm);
-    let _ = writeln!(out, "    log anal.   {}", e.log_analytics);
-    let _ = writeln!(out, "    graph       {}", e.graph);
+    let _ = writeln!(out, "    authority   {}", e.authority_base());
+    let _ = writeln!(out, "    arm         {}", e.arm_base());
+    let _ = writeln!(out, "    log anal.   {}", e.log_analytics_base());
+    let _ = writeln!(out, "    graph       {}", e.graph_base());
     let signl4 = match &s4.target {
-        Signl4Target::TeamSecret(_) => e.signl4.to_string(),
+        Signl4Target::TeamSecret(_) => e.signl4_base().to_string(),
         Signl4Target::WebhookUrl(_) => "(full webhook URL configured)".to_string(),
     };
     let _ = writeln!(out, "    signl4      {signl4}");

@@ -120,6 +120,32 @@ impl Endpoints {
         token_scope(self.cloud, audience)
     }
 
+    /// The authority host as a string without a trailing `/` (e.g. for
+    /// `format!("{}/{tenant}/oauth2/v2.0/token", ..)`).
+    pub fn authority_base(&self) -> &str {
+        base_str(&self.authority_host)
+    }
+
+    /// ARM, without a trailing `/`.
+    pub fn arm_base(&self) -> &str {
+        base_str(&self.arm)
+    }
+
+    /// Log Analytics (with `/v1`), without a trailing `/`.
+    pub fn log_analytics_base(&self) -> &str {
+        base_str(&self.log_analytics)
+    }
+
+    /// Graph (with `/v1.0`), without a trailing `/`.
+    pub fn graph_base(&self) -> &str {
+        base_str(&self.graph)
+    }
+
+    /// SIGNL4, without a trailing `/`.
+    pub fn signl4_base(&self) -> &str {
+        base_str(&self.signl4)
+    }
+
     /// The base URL for `audience`'s API.
     pub fn base(&self, audience: Audience) -> &Url {
         match audience {
@@ -128,6 +154,12 @@ impl Endpoints {
             Audience::Graph => &self.graph,
         }
     }
+}
+
+/// A base URL as a string without a trailing `/` (a root URL prints as `https://host/`), so
+/// that `format!("{base}/path")` never doubles the slash.
+pub fn base_str(url: &Url) -> &str {
+    url.as_str().trim_end_matches('/')
 }
 
 /// `base` with `suffix` appended to its path (`suffix` starts with `/`).
@@ -161,7 +193,33 @@ mod tests {
         }
         let gov = Endpoints::for_cloud(Cloud::UsGov);
         assert_eq!(gov.arm.as_str(), "https://management.usgovcloudapi.net/");
+        assert_eq!(gov.arm_base(), "https://management.usgovcloudapi.net");
+        assert_eq!(gov.graph_base(), "https://graph.microsoft.us/v1.0");
         assert_eq!(gov.sentinel_api_version, "2025-12-01");
+    }
+
+    #[test]
+    fn sovereign_clouds_have_their_own_hosts_and_scopes() {
+        let cn = Endpoints::for_cloud(Cloud::China);
+        assert_eq!(cn.authority_base(), "https://login.chinacloudapi.cn");
+        assert_eq!(
+            cn.log_analytics_base(),
+            "https://api.loganalytics.azure.cn/v1"
+        );
+        assert_eq!(
+            cn.token_scope(Audience::Graph),
+            "https://microsoftgraph.chinacloudapi.cn/.default"
+        );
+        let gov = Endpoints::for_cloud(Cloud::UsGov);
+        assert_eq!(gov.authority_base(), "https://login.microsoftonline.us");
+        assert_eq!(
+            gov.token_scope(Audience::LogAnalytics),
+            "https://api.loganalytics.us/.default"
+        );
+        assert_eq!(
+            Endpoints::for_cloud(Cloud::Public).token_scope(Audience::Arm),
+            "https://management.azure.com/.default"
+        );
     }
 
     #[test]

@@ -29,7 +29,9 @@ use super::reader::{Ctx, Env, Item, Span, TableReader};
 use super::secret::{Secret, SecretSource};
 use super::validate::{self, UrlRules};
 
-/// Default `data_dir` (relative to the configuration file's directory).
+/// Default `data_dir` when the file sets none: relative to the working directory, like the
+/// audit tool's `--data-dir` default. (A `data_dir` written in the file is relative to the
+/// file's directory.)
 pub const DEFAULT_DATA_DIR: &str = "sentinel-signl4-data";
 /// Default webhook listener address.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -67,16 +69,27 @@ pub fn load_with(path: impl AsRef<Path>, env: &Env) -> Result<Config, ConfigErro
             }
             config
         }),
-        Err(e) => Err(ConfigErrors {
-            errors: vec![ConfigError {
-                file: path.to_path_buf(),
-                line: None,
-                column: None,
-                key: String::new(),
-                kind: ErrorKind::Unreadable,
-                message: format!("cannot read the configuration file: {e}"),
-            }],
-        }),
+        Err(e) => {
+            // Readable but not text is a bad file (exit 1), not an unreadable one (exit 2).
+            let (kind, message) = if e.kind() == std::io::ErrorKind::InvalidData {
+                (ErrorKind::Syntax, "the file is not UTF-8 text".to_string())
+            } else {
+                (
+                    ErrorKind::Unreadable,
+                    format!("cannot read the configuration file: {e}"),
+                )
+            };
+            Err(ConfigErrors {
+                errors: vec![ConfigError {
+                    file: path.to_path_buf(),
+                    line: None,
+                    column: None,
+                    key: String::new(),
+                    kind,
+                    message,
+                }],
+            })
+        }
     }
 }
 
@@ -139,21 +152,35 @@ pub fn parse_str(text: &str, file: &Path, env: &Env) -> Result<Config, ConfigErr
     Ok(Config { warnings, ..config })
 }
 
+/// Every key name the file format has: a syntax error names the key of its line only when it
+/// is one of these, so that a fragment of a broken secret line is never taken for a key.
+#[rustfmt::skip]
+const KEY_NAMES: &[&str] = &[
+    "data_dir", "webhook", "bind", "public_base_url", "connector", "name", "tenant_id",
+    "subscription_id", "client_id", "client_secret", "client_secret_env", "client_secret_file",
+    "resource_group", "workspace_name", "workspace_id", "read_source", "statuses", "severities",
+    "lookback", "poll_interval", "poll_overlap", "page_size", "enrichment_deadline",
+    "enrichment_concurrency", "resolve_on_sentinel_close", "tag", "webhook_token",
+    "webhook_token_env", "webhook_token_file", "on_acknowledge", "set_active", "assign_owner",
+    "on_close", "classification", "classification_reason", "classification_comment", "user_map",
+    "signl4", "team_secret", "team_secret_env", "team_secret_file", "webhook_url",
+    "webhook_url_env", "webhook_url_file", "api_key", "api_key_env", "api_key_file",
+    "alerting_scenario", "service", "endpoints", "cloud", "authority_host", "arm", "log_analytics",
+    "graph", "sentinel_api_version",
+];
+
 /// The key written at the start of the line holding `offset` (`key = ...`), to name it in a
-/// syntax error; only the key, never the value.
+/// syntax error; only a known key name (see [`KEY_NAMES`]), never anything else of the line.
 fn key_on_line(text: &str, offset: usize) -> &str {
-    let start = text[..offset.min(text.len())]
-        .rfind('\n')
-        .map_or(0, |i| i + 1);
+    // `get` rather than slicing: an offset inside a character must not panic.
+    let before = text.get(..offset).unwrap_or(text);
+    let start = before.rfind('\n').map_or(0, |i| i + 1);
     let line = text[start..].lines().next().unwrap_or("");
     match line.split_once('=') {
         Some((key, _)) => {
             let key = key.trim();
-            let bare = !key.is_empty()
-                && key
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-            if bare {
+            let known = key.split('.').all(|part| KEY_NAMES.contains(&part));
+            if known {
                 key
             } else {
                 ""
@@ -183,7 +210,9 @@ fn read_config(ctx: &mut Ctx, doc: &DeTable) -> Config {
             PathBuf::new()
         }
         Some((s, _)) => ctx.base_dir.join(s),
-        None => ctx.base_dir.join(DEFAULT_DATA_DIR),
+        // Not a path written in the file: the audit tool's default (`--data-dir`), so that
+        // `run` and `audit` started in the same directory find the same log.
+        None => PathBuf::from(DEFAULT_DATA_DIR),
     };
 
     let webhook = match ctx.opt_table(&mut root, "webhook") {
@@ -975,12 +1004,17 @@ fn optional_secret<'t, 'i>(
     }
     if let Some(item) = env {
         let var = ctx.as_str(&item)?.trim().to_string();
-        if var.is_empty() {
+        if !is_env_name(&var) {
+            // Not quoted: a common slip is pasting the secret itself here.
             ctx.error(
                 Some(&item.span),
                 &item.path,
                 ErrorKind::Invalid,
-                "empty; expected the name of an environment variable",
+                format!(
+                    "not an environment variable name; expected letters, digits and '_' (no \
+                     '$'), e.g. \"CONTOSO_SECRET\" (to write the secret itself, use {})",
+                    keys[0]
+                ),
             );
             return None;
         }
@@ -1032,6 +1066,14 @@ fn optional_secret<'t, 'i>(
     Some(None)
 }
 
+/// `[A-Za-z_][A-Za-z0-9_]*`: what shells accept as a variable name.
+fn is_env_name(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// The trimmed content of a secret file; errors name the file, never its content.
 fn read_secret_file(path: &Path) -> Result<String, String> {
     let shown = path.display();
@@ -1059,10 +1101,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn key_names_cover_every_key_of_the_fixtures() {
+        let files = [
+            include_str!("../../tests/fixtures/config/full.toml"),
+            include_str!("../../tests/fixtures/config/minimal.toml"),
+        ];
+        for line in files.iter().flat_map(|f| f.lines()) {
+            let line = line.trim();
+            if let Some(table) = line.strip_prefix('[') {
+                for part in table.trim_matches(['[', ']']).split('.') {
+                    assert!(KEY_NAMES.contains(&part), "{part}");
+                }
+            } else if let Some((key, _)) = line.split_once('=') {
+                let key = key.trim();
+                if !key.starts_with('"') && !key.starts_with('#') {
+                    assert!(KEY_NAMES.contains(&key), "{key} is missing from KEY_NAMES");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn syntax_errors_name_the_bare_key_of_their_line_only() {
-        let text = "a = 1\nclient_secret = \"x\nb.c = 2\n[t]\n";
+        let text = "a = 1\nclient_secret = \"x\nsignl4.api_key = 2\n[t]\nab=cd\"\n";
         assert_eq!(key_on_line(text, 8), "client_secret");
-        assert_eq!(key_on_line(text, text.find("b.c").unwrap() + 4), "b.c");
+        assert_eq!(
+            key_on_line(text, text.find("signl4.").unwrap() + 4),
+            "signl4.api_key"
+        );
         assert_eq!(key_on_line(text, text.find("[t]").unwrap()), "");
+        // The tail of a secret broken over two lines is not a key.
+        assert_eq!(key_on_line(text, text.find("ab=").unwrap()), "");
+        // Offsets inside a character or past the end do not panic.
+        assert_eq!(key_on_line("tag = \"é\"", 8), "tag");
+        assert_eq!(key_on_line("tag = 1", 99), "tag");
     }
 }

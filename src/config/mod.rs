@@ -2,7 +2,8 @@
 //! `check-config` validates.
 //!
 //! ```toml
-//! data_dir = "/var/lib/sentinel-signl4"   # event log; relative paths: from this file's dir
+//! data_dir = "/var/lib/sentinel-signl4"   # event log; relative: from this file's directory;
+//!                                         # absent: ./sentinel-signl4-data (as `audit`)
 //!
 //! [webhook]                               # SIGNL4 outbound webhooks arrive here
 //! bind = "127.0.0.1:8080"                 # default; put a TLS reverse proxy in front
@@ -67,7 +68,20 @@
 //! - Plain `http` is accepted only for loopback hosts (the sandbox), everywhere.
 //! - Enum words are case-insensitive and normalised; unknown keys are errors, with a
 //!   did-you-mean.
+//! - A file that is not valid TOML reports its syntax errors only (validating a tree the
+//!   parser had to guess at would add noise).
 //! - Key paths in messages index connectors from 0: `connector[0]` is the first.
+//! - SIGNL4 posts a connector's outbound webhooks to `{public_base_url}/signl4/{name}/{token}`
+//!   ([`Config::webhook_url`], the route of `crate::webhook`); `check-config` prints it with
+//!   the token masked.
+//! - Token scopes follow `cloud`, not overridden URLs (the sandbox's Entra expects the public
+//!   cloud's scopes).
+//! - Warnings (not errors): no `webhook_token` (one-way), the same workspace in two
+//!   connectors, inline secrets in a world-readable file.
+//!
+//! For the pipeline: [`ConnectorConfig::settings`] gives `actors::settings::ConnectorSettings`;
+//! [`Endpoints`] gives base strings without trailing `/` (`arm_base()`...) and token scopes
+//! per [`Audience`]; secrets are read with [`Secret::expose`].
 //!
 //! Invariant: [`load`] returns a [`Config`] only when the whole file is valid; otherwise every
 //! error, each with file, line, column, key path and what is expected, and none quoting a
@@ -86,7 +100,7 @@ mod validate;
 
 pub use duration::{format as format_duration, parse as parse_duration};
 pub use endpoints::{
-    cloud_defaults, join, token_scope, Audience, Endpoints, SENTINEL_API_VERSIONS,
+    base_str, cloud_defaults, join, token_scope, Audience, Endpoints, SENTINEL_API_VERSIONS,
 };
 pub use enums::{
     AlertingScenario, Classification, ClassificationReason, Cloud, IncidentStatus, ReadSource,

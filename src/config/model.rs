@@ -24,7 +24,8 @@ use super::secret::{Secret, SecretSource};
 pub struct Config {
     /// The file it was loaded from.
     pub file: PathBuf,
-    /// Directory of the event log (relative paths are resolved against the file's directory).
+    /// Directory of the event log. A relative `data_dir` in the file is resolved against the
+    /// file's directory; without one, [`super::DEFAULT_DATA_DIR`] in the working directory.
     pub data_dir: PathBuf,
     /// The listener for SIGNL4 outbound webhooks.
     pub webhook: WebhookListener,
@@ -201,6 +202,17 @@ impl ConnectorConfig {
         }
     }
 
+    /// The path SIGNL4 posts this connector's outbound webhooks to,
+    /// `/signl4/{name}/{webhook_token}` (the route `crate::webhook` serves); `None` without a
+    /// token. A [`Secret`]: it contains the token.
+    pub fn webhook_path(&self) -> Option<Secret> {
+        let token = self.webhook_token.as_ref()?;
+        Some(Secret::new(
+            format!("/signl4/{}/{}", self.name, token.expose()),
+            SecretSource::Derived(Box::new(token.source().clone())),
+        ))
+    }
+
     /// The Entra user to make owner for a SIGNL4 user's email: the mapped user, or the email
     /// itself as UPN.
     pub fn entra_user_for(&self, email: &str) -> EntraUser {
@@ -228,6 +240,18 @@ impl ConnectorConfig {
 }
 
 impl Config {
+    /// The full URL to register as the SIGNL4 outbound webhook of `connector`:
+    /// `{webhook.public_base_url}/signl4/{name}/{token}`; `None` without a public base URL or a
+    /// token.
+    pub fn webhook_url(&self, connector: &ConnectorConfig) -> Option<Secret> {
+        let base = self.webhook.public_base_url.as_ref()?;
+        let path = connector.webhook_path()?;
+        Some(Secret::new(
+            format!("{}{}", super::endpoints::base_str(base), path.expose()),
+            path.source().clone(),
+        ))
+    }
+
     /// The connector called `name`.
     pub fn connector(&self, name: &str) -> Option<&ConnectorConfig> {
         self.connectors.iter().find(|c| c.name == name)

@@ -11,6 +11,20 @@ use std::path::PathBuf;
 
 /// A credential. Exists so that a secret cannot reach a log line, an error message or a
 /// serialized structure by accident: formatting it prints `***`.
+///
+/// It is not `Serialize`, so no structure holding one can be serialized:
+///
+/// ```compile_fail
+/// fn serializable<T: serde::Serialize>() {}
+/// serializable::<sentinel_signl4::config::Secret>();
+/// ```
+///
+/// (while the same check compiles for an ordinary string:)
+///
+/// ```
+/// fn serializable<T: serde::Serialize>() {}
+/// serializable::<String>();
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret {
     value: String,

@@ -10,6 +10,8 @@ use url::{Host, Url};
 use uuid::Uuid;
 
 /// A GUID in any of the usual forms; the nil GUID is refused (it is a template placeholder).
+/// The value is not quoted on error: pasting the client secret where the client id belongs is
+/// a classic mistake, and the line and column already point at it.
 pub fn guid(text: &str) -> Result<Uuid, String> {
     let expected = "expected a GUID like \"72f988bf-86f1-41af-91ab-2d7cd011db47\"";
     match Uuid::parse_str(text.trim()) {
@@ -17,7 +19,10 @@ pub fn guid(text: &str) -> Result<Uuid, String> {
             "the nil GUID is a placeholder, not a real id; {expected}"
         )),
         Ok(u) => Ok(u),
-        Err(_) => Err(format!("{text:?} is not a GUID; {expected}")),
+        Err(_) => Err(format!(
+            "not a GUID ({} characters); {expected}",
+            text.trim().chars().count()
+        )),
     }
 }
 
