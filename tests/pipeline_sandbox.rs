@@ -11,7 +11,9 @@ use sentinel_signl4::http::{BudgetLimits, HttpContext, HttpSettings};
 use sentinel_signl4::run::{settle, start_connectors, Running};
 use sentinel_signl4::sandbox::options::ThrottleLimits;
 use sentinel_signl4::sandbox::scenario::{generate, ScenarioSpec};
-use sentinel_signl4::sandbox::{FaultKind, FaultSpec, Sandbox, SandboxHandle, SandboxOptions, Service};
+use sentinel_signl4::sandbox::{
+    FaultKind, FaultSpec, Sandbox, SandboxHandle, SandboxOptions, Service,
+};
 use store::{Store, StoreConfig};
 
 /// A sandbox with `tenants` x `incidents`, its configuration and a fresh log.
@@ -226,8 +228,14 @@ async fn an_outage_a_429_storm_409s_and_expiring_tokens_lose_and_duplicate_nothi
         .iter()
         .filter(|r| r.path.contains("/oauth2/v2.0/token"))
         .count();
-    assert!(token_requests > 2, "tokens were refreshed: {token_requests}");
-    assert!(control.faults().iter().all(|f| f.fired > 0), "every fault fired");
+    assert!(
+        token_requests > 2,
+        "tokens were refreshed: {token_requests}"
+    );
+    assert!(
+        control.faults().iter().all(|f| f.fired > 0),
+        "every fault fired"
+    );
 }
 
 #[test]
@@ -267,15 +275,18 @@ fn a_restart_sends_nothing_twice() {
 #[actix_rt::test]
 async fn a_connector_that_cannot_run_is_refused_by_name() {
     let mut world = world(1, 1, roomy());
-    let text = world.sandbox.connector_toml().replace(
-        "read_source = \"sentinel\"",
-        "read_source = \"graph\"",
-    );
+    let text = world
+        .sandbox
+        .connector_toml()
+        .replace("read_source = \"sentinel\"", "read_source = \"graph\"");
     world.config = config::parse_str(&text, Path::new("graph.toml"), &Env::process()).unwrap();
     let error = start_connectors(&world.config, &world.store, &http())
         .await
         .err()
         .expect("refused");
     let message = error.to_string();
-    assert!(message.contains("tenant-1") && message.contains("graph"), "{message}");
+    assert!(
+        message.contains("tenant-1") && message.contains("graph"),
+        "{message}"
+    );
 }

@@ -11,7 +11,7 @@ mod serve;
 mod wiring;
 
 pub use serve::serve_webhooks;
-pub use wiring::{connector_settings, start_connectors, Handle, Running, WiringError};
+pub use wiring::{start_connectors, Handle, Running, WiringError};
 
 /// Waits until every connector's pipeline has been idle for a few consecutive checks, or
 /// `max_checks` checks (one per `step`) have passed. Returns whether it settled.

@@ -6,11 +6,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use actors::connector::{self, ConnectorHandle, Services};
-use actors::settings::{ConnectorSettings, SyncSettings};
-use store::events::Source;
 use store::{Store, StoreError};
 
-use crate::config::{Audience, Config, ConnectorConfig, EntraUser, Signl4Target};
+use crate::config::{Audience, Config, ConnectorConfig, ReadSource, Signl4Target};
 use crate::http::log_analytics::{LogAnalyticsClient, LogAnalyticsSettings};
 use crate::http::sentinel::{SentinelClient, SentinelSettings};
 use crate::http::signl4::{Signl4Client, Signl4Settings};
@@ -36,57 +34,6 @@ pub enum WiringError {
     Unsupported { connector: String, reason: String },
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// The actors' settings of one connector.
-pub fn connector_settings(c: &ConnectorConfig) -> ConnectorSettings {
-    let defaults = ConnectorSettings::new(&c.name);
-    ConnectorSettings {
-        source: Source::Sentinel,
-        statuses: c.status_names(),
-        severities: c.severity_names(),
-        lookback: c.lookback,
-        poll_interval: c.poll_interval,
-        overlap: c.poll_overlap,
-        page_size: c.page_size,
-        tag: c.tag.clone().unwrap_or_default(),
-        service: c.signl4.service.clone().unwrap_or_default(),
-        alerting_scenario: c
-            .signl4
-            .alerting_scenario
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_default(),
-        enrichment_deadline: c.enrichment_deadline,
-        enrichment_concurrency: c.enrichment_concurrency,
-        sync: SyncSettings {
-            set_active_on_ack: c.on_acknowledge.set_active,
-            assign_owner_on_ack: c.on_acknowledge.assign_owner,
-            assign_owner_on_close: c.on_close.assign_owner,
-            classification: c.on_close.classification.as_str().to_string(),
-            classification_reason: c
-                .on_close
-                .classification_reason
-                .map(|r| r.as_str().to_string()),
-            classification_comment: c
-                .on_close
-                .classification_comment
-                .clone()
-                .unwrap_or_default(),
-            user_map: c
-                .user_map
-                .iter()
-                .map(|(email, user)| {
-                    let user = match user {
-                        EntraUser::Upn(upn) => upn.clone(),
-                        EntraUser::ObjectId(id) => id.to_string(),
-                    };
-                    (email.clone(), user)
-                })
-                .collect(),
-            resolve_on_sentinel_close: c.resolve_on_sentinel_close,
-        },
-        ..defaults
-    }
 }
 
 fn unsupported(c: &ConnectorConfig, reason: impl Into<String>) -> WiringError {
@@ -134,7 +81,7 @@ pub async fn start_connectors(
     // Check every connector before starting any.
     let mut prepared = Vec::new();
     for c in &config.connectors {
-        if c.read_source.as_str().eq_ignore_ascii_case("graph") {
+        if c.read_source == ReadSource::Graph {
             return Err(unsupported(
                 c,
                 "read_source \"graph\" is not supported yet; use \"sentinel\"",
@@ -179,7 +126,7 @@ pub async fn start_connectors(
             Rc::new(LogAnalyticsClient::new(http, settings))
         });
         let handle = connector::start(
-            connector_settings(c),
+            c.settings(),
             store.clone(),
             Services {
                 sentinel: Rc::new(SentinelClient::new(http, sentinel)),
