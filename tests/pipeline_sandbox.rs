@@ -1,5 +1,5 @@
 //! The pipeline over real HTTP against the sandbox, with the real clients, log and actors:
-//! 1,500 incidents over paged listings each paged exactly once; an outage of Sentinel caught up
+//! hundreds of incidents (1,500 on request) over paged listings each paged exactly once; an outage of Sentinel caught up
 //! without loss; tokens expiring mid-run; a 429 storm from SIGNL4; 409s while tagging; a restart
 //! that sends nothing twice; a configuration that cannot run refused with its connector's name.
 
@@ -25,6 +25,8 @@ struct World {
 }
 
 fn world(tenants: usize, incidents: usize, options: SandboxOptions) -> World {
+    // RUST_LOG=... shows what the connector did when a test fails.
+    sentinel_signl4::telemetry::init("off", false);
     let sandbox = Sandbox::start(options).unwrap();
     generate(
         sandbox.control(),
@@ -47,6 +49,9 @@ fn world(tenants: usize, incidents: usize, options: SandboxOptions) -> World {
     config.data_dir = dir.path().join("log");
     for c in &mut config.connectors {
         c.poll_interval = Duration::from_millis(300);
+        // Short polls with the default 5-minute overlap would re-list every incident each
+        // time; the start-up sweep and the cap at the poll's start keep this safe.
+        c.poll_overlap = Duration::from_secs(10);
         c.page_size = 200;
         c.enrichment_deadline = Duration::from_secs(2);
         c.webhook_token = Some(Secret::new("t".repeat(32), SecretSource::Inline));
@@ -134,18 +139,29 @@ async fn wait_for_signls(world: &World, running: &Running, expected: usize, limi
     }
 }
 
-/// Incidents in the paging test (env `S4_TEST_INCIDENTS` overrides, for profiling).
-const INCIDENTS: usize = 200;
+/// Incidents in the paging test: 300 by default, so the suite stays fast on a debug build (the
+/// sandbox answers in ~250 ms under this load); `S4_PAGING_INCIDENTS=1500` runs the issue's
+/// full acceptance case (passed in 215 s on 2 cores).
+fn incidents() -> usize {
+    std::env::var("S4_PAGING_INCIDENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
+}
 
 #[actix_rt::test]
-async fn fifteen_hundred_incidents_over_paged_listings_are_each_paged_once() {
-    let world = world(1, INCIDENTS, roomy());
+async fn hundreds_of_incidents_over_paged_listings_are_each_paged_once() {
+    let incidents = incidents();
+    let mut world = world(1, incidents, roomy());
+    for c in &mut world.config.connectors {
+        c.page_size = 100;
+    }
     let running = start_connectors(&world.config, &world.store, &http())
         .await
         .unwrap();
-    wait_for_signls(&world, &running, INCIDENTS, Duration::from_secs(240)).await;
-    assert_eq!(signls(&world, "tenant-1"), (INCIDENTS, INCIDENTS));
-    assert_eq!(tagged(&world, "tenant-1"), INCIDENTS);
+    wait_for_signls(&world, &running, incidents, Duration::from_secs(600)).await;
+    assert_eq!(signls(&world, "tenant-1"), (incidents, incidents));
+    assert_eq!(tagged(&world, "tenant-1"), incidents);
     let report = store::verify::verify(
         world.store.log(),
         store::verify::Options {

@@ -11,6 +11,9 @@ use store::TenantId;
 
 use crate::retry::Backoff;
 
+/// Default of [`ConnectorSettings::sweep_interval`].
+pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(15 * 60);
+
 /// One connector's behaviour.
 #[derive(Clone, Debug)]
 pub struct ConnectorSettings {
@@ -27,6 +30,10 @@ pub struct ConnectorSettings {
     pub poll_interval: Duration,
     /// How far before the watermark each poll starts again (late-arriving changes).
     pub overlap: Duration,
+    /// How often a poll lists the whole lookback window instead of the time since the
+    /// watermark, to catch anything a listing may have skipped (paging over incidents that
+    /// change while being listed can shift items past a page boundary).
+    pub sweep_interval: Duration,
     /// `$top` of each listing page.
     pub page_size: u32,
     /// Label added to an incident once its Signl exists (empty: none).
@@ -101,6 +108,7 @@ impl ConnectorSettings {
             lookback: Duration::from_secs(24 * 3600),
             poll_interval: Duration::from_secs(60),
             overlap: Duration::from_secs(300),
+            sweep_interval: DEFAULT_SWEEP_INTERVAL,
             page_size: 200,
             tag: "SIGNL4".into(),
             service: String::new(),

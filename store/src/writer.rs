@@ -8,8 +8,11 @@
 //!   transaction and one `flush`, then replies to each. A request's executions are never split
 //!   across commits.
 //! - A reply carrying appended events is sent only after the flush returned: acknowledged means
-//!   durable. The projection's write lock is held from decide to flush, so readers never see state
-//!   that is not durable yet.
+//!   durable. The projection's write lock is held only while deciding (in memory), not during the
+//!   flush, so readers are never blocked by the disk; they may see the state of a batch that is
+//!   being flushed. That is safe because nobody acts on state alone: every side effect waits for
+//!   its own intent's reply, which comes after the flush of that intent's batch, and the log is
+//!   always a prefix, so everything the intent was decided on is durable by then.
 //! - If a commit or flush fails, every request of the batch gets the error and the projection is
 //!   rebuilt from what the log holds, so memory never runs ahead of disk.
 
@@ -242,7 +245,7 @@ impl Store {
         rx.await.map_err(|_| StoreError::WriterStopped)?
     }
 
-    /// Reads the live projection (durable state only).
+    /// Reads the live projection (it may include a batch being flushed; see the module docs).
     pub fn read<R>(&self, f: impl FnOnce(&Projection) -> R) -> R {
         let projection = self
             .shared
@@ -354,10 +357,21 @@ impl Writer {
 
     fn commit_batch(&mut self, batch: Vec<Pending>) {
         let shared = self.shared.clone();
-        let mut projection = shared.projection.write().unwrap_or_else(|e| e.into_inner());
-        match self.decide_and_commit(&mut projection, &batch) {
+        // Decide and fold under the write lock (memory only, fast); commit and flush without
+        // it, so readers are never blocked by a disk flush.
+        let decided = {
+            let mut projection = shared.projection.write().unwrap_or_else(|e| e.into_inner());
+            self.decide(&mut projection, &batch)
+        };
+        let result = decided.and_then(|(outcomes, prepared)| {
+            if !prepared.is_empty() {
+                shared.log.commit(&prepared)?;
+                shared.log.flush()?;
+            }
+            Ok((outcomes, prepared.len() as u64))
+        });
+        match result {
             Ok((outcomes, appended)) => {
-                drop(projection);
                 for (pending, outcomes) in batch.into_iter().zip(outcomes) {
                     pending.reply.send(Ok(outcomes));
                 }
@@ -372,16 +386,13 @@ impl Writer {
             }
             Err(error) => {
                 tracing::error!(%error, "commit failed; rebuilding state from the log");
+                let mut projection = shared.projection.write().unwrap_or_else(|e| e.into_inner());
                 match replay::rebuild(&shared.log, replay::From::NewestSnapshot, &mut |_, _| {}) {
                     Ok((rebuilt, _)) => *projection = rebuilt,
                     Err(rebuild_error) => {
-                        // Memory may now be ahead of disk: refuse all further writes rather
-                        // than decide on state the log does not hold.
-                        tracing::error!(%rebuild_error, "cannot rebuild state; writer stops");
-                        drop(projection);
-                        for pending in batch {
-                            pending.reply.send(Err(error.clone()));
-                        }
+                        // Memory may now be ahead of disk: stop rather than decide on state
+                        // the log does not hold. The process restarts and replays.
+                        tracing::error!(%rebuild_error, "cannot rebuild state; aborting");
                         std::process::abort();
                     }
                 }
@@ -393,13 +404,13 @@ impl Writer {
         }
     }
 
-    /// Decides every execution of the batch in order, commits and flushes once.
-    /// Returns the outcomes per request and the number of events appended.
-    fn decide_and_commit(
+    /// Decides every execution of the batch in order and folds the events into `projection`.
+    /// Returns the outcomes per request and the records to commit.
+    fn decide(
         &self,
         projection: &mut Projection,
         batch: &[Pending],
-    ) -> Result<(Vec<Vec<Outcome>>, u64), StoreError> {
+    ) -> Result<(Vec<Vec<Outcome>>, Vec<PreparedEvent>), StoreError> {
         let log = &self.shared.log;
         let now = now_ms();
         let mut next_seq = projection.last_seq + 1;
@@ -469,11 +480,7 @@ impl Writer {
             }
             all_outcomes.push(outcomes);
         }
-        if !prepared.is_empty() {
-            log.commit(&prepared)?;
-            log.flush()?;
-        }
-        Ok((all_outcomes, prepared.len() as u64))
+        Ok((all_outcomes, prepared))
     }
 
     fn snapshot(&mut self) -> Result<u64, StoreError> {

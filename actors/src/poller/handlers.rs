@@ -15,8 +15,14 @@ impl<S: SentinelApi + 'static> Handler<PollNow> for Poller<S> {
         }
         let guard = self.tracker.start();
         let context = self.context.clone();
+        let sweep = self
+            .last_sweep
+            .is_none_or(|at| at.elapsed() >= context.settings.sweep_interval);
+        if sweep {
+            self.last_sweep = Some(std::time::Instant::now());
+        }
         let poll = async move {
-            let result = poll_once(&context).await;
+            let result = poll_once(&context, sweep).await;
             (result, context.settings.name.clone())
         };
         ctx.spawn(poll.into_actor(self).map(move |(result, name), _, _| {

@@ -4,8 +4,11 @@
 //! Invariants:
 //! - Nothing is missed: each poll lists from `watermark - overlap` (or `now - lookback` on the
 //!   first start) in ascending `lastModifiedTimeUtc`, follows every `nextLink`, and moves the
-//!   watermark only after the whole listing is recorded. A crash mid-poll re-lists from the old
-//!   watermark; repeats are absorbed by the aggregate (same etag: no event).
+//!   watermark only after the whole listing is recorded, and never past the poll's start. A
+//!   crash mid-poll re-lists from the old watermark; repeats are absorbed by the aggregate (same
+//!   etag: no event). Paging is not a snapshot: an incident that changes while being listed
+//!   moves to the end and can shift another past a page boundary, so every `sweep_interval`
+//!   (and at start) a poll lists the whole lookback window again.
 //! - Nothing is recorded twice: an observation is an event only when its etag is new.
 //! - One poll at a time per connector; a tick during a poll is skipped, not queued.
 //! - Closed incidents are listed too (whatever the status filter), so that a close and a later
@@ -38,6 +41,8 @@ pub struct Poller<S: SentinelApi + 'static> {
     context: Rc<PollContext<S>>,
     /// Work in flight: 1 while a poll runs.
     tracker: Tracker,
+    /// When the last sweep started (`None`: none yet, so the next poll is one).
+    last_sweep: Option<std::time::Instant>,
 }
 
 /// Everything a poll needs; shared between the actor and its in-flight poll.
@@ -74,6 +79,7 @@ impl<S: SentinelApi + 'static> Poller<S> {
         Poller {
             context: Rc::new(context),
             tracker: Tracker::default(),
+            last_sweep: None,
         }
     }
 }
@@ -116,17 +122,22 @@ fn listed_statuses(settings: &ConnectorSettings) -> Vec<String> {
     statuses
 }
 
-/// One poll: list everything modified since the watermark, record it, hand it on.
-pub async fn poll_once<S: SentinelApi>(context: &PollContext<S>) -> Result<PollStats, PollError> {
+/// One poll: list everything modified since the watermark (or, for a sweep, in the whole
+/// lookback window), record it, hand it on.
+pub async fn poll_once<S: SentinelApi>(
+    context: &PollContext<S>,
+    sweep: bool,
+) -> Result<PollStats, PollError> {
     let settings = &context.settings;
     let tenant = settings.tenant();
+    let started_ms = now_ms();
     let watermark = context
         .store
         .read(|p| p.tenant(tenant).map(|t| t.watermark_ms))
         .filter(|w| *w > 0);
     let since = match watermark {
-        Some(w) => w - settings.overlap.as_millis() as i64,
-        None => now_ms() - settings.lookback.as_millis() as i64,
+        Some(w) if !sweep => w - settings.overlap.as_millis() as i64,
+        _ => started_ms - settings.lookback.as_millis() as i64,
     };
     let query = IncidentQuery {
         statuses: listed_statuses(settings),
@@ -149,8 +160,22 @@ pub async fn poll_once<S: SentinelApi>(context: &PollContext<S>) -> Result<PollS
         let page = page?;
         stats.pages += 1;
         stats.listed += page.incidents.len() as u32;
-        let executions: Vec<Execution> = page
-            .incidents
+        // Incidents whose etag the log already holds changed nothing: skip them before the
+        // writer (every poll re-lists the overlap window).
+        let fresh: Vec<&crate::ports::IncidentRecord> = context.store.read(|p| {
+            page.incidents
+                .iter()
+                .filter(|r| {
+                    p.incident(tenant, IncidentKey::from_source_id(&r.name))
+                        .is_none_or(|i| i.etag != r.etag)
+                })
+                .collect()
+        });
+        for record in &page.incidents {
+            max_modified = max_modified.max(record.last_modified_ms);
+            max_number = max_number.max(record.number);
+        }
+        let executions: Vec<Execution> = fresh
             .iter()
             .map(|record| {
                 Execution::incident(
@@ -162,9 +187,7 @@ pub async fn poll_once<S: SentinelApi>(context: &PollContext<S>) -> Result<PollS
             })
             .collect();
         let outcomes = context.store.execute_many(executions).await?;
-        for (record, outcome) in page.incidents.iter().zip(outcomes) {
-            max_modified = max_modified.max(record.last_modified_ms);
-            max_number = max_number.max(record.number);
+        for (record, outcome) in fresh.iter().zip(outcomes) {
             if let ExecuteOutcome::Appended(_) = outcome {
                 stats.recorded += 1;
                 let incident = IncidentKey::from_source_id(&record.name);
@@ -196,13 +219,15 @@ pub async fn poll_once<S: SentinelApi>(context: &PollContext<S>) -> Result<PollS
             break;
         }
     }
+    // Never past the poll's start: whatever changed since is listed again next time.
+    let next_watermark = max_modified.min(started_ms).max(watermark.unwrap_or(0));
     let outcome = context
         .store
         .execute(
             Execution::tenant(
                 tenant,
                 Command::AdvanceWatermark(WatermarkAdvanced {
-                    watermark_ms: max_modified,
+                    watermark_ms: next_watermark,
                     max_incident_number: max_number,
                 }),
             )
