@@ -21,7 +21,21 @@ use std::path::{Component, Path, PathBuf};
 use sandbox_util::*;
 use serde_json::{json, Map, Value};
 
-const SPECS: &str = "/work/shared/specs/azure/specification";
+/// The official specs: `shared/specs` beside the checkout (as on CI and developer machines),
+/// else the workplace's `/work/shared`. Missing specs fail the test with the paths tried.
+fn specs() -> String {
+    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/specs/azure/specification");
+    let candidates = [
+        beside,
+        PathBuf::from("/work/shared/specs/azure/specification"),
+    ];
+    for candidate in &candidates {
+        if candidate.is_dir() {
+            return candidate.to_string_lossy().into_owned();
+        }
+    }
+    panic!("the official Azure specs are not found; tried {candidates:?}");
+}
 const INCIDENTS: &str =
     "securityinsights/resource-manager/Microsoft.SecurityInsights/stable/2025-12-01/Incidents.json";
 const LA_SPEC: &str = "operationalinsights/data-plane/Microsoft.OperationalInsights/stable/2022-10-27/OperationalInsights.json";
@@ -75,7 +89,7 @@ fn rewrite(v: &mut Value, file: &Path, queue: &mut Vec<PathBuf>) {
 
 /// All definitions reachable from the two root files, merged.
 fn definitions() -> Map<String, Value> {
-    let root = PathBuf::from(SPECS);
+    let root = PathBuf::from(specs());
     let mut queue = vec![
         normalize(&root.join(INCIDENTS)),
         normalize(&root.join(LA_SPEC)),
@@ -112,7 +126,7 @@ struct Specs {
 impl Specs {
     fn load(relax_la_cells: bool) -> Specs {
         let mut defs = definitions();
-        let root = PathBuf::from(SPECS);
+        let root = PathBuf::from(specs());
         let inc_key = key_of(&normalize(&root.join(INCIDENTS)));
         let la_key = key_of(&normalize(&root.join(LA_SPEC)));
         if relax_la_cells {
@@ -151,7 +165,7 @@ impl Specs {
 
     fn assert_common(&self, def: &str, v: &Value) {
         let key = key_of(&normalize(
-            &PathBuf::from(SPECS).join("securityinsights/resource-manager/common/2.0/types.json"),
+            &PathBuf::from(specs()).join("securityinsights/resource-manager/common/2.0/types.json"),
         ));
         let errs = self.validate(&key, def, v);
         assert!(errs.is_empty(), "{def} invalid: {errs:?}\n{v:#}");
@@ -164,7 +178,7 @@ impl Specs {
 }
 
 fn example(rel: &str) -> Value {
-    let p = format!("{SPECS}/securityinsights/resource-manager/Microsoft.SecurityInsights/stable/2025-12-01/examples/incidents/{rel}");
+    let p = format!("{}/securityinsights/resource-manager/Microsoft.SecurityInsights/stable/2025-12-01/examples/incidents/{rel}", specs());
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
@@ -205,7 +219,7 @@ fn official_examples_validate_and_broken_ones_do_not() {
 
 #[test]
 fn la_spec_cell_type_contradicts_its_own_example() {
-    let p = format!("{SPECS}/operationalinsights/data-plane/Microsoft.OperationalInsights/stable/2022-10-27/examples/la-post-resource-centric-example.json");
+    let p = format!("{}/operationalinsights/data-plane/Microsoft.OperationalInsights/stable/2022-10-27/examples/la-post-resource-centric-example.json", specs());
     let ex: Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
     let body = &ex["responses"]["200"]["body"];
     let strict = Specs::load(false);
