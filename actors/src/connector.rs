@@ -7,7 +7,7 @@
 //! its start. Nothing depends on how the previous process ended.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use actix::{Actor, Addr};
@@ -24,6 +24,7 @@ use crate::poller::{needs_page, PollContext, Poller};
 use crate::ports::{LogAnalyticsApi, SentinelApi, Signl4Api};
 use crate::settings::ConnectorSettings;
 use crate::status_sync::{StatusSync, SyncContext};
+use crate::tracker::Claims;
 
 /// The remote services one connector talks to.
 pub struct Services<S, G, L> {
@@ -95,7 +96,7 @@ where
         store: store.clone(),
         sentinel: services.sentinel.clone(),
         signl4: services.signl4.clone(),
-        busy: RefCell::new(HashSet::new()),
+        busy: Claims::default(),
         by_external_id: RefCell::new(HashMap::new()),
     })
     .start();
@@ -104,7 +105,7 @@ where
         store: store.clone(),
         sentinel: services.sentinel.clone(),
         signl4: services.signl4,
-        busy: RefCell::new(HashSet::new()),
+        busy: Claims::default(),
     })
     .start();
     let enricher = Enricher::new(EnrichContext {

@@ -1,9 +1,21 @@
-//! Counting work in flight, so that tests, the demo and shutdown can wait for a quiet pipeline.
-//! Invariant: every spawned unit of work holds a [`Guard`]; dropping it (on success, error or
-//! cancellation) is what decrements, so the count can never leak upward.
+//! Bookkeeping of work in flight, shared by the actors.
+//!
+//! - [`Tracker`] counts spawned units of work, so that tests, the demo and shutdown can wait for
+//!   a quiet pipeline. Invariant: every unit holds a [`Guard`]; dropping it (on success, error or
+//!   cancellation) is what decrements, so the count can never leak upward.
+//! - [`Claims`] marks side effects being performed right now, so that a reconcile never performs
+//!   an effect that a forward or a write-back is performing at the same moment. Invariant: only
+//!   the holder of a [`Claim`] releases it, and no borrow of the set outlives one statement.
+//! - [`spawn_tracked`] is how a handler starts async work: counted, with failures logged.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
+use std::fmt::Display;
+use std::future::Future;
 use std::rc::Rc;
+
+use actix::{Actor, ActorFutureExt, AsyncContext, Context, WrapFuture};
+use store::EffectId;
 
 /// Shared counter of one actor's work in flight.
 #[derive(Clone, Debug, Default)]
@@ -30,4 +42,52 @@ impl Drop for Guard {
     fn drop(&mut self) {
         self.0.set(self.0.get() - 1);
     }
+}
+
+/// Effects being performed right now.
+#[derive(Debug, Default)]
+pub struct Claims(RefCell<HashSet<EffectId>>);
+
+/// The right to perform one effect; released when dropped.
+#[derive(Debug)]
+pub struct Claim<'a> {
+    claims: &'a Claims,
+    id: EffectId,
+}
+
+impl Claims {
+    /// Claims `id`, or `None` when someone is performing it already.
+    pub fn claim(&self, id: EffectId) -> Option<Claim<'_>> {
+        // The borrow ends with this statement; the claim is built only when it is ours (an
+        // eagerly built one would release someone else's claim when dropped).
+        let inserted = self.0.borrow_mut().insert(id);
+        inserted.then(|| Claim { claims: self, id })
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.claims.0.borrow_mut().remove(&self.id);
+    }
+}
+
+/// Spawns `work` on the actor's context, counted by `tracker`; an error is logged as `what`.
+pub fn spawn_tracked<A, F, E>(
+    actor: &mut A,
+    ctx: &mut Context<A>,
+    tracker: &Tracker,
+    what: &'static str,
+    work: F,
+) where
+    A: Actor<Context = Context<A>>,
+    F: Future<Output = Result<(), E>> + 'static,
+    E: Display + 'static,
+{
+    let guard = tracker.start();
+    ctx.spawn(work.into_actor(actor).map(move |result, _, _| {
+        drop(guard);
+        if let Err(error) = result {
+            tracing::error!(%error, "{what}");
+        }
+    }));
 }

@@ -1,17 +1,17 @@
 //! The Enricher's messages: `Enrich` starts one enrichment (bounded by the semaphore);
 //! `InFlight` reports how many are running or waiting.
 
-use actix::{ActorFutureExt, AsyncContext, Handler, WrapFuture};
+use actix::Handler;
 
 use super::{enrich_and_forward, Enricher};
 use crate::messages::{Enrich, InFlight};
 use crate::ports::{LogAnalyticsApi, SentinelApi};
+use crate::tracker::spawn_tracked;
 
 impl<S: SentinelApi + 'static, L: LogAnalyticsApi + 'static> Handler<Enrich> for Enricher<S, L> {
     type Result = ();
 
     fn handle(&mut self, message: Enrich, ctx: &mut Self::Context) {
-        let guard = self.tracker.start();
         let context = self.context.clone();
         let work = async move {
             enrich_and_forward(
@@ -22,12 +22,8 @@ impl<S: SentinelApi + 'static, L: LogAnalyticsApi + 'static> Handler<Enrich> for
             )
             .await
         };
-        ctx.spawn(work.into_actor(self).map(move |result, _, _| {
-            drop(guard);
-            if let Err(error) = result {
-                tracing::error!(%error, incident = %message.incident, "enrichment not recorded");
-            }
-        }));
+        let tracker = self.tracker.clone();
+        spawn_tracked(self, ctx, &tracker, "enrichment not recorded", work);
     }
 }
 

@@ -1,29 +1,25 @@
 //! The Forwarder's messages: `Forward` pages (and tags) one incident, `Reconcile` finishes open
 //! intents, `InFlight` reports work in flight.
 
-use actix::{ActorFutureExt, AsyncContext, Handler, WrapFuture};
+use actix::Handler;
 
 use super::Forwarder;
 use crate::messages::{Forward, InFlight, Reconcile};
 use crate::ports::{SentinelApi, Signl4Api};
+use crate::tracker::spawn_tracked;
 
 impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<Forward> for Forwarder<S, G> {
     type Result = ();
 
     fn handle(&mut self, message: Forward, ctx: &mut Self::Context) {
-        let guard = self.tracker.start();
         let context = self.context.clone();
         let work = async move {
             context
                 .forward(message.tenant, message.incident, message.correlation)
                 .await
         };
-        ctx.spawn(work.into_actor(self).map(move |result, _, _| {
-            drop(guard);
-            if let Err(error) = result {
-                tracing::error!(%error, incident = %message.incident, "forwarding not recorded");
-            }
-        }));
+        let tracker = self.tracker.clone();
+        spawn_tracked(self, ctx, &tracker, "forwarding not recorded", work);
     }
 }
 
@@ -31,15 +27,10 @@ impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<Reconcile> for Fo
     type Result = ();
 
     fn handle(&mut self, _: Reconcile, ctx: &mut Self::Context) {
-        let guard = self.tracker.start();
         let context = self.context.clone();
         let work = async move { context.reconcile().await };
-        ctx.spawn(work.into_actor(self).map(move |result, _, _| {
-            drop(guard);
-            if let Err(error) = result {
-                tracing::error!(%error, "reconciliation not recorded");
-            }
-        }));
+        let tracker = self.tracker.clone();
+        spawn_tracked(self, ctx, &tracker, "reconciliation not recorded", work);
     }
 }
 

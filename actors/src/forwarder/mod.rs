@@ -16,8 +16,6 @@ mod actor;
 mod handlers;
 pub mod render;
 
-use std::cell::RefCell;
-use std::collections::HashSet;
 use std::rc::Rc;
 
 use serde_json::Value;
@@ -36,7 +34,7 @@ use crate::poller::needs_page;
 use crate::ports::{ApiError, SentinelApi, Signl4Api};
 use crate::retry::retry;
 use crate::settings::ConnectorSettings;
-use crate::tracker::Tracker;
+use crate::tracker::{Claims, Tracker};
 use render::{signl_body, EnrichmentView, IncidentView, SignlContext};
 
 /// Most read-modify-write rounds of one tag before giving up until the next reconcile.
@@ -55,7 +53,7 @@ pub struct ForwardContext<S, G> {
     pub sentinel: Rc<S>,
     pub signl4: Rc<G>,
     /// Effects being performed right now, so a reconcile never races a forward.
-    pub busy: RefCell<HashSet<EffectId>>,
+    pub busy: Claims,
 }
 
 impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Forwarder<S, G> {
@@ -65,27 +63,6 @@ impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Forwarder<S, G> {
             context: Rc::new(context),
             tracker: Tracker::default(),
         }
-    }
-}
-
-/// Marks an effect busy for as long as it lives.
-struct Busy<'a> {
-    set: &'a RefCell<HashSet<EffectId>>,
-    id: EffectId,
-}
-
-impl<'a> Busy<'a> {
-    fn claim(set: &'a RefCell<HashSet<EffectId>>, id: EffectId) -> Option<Busy<'a>> {
-        // `then`, not `then_some`: an eagerly built guard would be dropped (and would release
-        // the effect someone else holds) while the set is still borrowed.
-        let inserted = set.borrow_mut().insert(id);
-        inserted.then(|| Busy { set, id })
-    }
-}
-
-impl Drop for Busy<'_> {
-    fn drop(&mut self) {
-        self.set.borrow_mut().remove(&self.id);
     }
 }
 
@@ -138,7 +115,7 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
                 .first()
                 .and_then(|e| e.event.opens_effect())
             {
-                if let Some(_busy) = Busy::claim(&self.busy, effect_id) {
+                if let Some(_busy) = self.busy.claim(effect_id) {
                     self.raise(tenant, incident, effect_id, Send::First, correlation)
                         .await?;
                 }
@@ -285,7 +262,7 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
             .first()
             .and_then(|e| e.event.opens_effect())
         {
-            if let Some(_busy) = Busy::claim(&self.busy, effect_id) {
+            if let Some(_busy) = self.busy.claim(effect_id) {
                 self.write_tag(tenant, incident, &state.name, effect_id, correlation)
                     .await?;
             }
@@ -364,7 +341,7 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
             .filter(|(t, ..)| *t == tenant)
             .collect();
         for (_, incident, effect_id, effect) in open {
-            let Some(_busy) = Busy::claim(&self.busy, effect_id) else {
+            let Some(_busy) = self.busy.claim(effect_id) else {
                 continue; // being performed right now
             };
             let correlation = Uuid::now_v7();

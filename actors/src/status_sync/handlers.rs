@@ -1,11 +1,12 @@
 //! StatusSync's messages: `Signl4Notified` (answered once durable; the write-back follows),
 //! `SentinelChanged`, `Reconcile` and `InFlight`.
 
-use actix::{ActorFutureExt, AsyncContext, Handler, ResponseActFuture, WrapFuture};
+use actix::{ActorFutureExt, Handler, ResponseActFuture, WrapFuture};
 
 use super::StatusSync;
 use crate::messages::{InFlight, Reconcile, Recorded, SentinelChanged, Signl4Notified};
 use crate::ports::{SentinelApi, Signl4Api};
+use crate::tracker::spawn_tracked;
 
 impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<Signl4Notified>
     for StatusSync<S, G>
@@ -25,15 +26,10 @@ impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<Signl4Notified>
                 .map(|(recorded, notification), act, ctx| {
                     let (recorded, incident) = recorded?;
                     if let Some(incident) = incident {
-                        let guard = act.tracker.start();
                         let context = act.context.clone();
                         let work = async move { context.write_back(incident, &notification).await };
-                        ctx.spawn(work.into_actor(act).map(move |result, _, _| {
-                            drop(guard);
-                            if let Err(error) = result {
-                                tracing::error!(%error, %incident, "write-back not recorded");
-                            }
-                        }));
+                        let tracker = act.tracker.clone();
+                        spawn_tracked(act, ctx, &tracker, "write-back not recorded", work);
                     }
                     Ok(recorded)
                 }),
@@ -47,15 +43,10 @@ impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<SentinelChanged>
     type Result = ();
 
     fn handle(&mut self, message: SentinelChanged, ctx: &mut Self::Context) {
-        let guard = self.tracker.start();
         let context = self.context.clone();
         let work = async move { context.sentinel_changed(message.incident).await };
-        ctx.spawn(work.into_actor(self).map(move |result, _, _| {
-            drop(guard);
-            if let Err(error) = result {
-                tracing::error!(%error, "Sentinel change not synced");
-            }
-        }));
+        let tracker = self.tracker.clone();
+        spawn_tracked(self, ctx, &tracker, "Sentinel change not synced", work);
     }
 }
 
@@ -63,15 +54,16 @@ impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<Reconcile> for St
     type Result = ();
 
     fn handle(&mut self, _: Reconcile, ctx: &mut Self::Context) {
-        let guard = self.tracker.start();
         let context = self.context.clone();
         let work = async move { context.reconcile().await };
-        ctx.spawn(work.into_actor(self).map(move |result, _, _| {
-            drop(guard);
-            if let Err(error) = result {
-                tracing::error!(%error, "StatusSync reconciliation not recorded");
-            }
-        }));
+        let tracker = self.tracker.clone();
+        spawn_tracked(
+            self,
+            ctx,
+            &tracker,
+            "StatusSync reconciliation not recorded",
+            work,
+        );
     }
 }
 

@@ -20,7 +20,7 @@ mod handlers;
 pub mod notification;
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use serde_json::{json, Value};
@@ -36,7 +36,7 @@ use crate::messages::Recorded;
 use crate::ports::{ApiError, IncidentRecord, SentinelApi, Signl4Api};
 use crate::retry::retry;
 use crate::settings::ConnectorSettings;
-use crate::tracker::Tracker;
+use crate::tracker::{Claims, Tracker};
 use notification::Notification;
 
 /// Most read-modify-write rounds of one incident write before waiting for the next reconcile.
@@ -55,7 +55,7 @@ pub struct SyncContext<S, G> {
     pub sentinel: Rc<S>,
     pub signl4: Rc<G>,
     /// Effects being performed right now, so a reconcile never races them.
-    pub busy: RefCell<HashSet<EffectId>>,
+    pub busy: Claims,
     /// ExternalID -> incident, rebuilt from the projection when an id is not found.
     pub by_external_id: RefCell<HashMap<String, IncidentKey>>,
 }
@@ -250,11 +250,11 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
         effect_id: EffectId,
         effect: &Effect,
     ) -> Result<(), StoreError> {
-        if !self.busy.borrow_mut().insert(effect_id) {
+        let Some(claim) = self.busy.claim(effect_id) else {
             return Ok(()); // being performed right now
-        }
+        };
         let result = self.call(incident, effect_id, effect).await;
-        self.busy.borrow_mut().remove(&effect_id);
+        drop(claim);
         let command = match result {
             Ok(result) => Command::Succeed { effect_id, result },
             Err((error, attempts)) if !error.is_retryable() => Command::Fail {
