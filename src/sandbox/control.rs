@@ -406,6 +406,11 @@ impl Control {
             .collect();
         props.insert("labels".into(), json!(labels));
         let created = spec.created.unwrap_or_else(Utc::now);
+        if !(2000..=2100).contains(&chrono::Datelike::year(&created)) {
+            return Err(ControlError::Invalid(
+                "created must be between the years 2000 and 2100".into(),
+            ));
+        }
         props.insert(
             "firstActivityTimeUtc".into(),
             json!(ts7(created - chrono::Duration::minutes(10))),
