@@ -1,5 +1,5 @@
 //! Log Analytics query API (`POST /v1/workspaces/{workspaceGuid}/query`, plus the GET variant):
-//! runs the [`kql`](super::kql) subset over the tenant's `SecurityAlert` rows (the real columns
+//! runs the [`super::kql`] subset over the tenant's `SecurityAlert` rows (the real columns
 //! of azure-apis.md §3.5) and `SIGNL4_CL` (rows received by the ingestion emulator), answering
 //! `{"tables":[{"name":"PrimaryResult","columns","rows"}]}` with typed cells.
 //!

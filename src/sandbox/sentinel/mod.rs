@@ -3,7 +3,7 @@
 //! PUT (full replace, etags, 409 on a stale etag, Closed ⇒ classification rules, 201/200), delete,
 //! the POST list actions (alerts, entities, bookmarks) and comments (PUT by id, get, list, delete).
 //!
-//! Every request passes [`prelude`]: bearer token with the ARM audience, `api-version` among the
+//! Every request passes `prelude`: bearer token with the ARM audience, `api-version` among the
 //! stable versions, subscription/resource group/workspace lookup (the token's tenant must own the
 //! subscription) and the per-subscription sliding-window throttle.
 //!
