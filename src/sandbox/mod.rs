@@ -48,6 +48,7 @@
 // Handlers return a ready `HttpResponse` as their error value (the service's error body); boxing
 // it would only add noise on a cold path.
 #![allow(clippy::result_large_err)]
+#![warn(missing_docs)]
 
 pub mod auth;
 pub mod cli;
