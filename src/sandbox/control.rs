@@ -465,6 +465,7 @@ impl Control {
             comments: Vec::new(),
             history: Vec::new(),
             rendered: Default::default(),
+            serialized: Default::default(),
         };
         for e in spec.entities {
             inc.entities.push((e.kind.clone(), entity_props(&e)));
