@@ -73,6 +73,36 @@ async fn issues_tokens_for_each_resource() {
 }
 
 #[tokio::test]
+async fn accepts_client_secret_basic() {
+    let env = Env::new();
+    let t = &env.t;
+    let (s, b) = send(
+        env.http
+            .post(format!(
+                "{}/{}/oauth2/v2.0/token",
+                env.sb.urls().entra,
+                t.tenant_id
+            ))
+            .basic_auth(&t.client_id, Some(&t.client_secret))
+            .form(&[("scope", GRAPH), ("grant_type", "client_credentials")]),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = send(
+        env.http
+            .post(format!(
+                "{}/{}/oauth2/v2.0/token",
+                env.sb.urls().entra,
+                t.tenant_id
+            ))
+            .basic_auth(&t.client_id, Some("wrong"))
+            .form(&[("scope", GRAPH), ("grant_type", "client_credentials")]),
+    )
+    .await;
+    assert_eq!((s, b["error_codes"][0].as_u64()), (401, Some(7000215)));
+}
+
+#[tokio::test]
 async fn aadsts_errors_match_the_reference() {
     let env = Env::new();
     let t = &env.t;

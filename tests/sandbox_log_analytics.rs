@@ -287,6 +287,47 @@ async fn quirks_and_errors() {
         (s, b["error"]["code"].as_str()),
         (404, Some("PathNotFoundError"))
     );
+    // Absurd timespans are a 400, not a crash.
+    for ts in [
+        "P99999999999999999D",
+        "2020-01-01T00:00:00Z/P99999999999999999D",
+        "PT",
+    ] {
+        let (s, _) = send(
+            env.http
+                .post(&url)
+                .bearer_auth(&tok)
+                .json(&json!({"query": "SecurityAlert", "timespan": ts})),
+        )
+        .await;
+        assert_eq!(s, 400, "{ts}");
+    }
+    let (s, _) =
+        send(env.http.post(&url).bearer_auth(&tok).json(
+            &json!({"query": "SecurityAlert | where TimeGenerated > ago(99999999999999999d)"}),
+        ))
+        .await;
+    assert_eq!(s, 400);
+    // A query slower than `Prefer: wait=N` is a 504.
+    c.set_la_query_delay_ms(1200);
+    let t0 = Instant::now();
+    let (s, b) = send(
+        env.http
+            .post(&url)
+            .bearer_auth(&tok)
+            .header("Prefer", "wait=1")
+            .json(&json!({"query": "SecurityAlert"})),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (504, Some("GatewayTimeout"))
+    );
+    assert!(
+        t0.elapsed() < Duration::from_millis(1150),
+        "gave up at the wait limit"
+    );
+    c.set_la_query_delay_ms(0);
     // PartialError knob: once.
     c.set_la_partial_errors(1);
     let (s, b) = send(

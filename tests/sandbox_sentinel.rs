@@ -393,6 +393,19 @@ async fn put_get_etags_and_closing_rules() {
         json!({"error": {"code": "Conflict", "message": format!("Newer version of resource '{id}' exists. Data was not saved")}})
     );
 
+    // An If-Match header that does not match is a 412 (optional ARM behaviour).
+    let (s, b) = send(
+        env.http
+            .put(&url)
+            .bearer_auth(&tok)
+            .header("If-Match", "\"nope\"")
+            .json(&json!({"properties": {"title": "t", "severity": "Low", "status": "Active"}})),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (412, Some("PreconditionFailed"))
+    );
     // Closing rules.
     let close = |c: Option<&str>, r: Option<&str>| {
         let mut p = json!({"title": "My incident", "severity": "Medium", "status": "Closed"});
@@ -580,6 +593,38 @@ async fn comments_alerts_entities_bump_etags() {
         }
     }
     assert_eq!(all, ["c1", "c2", "c3", "c4", "c5"]);
+    // Comment $orderby and $filter.
+    let (_, b) = send(
+        env.http
+            .get(format!(
+                "{}/incidents/{id}/comments?{API}&$orderby=properties/createdTimeUtc desc&$top=1",
+                env.si()
+            ))
+            .bearer_auth(&tok),
+    )
+    .await;
+    assert_eq!(b["value"][0]["name"], "c5");
+    let (_, b) = send(
+        env.http
+            .get(format!(
+                "{}/incidents/{id}/comments?{API}&$filter=properties/message eq 'm3'",
+                env.si()
+            ))
+            .bearer_auth(&tok),
+    )
+    .await;
+    assert_eq!(b["value"].as_array().unwrap().len(), 1);
+    assert_eq!(b["value"][0]["name"], "c3");
+    let (s, _) = send(
+        env.http
+            .get(format!(
+                "{}/incidents/{id}/comments?{API}&$filter=properties/nope eq 'x'",
+                env.si()
+            ))
+            .bearer_auth(&tok),
+    )
+    .await;
+    assert_eq!(s, 400);
     let (s, _) = send(env.http.delete(curl("c5")).bearer_auth(&tok)).await;
     assert_eq!(s, 200);
     let (s, _) = send(env.http.delete(curl("c5")).bearer_auth(&tok)).await;
@@ -626,6 +671,20 @@ async fn comments_alerts_entities_bump_etags() {
     )
     .await;
     assert_eq!(s, 405);
+    let (s, bm) = send(
+        env.http
+            .post(format!("{}/incidents/{id}/bookmarks?{API}", env.si()))
+            .bearer_auth(&tok),
+    )
+    .await;
+    assert_eq!((s, bm), (200, json!({"value": []})));
+    let (s, b) = send(
+        env.http
+            .post(format!("{}/incidents/missing/alerts?{API}", env.si()))
+            .bearer_auth(&tok),
+    )
+    .await;
+    assert_eq!((s, b["error"]["code"].as_str()), (404, Some("NotFound")));
 
     // An alert joining bumps the etag too.
     let before = env.sb.control().incident(&env.t.name, &id).unwrap();

@@ -3,6 +3,24 @@
 //! log. [`Control`] is the Rust API; [`routes`] exposes the same operations as JSON over HTTP on
 //! the control port (`/control/...`).
 //!
+//! | HTTP | Rust |
+//! |---|---|
+//! | `POST /control/tenants` [`TenantSpec`] → 201 [`TenantInfo`]; `GET /control/tenants` | [`Control::create_tenant`], [`Control::tenants`] |
+//! | `POST /control/tenants/{t}/incidents` [`IncidentSpec`]; `GET .../incidents[/{id}]` | [`Control::create_incident`], [`Control::incidents`], [`Control::incident`] |
+//! | `POST .../incidents/{id}/alerts` [`AlertSpec`] | [`Control::add_alert`] |
+//! | `POST .../incidents/{id}/analyst` [`AnalystAction`] | [`Control::analyst`] |
+//! | `GET .../incidents/{id}/comments`, `GET .../incidents/{id}/history` | [`Control::comments`], [`Control::incident_history`] |
+//! | `POST /control/tenants/{t}/security-alerts` (rows) | [`Control::add_security_alert_rows`] |
+//! | `POST /control/tenants/{t}/graph-alerts` (fields) | [`Control::add_graph_alert`] |
+//! | `GET /control/tenants/{t}/signls`; `POST .../signls/{id}/user` `{"action":"acknowledge"\|"close"\|"annotate","text"?,"user"?}` | [`Control::signls`], [`Control::user_action`] |
+//! | `PUT /control/tenants/{t}/outbound-url` `{"url": ...}`; `GET /control/outbound` | [`Control::set_outbound_url`], [`Control::outbound`] |
+//! | `POST/GET/DELETE /control/faults` [`FaultSpec`] | [`Control::add_fault`], [`Control::faults`], [`Control::clear_faults`] |
+//! | `PUT /control/log-analytics` `{"query_delay_ms"?, "partial_errors"?}` | [`Control::set_la_query_delay_ms`], [`Control::set_la_partial_errors`] |
+//! | `GET/DELETE /control/requests` | [`Control::requests`], [`Control::clear_requests`] |
+//! | `GET /control/state` | [`Control::state`] |
+//! | `POST /control/scenario` [`ScenarioSpec`](super::scenario::ScenarioSpec) | [`generate`](super::scenario::generate) |
+//! | `GET /control/config` (TOML) | [`SandboxHandle::connector_toml`](super::SandboxHandle::connector_toml) |
+//!
 //! Invariants: every operation goes through the same state functions the emulators use, so an
 //! analyst edit bumps etags exactly like a PUT and a user acknowledge fires outbound webhooks like
 //! SIGNL4; control responses carry credentials (this is a sandbox), logs never do.
@@ -406,6 +424,11 @@ impl Control {
             .collect();
         props.insert("labels".into(), json!(labels));
         let created = spec.created.unwrap_or_else(Utc::now);
+        if !(2000..=2100).contains(&chrono::Datelike::year(&created)) {
+            return Err(ControlError::Invalid(
+                "created must be between the years 2000 and 2100".into(),
+            ));
+        }
         props.insert(
             "firstActivityTimeUtc".into(),
             json!(ts7(created - chrono::Duration::minutes(10))),
@@ -442,6 +465,7 @@ impl Control {
             comments: Vec::new(),
             history: Vec::new(),
             rendered: Default::default(),
+            serialized: Default::default(),
         };
         for e in spec.entities {
             inc.entities.push((e.kind.clone(), entity_props(&e)));

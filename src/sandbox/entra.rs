@@ -1,6 +1,7 @@
 //! Entra ID v2.0 client-credentials token endpoint (`POST /{tenant}/oauth2/v2.0/token`) and the
 //! OpenID discovery document MSAL-based SDKs fetch first.
 //!
+//! Credentials come in the form (`client_secret_post`) or as HTTP Basic (`client_secret_basic`).
 //! Checks run in Entra's order: tenant (90002), grant type (70003/900144), app (700016), secret
 //! (7000216 missing / 7000215 wrong, 401), scope (70011). Issued tokens are opaque; the world maps
 //! them to (tenant, app, audience, expiry).
@@ -59,13 +60,30 @@ async fn discovery(req: HttpRequest, tenant: web::Path<String>) -> HttpResponse 
     )
 }
 
+/// `Authorization: Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1).
+fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
+    let h = req.headers().get("authorization")?.to_str().ok()?;
+    let (scheme, b64) = h.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = String::from_utf8(super::util::base64_decode(b64)?).ok()?;
+    let (id, secret) = raw.split_once(':')?;
+    Some((super::util::pct_decode(id), super::util::pct_decode(secret)))
+}
+
 async fn token(
     shared: web::Data<Shared>,
+    req: HttpRequest,
     tenant: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
     let tenant = tenant.into_inner();
-    let form = form_pairs(&body);
+    let mut form = form_pairs(&body);
+    if let Some((id, secret)) = basic_credentials(&req) {
+        form.push(("client_id".into(), id));
+        form.push(("client_secret".into(), secret));
+    }
     let field = |n: &str| {
         form.iter()
             .find(|(k, _)| k == n)

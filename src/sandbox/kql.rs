@@ -137,7 +137,7 @@ fn parse_duration(s: &str) -> Option<Duration> {
         "ms" => n,
         _ => return None,
     };
-    Some(Duration::milliseconds(ms as i64))
+    Duration::try_milliseconds(ms as i64)
 }
 
 fn scalar(s: &str, now: DateTime<Utc>) -> Result<Scalar, KqlError> {
@@ -161,7 +161,8 @@ fn scalar(s: &str, now: DateTime<Utc>) -> Result<Scalar, KqlError> {
     }
     if let Some(inner) = s.strip_prefix("ago(").and_then(|x| x.strip_suffix(')')) {
         return parse_duration(inner)
-            .map(|d| Scalar::Time(now - d))
+            .and_then(|d| now.checked_sub_signed(d))
+            .map(Scalar::Time)
             .ok_or_else(|| syntax("bad timespan in ago()"));
     }
     if s == "now()" {

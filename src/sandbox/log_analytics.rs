@@ -1,11 +1,12 @@
 //! Log Analytics query API (`POST /v1/workspaces/{workspaceGuid}/query`, plus the GET variant):
-//! runs the [`kql`](super::kql) subset over the tenant's `SecurityAlert` rows (the real columns
+//! runs the [`super::kql`] subset over the tenant's `SecurityAlert` rows (the real columns
 //! of azure-apis.md §3.5) and `SIGNL4_CL` (rows received by the ingestion emulator), answering
 //! `{"tables":[{"name":"PrimaryResult","columns","rows"}]}` with typed cells.
 //!
 //! Quirks reproduced: a POST without a JSON body or without `Content-Type: application/json` gets
 //! an **empty 200 without a content type**; a workspace with no data at all answers **204**; more
-//! than `la_max_concurrent` queries in flight per principal and workspace get **429**; the
+//! than `la_max_concurrent` queries in flight per principal and workspace get **429**; a query
+//! slower than `Prefer: wait=N` (the latency knob) gets **504**; the
 //! `PartialError` variant (200 with `tables` and `error`) is a control knob; errors use the
 //! OneAPI shape.
 //!
@@ -124,6 +125,7 @@ fn iso_duration(s: &str) -> Option<chrono::Duration> {
     let (date, time) = s.split_once('T').unwrap_or((s, ""));
     let mut total = chrono::Duration::zero();
     let mut num = String::new();
+    let mut parts = 0;
     for (part, is_time) in [(date, false), (time, true)] {
         for c in part.chars() {
             if c.is_ascii_digit() || c == '.' {
@@ -132,6 +134,7 @@ fn iso_duration(s: &str) -> Option<chrono::Duration> {
             }
             let n: f64 = num.parse().ok()?;
             num.clear();
+            parts += 1;
             let secs = match (c, is_time) {
                 ('D', false) => n * 86400.0,
                 ('W', false) => n * 7.0 * 86400.0,
@@ -140,20 +143,23 @@ fn iso_duration(s: &str) -> Option<chrono::Duration> {
                 ('S', true) => n,
                 _ => return None,
             };
-            total += chrono::Duration::milliseconds((secs * 1000.0) as i64);
+            // Checked: absurd durations are a 400, never a panic.
+            let part = chrono::Duration::try_milliseconds((secs * 1000.0) as i64)?;
+            total = total.checked_add(&part)?;
         }
     }
-    num.is_empty().then_some(total)
+    (num.is_empty() && parts > 0).then_some(total)
 }
 
 /// `timespan`: a duration ending now, `start/end` or `start/duration`.
 pub fn parse_timespan(s: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let now = Utc::now();
     match s.split_once('/') {
-        None => iso_duration(s).map(|d| (now - d, now)),
+        None => iso_duration(s).and_then(|d| Some((now.checked_sub_signed(d)?, now))),
         Some((a, b)) => {
             let start = parse_ts(a)?;
-            let end = parse_ts(b).or_else(|| iso_duration(b).map(|d| start + d))?;
+            let end = parse_ts(b)
+                .or_else(|| iso_duration(b).and_then(|d| start.checked_add_signed(d)))?;
             Some((start, end))
         }
     }
@@ -299,8 +305,33 @@ async fn execute(
             w.la_query_delay_ms,
         )
     };
+    // `Prefer: wait=N` bounds the server-side time; a query slower than that is a 504.
+    let wait_ms = req
+        .headers()
+        .get_all("prefer")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| {
+            p.trim()
+                .strip_prefix("wait=")
+                .and_then(|n| n.trim().parse::<u64>().ok())
+        })
+        .map(|n| n.min(600) * 1000);
     if delay > 0 {
-        actix_web::rt::time::sleep(Duration::from_millis(delay)).await;
+        let slept = wait_ms.map_or(delay, |w| w.min(delay));
+        actix_web::rt::time::sleep(Duration::from_millis(slept)).await;
+        if wait_ms.is_some_and(|w| delay > w) {
+            drop(slot);
+            return errors::la(
+                504,
+                "GatewayTimeout",
+                "The query exceeded the time limit set by the 'wait' preference.",
+                Some((
+                    "QueryTimeout",
+                    "Query execution has exceeded the allowed limits.",
+                )),
+            );
+        }
     }
     let window = match timespan.as_deref() {
         None => None,

@@ -17,12 +17,38 @@
 //! sb.stop();
 //! ```
 //!
+//! # Services (one port each, see [`SandboxUrls`])
+//!
+//! | Service | Routes | Module |
+//! |---|---|---|
+//! | Entra ID | `POST /{tenant}/oauth2/v2.0/token`, `GET /{tenant}/v2.0/.well-known/openid-configuration` | [`entra`] |
+//! | Sentinel (ARM) | `GET .../incidents`, `GET/PUT/DELETE .../incidents/{id}`, `POST .../incidents/{id}/alerts\|entities\|bookmarks`, `GET .../incidents/{id}/comments`, `GET/PUT/DELETE .../comments/{cid}` | [`sentinel`] |
+//! | Log Analytics | `POST\|GET /v1/workspaces/{guid}/query` (KQL subset: see [`kql`]) | [`log_analytics`] |
+//! | Graph | `GET /v1.0/security/alerts_v2[/{id}]`, `PATCH .../{id}`, `POST .../{id}/comments` | [`graph`] |
+//! | SIGNL4 | `POST /webhook/{secret}`, `POST /api/v2/events/{team}`, `POST /api/v2/alerts/paged`, `GET /api/v2/alerts/{id}`, `POST .../acknowledge\|close\|annotate`, `GET /api/v2/users[/{idOrEmail}]`; outbound webhooks | [`signl4`] |
+//! | Logs Ingestion | `POST /dataCollectionRules/{dcr}/streams/Custom-SIGNL4_CL?api-version=2023-01-01` | [`ingestion`] |
+//! | Control | `/control/...` (table in [`control`]) | [`control`] |
+//!
+//! # Where the sandbox chooses (documented uncertainty)
+//!
+//! - Sentinel: default list order is `createdTimeUtc desc`; `POST .../alerts|entities` count as
+//!   reads for throttling; string comparisons in `$filter` are case-insensitive; `$skipToken` is
+//!   an opaque offset; unknown enum values in a PUT are rejected (400) although the spec marks
+//!   the enums as extensible; an unassigned incident renders `owner` as `{"ownerType":"Unknown"}`.
+//! - Log Analytics: unknown or expired tokens get 401 `InvalidTokenError`; rows with a
+//!   `TimeGenerated` outside the body `timespan` are dropped before the query runs.
+//! - SIGNL4 (signl4-api.md §7): see [`options::Signl4Options`]; webhook-driven ack/close emit
+//!   outbound 201 events without a `user`; multipart and XML bodies are not parsed (JSON,
+//!   form-encoded and plain text are).
+//! - Logs Ingestion: gzip bodies are refused (415).
+//!
 //! Invariants: every listener is on loopback; all state is in one [`state::World`] behind a
 //! mutex; stopping is bounded (servers stop non-gracefully, the thread is joined with a timeout).
 
 // Handlers return a ready `HttpResponse` as their error value (the service's error body); boxing
 // it would only add noise on a cold path.
 #![allow(clippy::result_large_err)]
+#![warn(missing_docs)]
 
 pub mod auth;
 pub mod cli;

@@ -502,13 +502,15 @@ fn key_cell(v: &Value) -> KeyCell {
 }
 
 /// Sorts by the order keys, extracting each item's keys once (same order as [`order_cmp`]).
-pub fn sort_by_keys(keys: &[OrderKey], items: &mut Vec<&Value>) {
-    let mut decorated: Vec<(Vec<KeyCell>, &Value)> = items
+/// `view` gives the JSON an item renders to.
+pub fn sort_by_keys<'v, T>(keys: &[OrderKey], items: &mut Vec<T>, view: impl Fn(&T) -> &'v Value) {
+    let mut decorated: Vec<(Vec<KeyCell>, T)> = items
         .drain(..)
-        .map(|v| {
+        .map(|t| {
+            let v = view(&t);
             (
                 keys.iter().map(|k| key_cell(lookup(v, &k.path))).collect(),
-                v,
+                t,
             )
         })
         .collect();

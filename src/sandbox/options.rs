@@ -126,10 +126,18 @@ impl Default for Signl4Options {
 }
 
 impl SandboxOptions {
-    /// Short TTLs, windows and backoffs for tests; throttles high enough not to interfere.
+    /// For tests: 60 s tokens, 20 ms outbound backoff, and a 10 s throttle window with 10× the
+    /// production budgets (1000 reads, 750 incident writes, 750 comment writes), so a chatty
+    /// pipeline test is not throttled by accident; throttling tests set their own limits.
     pub fn for_tests() -> Self {
         let mut o = SandboxOptions {
             token_ttl: Duration::from_secs(60),
+            throttle: ThrottleLimits {
+                incident_writes: 750,
+                comment_writes: 750,
+                reads: 1000,
+                window: Duration::from_secs(10),
+            },
             ..Default::default()
         };
         o.signl4.outbound_backoff = Duration::from_millis(20);

@@ -179,6 +179,9 @@ pub struct Incident {
     /// (GET and list) dominate the connector's traffic.
     #[serde(skip)]
     pub rendered: std::sync::OnceLock<Value>,
+    /// `rendered` serialised, so list pages are concatenations rather than re-serialisations.
+    #[serde(skip)]
+    pub serialized: std::sync::OnceLock<String>,
 }
 
 impl Incident {
@@ -191,6 +194,7 @@ impl Incident {
         self.modified = now;
         self.etag = next_etag(seq, now);
         self.rendered = std::sync::OnceLock::new();
+        self.serialized = std::sync::OnceLock::new();
         self.history.push(Change {
             at: now,
             by,

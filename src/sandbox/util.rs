@@ -116,6 +116,33 @@ pub fn pct_encode(s: &str, keep_spaces: bool) -> String {
     out
 }
 
+/// Standard base64 decoding (for `Authorization: Basic`); `None` on invalid input.
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let s = s.trim().trim_end_matches('=').as_bytes();
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &c in s {
+        acc = (acc << 6) | val(c)?;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
 /// Case-insensitive lookup of a query parameter (ARM treats `api-version` and `$top` this way).
 pub fn q<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs
@@ -156,6 +183,13 @@ mod tests {
         assert_eq!(ticks.len(), 19);
         assert!(ticks.bytes().all(|b| b.is_ascii_digit()));
         assert!(uuid::Uuid::parse_str(g).is_ok());
+    }
+
+    #[test]
+    fn base64_decodes() {
+        assert_eq!(base64_decode("YXBwOnNlY3JldA==").unwrap(), b"app:secret");
+        assert_eq!(base64_decode("YQ").unwrap(), b"a");
+        assert!(base64_decode("!!").is_none());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! PUT (full replace, etags, 409 on a stale etag, Closed ⇒ classification rules, 201/200), delete,
 //! the POST list actions (alerts, entities, bookmarks) and comments (PUT by id, get, list, delete).
 //!
-//! Every request passes [`prelude`]: bearer token with the ARM audience, `api-version` among the
+//! Every request passes `prelude`: bearer token with the ARM audience, `api-version` among the
 //! stable versions, subscription/resource group/workspace lookup (the token's tenant must own the
 //! subscription) and the per-subscription sliding-window throttle.
 //!
@@ -247,8 +247,17 @@ fn prelude(w: &mut World, req: &HttpRequest, class: Class) -> Result<Ctx, HttpRe
 
 /// Adds ARM's request-id and remaining-quota headers to a successful response.
 fn arm_ok(ctx: &Ctx, status: u16, body: Option<&Value>) -> HttpResponse {
+    arm_ok_raw(ctx, status, body.map(Value::to_string))
+}
+
+/// [`arm_ok`] with an already serialised JSON body.
+fn arm_ok_raw(ctx: &Ctx, status: u16, body: Option<String>) -> HttpResponse {
     let mut r = match body {
-        Some(b) => super::util::json(status, b),
+        Some(b) => {
+            HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default())
+                .content_type("application/json; charset=utf-8")
+                .body(b)
+        }
         None => {
             HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default())
                 .finish()
@@ -313,15 +322,17 @@ fn decode_skip(s: &str) -> Option<usize> {
     usize::from_str_radix(s.strip_prefix("sbx")?, 16).ok()
 }
 
-/// Shared paging: filter/order/top/skipToken over rendered items, absolute `nextLink`.
-fn page(
+/// Shared paging: filter/order/top/skipToken over items (`view` renders one), returning the page
+/// and the absolute `nextLink`.
+fn page<'v, T>(
     w: &World,
     req: &HttpRequest,
-    mut items: Vec<&Value>,
+    mut items: Vec<T>,
+    view: impl Fn(&T) -> &'v Value,
     fields: odata::Fields<'_>,
     default_order: &[odata::OrderKey],
     incidents: bool,
-) -> Result<Value, HttpResponse> {
+) -> Result<(Vec<T>, Option<String>), HttpResponse> {
     let pairs = query_pairs(req.query_string());
     if let Some(f) = q(&pairs, "$filter").filter(|f| !f.trim().is_empty()) {
         let e = odata::parse_filter(f, fields).map_err(|_| odata_error())?;
@@ -334,13 +345,13 @@ fn page(
         {
             items.clear();
         }
-        items.retain(|v| odata::eval(&e, v));
+        items.retain(|v| odata::eval(&e, view(v)));
     }
     let keys = match q(&pairs, "$orderby").filter(|o| !o.trim().is_empty()) {
         Some(o) => odata::parse_orderby(o, fields).map_err(|_| odata_error())?,
         None => default_order.to_vec(),
     };
-    odata::sort_by_keys(&keys, &mut items);
+    odata::sort_by_keys(&keys, &mut items, &view);
     let top = match q(&pairs, "$top") {
         None | Some("") => w.opts.sentinel.default_page_size,
         Some(t) => match t.parse::<usize>() {
@@ -354,8 +365,8 @@ fn page(
             .ok_or_else(|| errors::arm(400, "BadRequest", "The skip token is invalid."))?,
     };
     let total = items.len();
-    let value: Vec<Value> = items.into_iter().skip(offset).take(top).cloned().collect();
-    let mut body = json!({ "value": value });
+    let value: Vec<T> = items.into_iter().skip(offset).take(top).collect();
+    let mut next = None;
     if offset + top < total {
         let keep = w.opts.sentinel.nextlink_literal_spaces;
         let mut qs: Vec<String> = pairs
@@ -365,9 +376,27 @@ fn page(
             .collect();
         qs.push(format!("$skipToken={}", encode_skip(offset + top)));
         let host = req.connection_info().host().to_string();
-        body["nextLink"] = json!(format!("http://{host}{}?{}", req.path(), qs.join("&")));
+        next = Some(format!("http://{host}{}?{}", req.path(), qs.join("&")));
     }
-    Ok(body)
+    Ok((value, next))
+}
+
+/// `{"value":[...],"nextLink":...}` from already serialised items.
+fn list_body<'a>(items: impl Iterator<Item = &'a str>, next: Option<String>) -> String {
+    let mut out = String::from("{\"value\":[");
+    for (n, s) in items.enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        out.push_str(s);
+    }
+    out.push(']');
+    if let Some(link) = next {
+        out.push_str(",\"nextLink\":");
+        out.push_str(&Value::String(link).to_string());
+    }
+    out.push('}');
+    out
 }
 
 async fn list(shared: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
@@ -377,16 +406,23 @@ async fn list(shared: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
         Err(r) => return r,
     };
     let t = &w.tenants[ctx.tenant];
-    let items: Vec<&Value> = t
-        .incidents
-        .values()
-        .map(|i| model::rendered(t, i))
-        .collect();
+    let items: Vec<&Incident> = t.incidents.values().collect();
     let default =
         odata::parse_orderby("properties/createdTimeUtc desc, name asc", &incident_fields)
             .unwrap_or_default();
-    match page(&w, &req, items, &incident_fields, &default, true) {
-        Ok(body) => arm_ok(&ctx, 200, Some(&body)),
+    match page(
+        &w,
+        &req,
+        items,
+        |i| model::rendered(t, i),
+        &incident_fields,
+        &default,
+        true,
+    ) {
+        Ok((items, next)) => {
+            let body = list_body(items.iter().map(|i| model::serialized(t, i)), next);
+            arm_ok_raw(&ctx, 200, Some(body))
+        }
         Err(r) => r,
     }
 }
@@ -406,7 +442,7 @@ async fn get(shared: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
     };
     let t = &w.tenants[ctx.tenant];
     match t.incidents.get(&incident_key(&req)) {
-        Some(i) => arm_ok(&ctx, 200, Some(model::rendered(t, i))),
+        Some(i) => arm_ok_raw(&ctx, 200, Some(model::serialized(t, i).to_string())),
         None => not_found_incident(req.match_info().get("id").unwrap_or_default()),
     }
 }
@@ -501,6 +537,7 @@ async fn put(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes) -> H
                 comments: Vec::new(),
                 history: Vec::new(),
                 rendered: Default::default(),
+                serialized: Default::default(),
             };
             inc.touch(seq, actor, "created");
             t.incidents.insert(key.clone(), inc);
@@ -617,11 +654,19 @@ async fn list_comments(shared: web::Data<Shared>, req: HttpRequest) -> HttpRespo
         &w,
         &req,
         items.iter().collect(),
+        |v: &&Value| *v,
         &comment_fields,
         &default,
         false,
     ) {
-        Ok(body) => arm_ok(&ctx, 200, Some(&body)),
+        Ok((items, next)) => {
+            let texts: Vec<String> = items.iter().map(|v| v.to_string()).collect();
+            arm_ok_raw(
+                &ctx,
+                200,
+                Some(list_body(texts.iter().map(String::as_str), next)),
+            )
+        }
         Err(r) => r,
     }
 }

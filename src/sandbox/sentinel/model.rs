@@ -90,6 +90,11 @@ pub fn rendered<'a>(t: &Tenant, i: &'a Incident) -> &'a Value {
     i.rendered.get_or_init(|| render_incident(t, i))
 }
 
+/// The cached rendering, serialised.
+pub fn serialized<'a>(t: &Tenant, i: &'a Incident) -> &'a str {
+    i.serialized.get_or_init(|| rendered(t, i).to_string())
+}
+
 /// The incident as `GET .../incidents/{id}` returns it.
 pub fn render_incident(t: &Tenant, i: &Incident) -> Value {
     let mut p = i.writable.clone();
