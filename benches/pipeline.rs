@@ -219,7 +219,9 @@ fn idle_connectors() {
         tokio::time::sleep(Duration::from_secs(seconds)).await;
         let cpu = cpu_time() - cpu0;
         let wall = wall0.elapsed();
-        println!("\n## Idle cost: {connectors} connectors polling every 60 s, {seconds} s measured\n");
+        println!(
+            "\n## Idle cost: {connectors} connectors polling every 60 s, {seconds} s measured\n"
+        );
         println!(
             "CPU {:.2}% of one core, RSS {} MiB",
             100.0 * cpu.as_secs_f64() / wall.as_secs_f64(),
