@@ -8,8 +8,9 @@
 //!   Signl, SIGNL4 is asked for Signls with the incident's ExternalID when an API key exists, and
 //!   the Signl is only sent again when none is open; without an API key it is sent again and
 //!   recorded as `SignlRaisedUnverified` (the one at-least-once edge, counted in the log).
-//! - Tagging is read, modify, PUT with the etag, retried on 409, and sends back every field it
-//!   read, so nothing set by someone else is dropped.
+//! - Tagging is read, modify, PUT with the etag, retried on 409 with a fresh read, and sends
+//!   back every field it read, so nothing set by someone else is dropped. The first attempt
+//!   uses the incident as the Poller last recorded it, which saves a read per incident.
 //! - A permanent refusal (a 4xx other than 409/429) closes the intent as failed with the reason.
 
 mod actor;
@@ -31,7 +32,7 @@ use uuid::Uuid;
 use crate::enricher::search_lines;
 use crate::observation::with_label;
 use crate::poller::needs_page;
-use crate::ports::{ApiError, SentinelApi, Signl4Api};
+use crate::ports::{ApiError, IncidentRecord, SentinelApi, Signl4Api};
 use crate::retry::retry;
 use crate::settings::ConnectorSettings;
 use crate::tracker::{Claims, Tracker};
@@ -281,8 +282,14 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
     ) -> Result<(), StoreError> {
         let backoff = self.settings.backoff;
         let mut conflicts = 0;
+        // First try with the incident as last listed (its etag is usually still current), which
+        // saves a read per incident; read it fresh only after a 409.
+        let mut listed = self.last_listed(tenant, incident)?;
         let outcome: Result<EffectResult, (ApiError, u32)> = loop {
-            let (read, attempts) = retry(backoff, || self.sentinel.get_incident(name)).await;
+            let (read, attempts) = match listed.take() {
+                Some(record) => (Ok(record), 0),
+                None => retry(backoff, || self.sentinel.get_incident(name)).await,
+            };
             let record = match read {
                 Ok(record) => record,
                 Err(error) => break Err((error, attempts)),
@@ -329,6 +336,25 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
         };
         self.record(tenant, incident, command, correlation).await?;
         Ok(())
+    }
+
+    /// The incident as the Poller last recorded it, in the shape a read returns.
+    fn last_listed(
+        &self,
+        tenant: TenantId,
+        incident: IncidentKey,
+    ) -> Result<Option<IncidentRecord>, StoreError> {
+        let events = self.store.log().incident_events(tenant, incident)?;
+        Ok(events.into_iter().rev().find_map(|e| match e.event {
+            Event::IncidentObserved(o) => Some(IncidentRecord {
+                name: o.name,
+                etag: o.etag,
+                labels: o.labels,
+                raw_json: o.raw_json,
+                ..IncidentRecord::default()
+            }),
+            _ => None,
+        }))
     }
 
     /// Finishes this connector's open raise and tag intents (see the module invariants).
