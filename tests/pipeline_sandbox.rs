@@ -113,27 +113,35 @@ fn tagged(world: &World, tenant: &str) -> usize {
         .count()
 }
 
-/// Runs until every tenant's team holds `expected` Signls and the pipeline is idle (bounded).
+/// Runs until every tenant's team holds `expected` Signls, every incident is tagged and the
+/// log has no open intent (bounded). Idleness is not required: with polls every 300 ms on a
+/// loaded machine something is nearly always in flight.
 async fn wait_for_signls(world: &World, running: &Running, expected: usize, limit: Duration) {
     let started = Instant::now();
     loop {
-        let done = world
-            .config
-            .connectors
-            .iter()
-            .all(|c| signls(world, &c.name).0 >= expected);
-        if done && settle(running, Duration::from_millis(50), 200).await {
+        let done =
+            world.config.connectors.iter().all(|c| {
+                signls(world, &c.name).0 >= expected && tagged(world, &c.name) >= expected
+            }) && world.store.read(|p| p.open_effects().is_empty());
+        if done {
+            settle(running, Duration::from_millis(50), 40).await;
             return;
         }
         assert!(
             started.elapsed() < limit,
-            "only {:?} Signls after {limit:?}",
+            "only {:?} Signls after {limit:?}; unpaged in the log: {:?}",
             world
                 .config
                 .connectors
                 .iter()
                 .map(|c| signls(world, &c.name))
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>(),
+            world.store.read(|p| p
+                .incidents
+                .values()
+                .filter(|i| i.signls_raised == 0 || !i.open_effects.is_empty())
+                .map(|i| (i.title.clone(), i.signl.status, i.open_effects.len()))
+                .collect::<Vec<_>>()),
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -180,7 +188,9 @@ async fn an_outage_a_429_storm_409s_and_expiring_tokens_lose_and_duplicate_nothi
         2,
         10,
         SandboxOptions {
-            token_ttl: Duration::from_secs(1),
+            // Short enough to expire several times during the test, long enough that a request
+            // slowed down by a loaded CI machine still arrives with a valid token.
+            token_ttl: Duration::from_secs(3),
             ..roomy()
         },
     );
@@ -232,9 +242,9 @@ async fn an_outage_a_429_storm_409s_and_expiring_tokens_lose_and_duplicate_nothi
             };
             control.create_incident(&c.name, spec).unwrap();
         }
-        tokio::time::sleep(Duration::from_millis(1200)).await;
+        tokio::time::sleep(Duration::from_millis(2000)).await;
     }
-    wait_for_signls(&world, &running, 13, Duration::from_secs(60)).await;
+    wait_for_signls(&world, &running, 13, Duration::from_secs(120)).await;
     for c in &world.config.connectors {
         assert_eq!(signls(&world, &c.name), (13, 13), "{}", c.name);
         assert_eq!(tagged(&world, &c.name), 13, "{}", c.name);
@@ -283,7 +293,8 @@ fn a_restart_sends_nothing_twice() {
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(1500)).await; // several polls
-        assert!(settle(&running, Duration::from_millis(50), 200).await);
+                                                               // Best effort: with polls every 300 ms something may always be in flight.
+        settle(&running, Duration::from_millis(50), 200).await;
     });
     assert_eq!(signls(&world, "tenant-1"), (8, 8));
 }
