@@ -193,6 +193,41 @@ impl SentinelClient {
     }
 
     /// A 2xx body as JSON, or the classified error.
+    /// `POST .../incidents/{id}/{action}` with an empty body (the list actions take none);
+    /// the array under `field` of the answer.
+    async fn post_list(
+        &self,
+        name: &str,
+        action: &str,
+        template: &'static str,
+        field: &str,
+    ) -> Result<Vec<Value>, ApiError> {
+        let call = CallInfo {
+            method: "POST",
+            ..read_call(template)
+        };
+        let url = self.url(&format!("/incidents/{}/{action}", segment(name)), &[]);
+        let x = self
+            .call(
+                reqwest::Method::POST,
+                &url,
+                call,
+                CallClass::Read,
+                Body::Empty,
+            )
+            .await?;
+        let v = self.json_ok(&x, &call)?;
+        match v.get(field) {
+            Some(Value::Array(a)) => Ok(a.clone()),
+            _ => Err(classify::unexpected(
+                &x,
+                &call,
+                &self.redactor,
+                &format!("no '{field}' array"),
+            )),
+        }
+    }
+
     fn json_ok(&self, x: &Exchange, call: &CallInfo<'_>) -> Result<Value, ApiError> {
         if !x.is_success() {
             return Err(classify::response(x, call, &self.redactor));
@@ -332,57 +367,13 @@ impl SentinelApi for SentinelClient {
     }
 
     async fn list_alerts(&self, name: &str) -> Result<Vec<Value>, ApiError> {
-        let call = CallInfo {
-            method: "POST",
-            ..read_call("/incidents/{id}/alerts")
-        };
-        let url = self.url(&format!("/incidents/{}/alerts", segment(name)), &[]);
-        let x = self
-            .call(
-                reqwest::Method::POST,
-                &url,
-                call,
-                CallClass::Read,
-                Body::Empty,
-            )
-            .await?;
-        let v = self.json_ok(&x, &call)?;
-        match v.get("value") {
-            Some(Value::Array(a)) => Ok(a.clone()),
-            _ => Err(classify::unexpected(
-                &x,
-                &call,
-                &self.redactor,
-                "no 'value' array",
-            )),
-        }
+        self.post_list(name, "alerts", "/incidents/{id}/alerts", "value")
+            .await
     }
 
     async fn list_entities(&self, name: &str) -> Result<Vec<Value>, ApiError> {
-        let call = CallInfo {
-            method: "POST",
-            ..read_call("/incidents/{id}/entities")
-        };
-        let url = self.url(&format!("/incidents/{}/entities", segment(name)), &[]);
-        let x = self
-            .call(
-                reqwest::Method::POST,
-                &url,
-                call,
-                CallClass::Read,
-                Body::Empty,
-            )
-            .await?;
-        let v = self.json_ok(&x, &call)?;
-        match v.get("entities") {
-            Some(Value::Array(a)) => Ok(a.clone()),
-            _ => Err(classify::unexpected(
-                &x,
-                &call,
-                &self.redactor,
-                "no 'entities' array",
-            )),
-        }
+        self.post_list(name, "entities", "/incidents/{id}/entities", "entities")
+            .await
     }
 
     async fn put_comment(
