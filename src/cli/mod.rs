@@ -67,6 +67,8 @@ enum Command {
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Crash points (tests and the chaos harness only; a no-op in release builds).
+    store::crash::setup();
     crate::telemetry::init("warn", cli.log_json);
     let result = match cli.command {
         Command::Run(args) => run::run(args),

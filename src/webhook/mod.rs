@@ -87,6 +87,7 @@ async fn receive(
     let id = notification.id.clone();
     match route.status_sync.send(Signl4Notified(notification)).await {
         Ok(Ok(recorded)) => {
+            store::crash::point("webhook.after_append");
             // New, duplicate or not ours: all done as far as SIGNL4 is concerned.
             tracing::info!(%connector, notification = %id, ?recorded, "notification received");
             HttpResponse::Ok().finish()

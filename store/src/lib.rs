@@ -42,6 +42,7 @@
 //! is always a contiguous prefix, and the indexes agree with it.
 
 pub mod aggregate;
+pub mod crash;
 pub mod envelope;
 pub mod error;
 pub mod events;

@@ -342,6 +342,7 @@ impl EventLog {
                 .remove(old)
                 .map_err(StoreError::io("pruning snapshots"))?;
         }
+        crate::crash::point("store.snapshot.before_flush");
         self.flush()?;
         Ok(())
     }

@@ -366,6 +366,7 @@ impl Writer {
         let result = decided.and_then(|(outcomes, prepared)| {
             if !prepared.is_empty() {
                 shared.log.commit(&prepared)?;
+                crate::crash::point("store.commit.before_flush");
                 shared.log.flush()?;
             }
             Ok((outcomes, prepared.len() as u64))

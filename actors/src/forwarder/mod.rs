@@ -135,10 +135,14 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
         correlation: Uuid,
     ) -> Result<(), StoreError> {
         let body = self.body(tenant, incident)?;
+        store::crash::point("effect.after_intent");
         let (result, attempts) = retry(self.settings.backoff, || {
             self.signl4.send_event(&body, effect_id.0)
         })
         .await;
+        if result.is_ok() {
+            store::crash::point("effect.after_call");
+        }
         let command = match result {
             Ok(event_id) => Command::Succeed {
                 effect_id,
@@ -285,6 +289,7 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
         // First try with the incident as last listed (its etag is usually still current), which
         // saves a read per incident; read it fresh only after a 409.
         let mut listed = self.last_listed(tenant, incident)?;
+        store::crash::point("effect.after_intent");
         let outcome: Result<EffectResult, (ApiError, u32)> = loop {
             let (read, attempts) = match listed.take() {
                 Some(record) => (Ok(record), 0),
@@ -323,7 +328,10 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
             }
         };
         let command = match outcome {
-            Ok(result) => Command::Succeed { effect_id, result },
+            Ok(result) => {
+                store::crash::point("effect.after_call");
+                Command::Succeed { effect_id, result }
+            }
             Err((error, attempts)) if !error.is_retryable() => Command::Fail {
                 effect_id,
                 reason: error.to_string(),
@@ -370,6 +378,7 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
             let Some(_busy) = self.busy.claim(effect_id) else {
                 continue; // being performed right now
             };
+            store::crash::point("reconcile.open_intent");
             let correlation = Uuid::now_v7();
             match effect {
                 Effect::RaiseSignl { external_id, .. } => {

@@ -218,6 +218,7 @@ pub async fn poll_once<S: SentinelApi>(
         if next_link.is_none() {
             break;
         }
+        store::crash::point("poller.between_pages");
     }
     // Never past the poll's start: whatever changed since is listed again next time.
     let next_watermark = max_modified.min(started_ms).max(watermark.unwrap_or(0));

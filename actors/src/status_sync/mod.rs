@@ -253,10 +253,14 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
         let Some(claim) = self.busy.claim(effect_id) else {
             return Ok(()); // being performed right now
         };
+        store::crash::point("effect.after_intent");
         let result = self.call(incident, effect_id, effect).await;
         drop(claim);
         let command = match result {
-            Ok(result) => Command::Succeed { effect_id, result },
+            Ok(result) => {
+                store::crash::point("effect.after_call");
+                Command::Succeed { effect_id, result }
+            }
             Err((error, attempts)) if !error.is_retryable() => Command::Fail {
                 effect_id,
                 reason: error.to_string(),
@@ -440,6 +444,7 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
     /// Finishes the open intents StatusSync owns (all its calls are idempotent or checked).
     pub async fn reconcile(&self) -> Result<(), StoreError> {
         for (incident, effect_id, effect) in owned_open_effects(&self.store, self.tenant()) {
+            store::crash::point("reconcile.open_intent");
             self.run(incident, effect_id, &effect).await?;
         }
         Ok(())
