@@ -66,7 +66,17 @@ enum Command {
 
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    main_with(std::env::args_os())
+}
+
+/// Parses `args` (the program name first) and runs it; the chaos example re-executes itself
+/// as a connector through this.
+pub fn main_with<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = Cli::parse_from(args);
     // Crash points (tests and the chaos harness only; a no-op in release builds).
     store::crash::setup();
     crate::telemetry::init("warn", cli.log_json);

@@ -20,6 +20,10 @@ pub struct Args {
     /// The connector configuration (TOML).
     #[arg(long, short, env = "S4_CONFIG", default_value = "connector.toml")]
     config: PathBuf,
+    /// Take a snapshot of the log after this many events (tests use small values so that
+    /// crashes land in and around snapshots).
+    #[arg(long, hide = true, default_value_t = StoreConfig::default().snapshot_every)]
+    snapshot_every: u64,
 }
 
 pub fn run(args: Args) -> CliResult {
@@ -30,7 +34,13 @@ pub fn run(args: Args) -> CliResult {
             return Ok(ExitCode::from(if errors.is_unreadable() { 2 } else { 1 }));
         }
     };
-    let store = Store::open(&config.data_dir, StoreConfig::default())?;
+    let store = Store::open(
+        &config.data_dir,
+        StoreConfig {
+            snapshot_every: args.snapshot_every,
+            ..StoreConfig::default()
+        },
+    )?;
     let system = actix_rt::System::new();
     let result: Result<(), Box<dyn std::error::Error>> = system.block_on(async {
         let http = HttpContext::new(HttpSettings::default())?;
