@@ -163,7 +163,6 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
                     retry(self.settings.backoff, || self.signl4.annotations(&signl.id)).await;
                 match read {
                     Ok(Some(notes)) => {
-                        // Annotations first: a note typed before the close belongs before it.
                         let notes = notes.iter().map(|a| {
                             polled(
                                 signl,
@@ -175,7 +174,7 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
                                 a.at_ms,
                             )
                         });
-                        changes.splice(0..0, notes);
+                        changes.extend(notes);
                         self.polls
                             .annotations_seen
                             .borrow_mut()
@@ -188,6 +187,8 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
                     }
                 }
             }
+            // In the order they happened (a note typed before the close comes before it).
+            changes.sort_by_key(|c| c.raised_at_ms);
             for change in changes {
                 if self.seen(&change)? {
                     continue;
