@@ -201,6 +201,11 @@ pub trait Signl4Api {
         external_id: &str,
     ) -> impl Future<Output = Result<Option<Vec<SignlSummary>>, ApiError>>;
 
+    /// True when the REST API can be used (an API key is configured). The default is "no".
+    fn has_rest_api(&self) -> bool {
+        false
+    }
+
     /// Adds an annotation to Signl `signl_id` (REST, no acting user, so SIGNL4 attributes it to
     /// the integration); returns the annotation's id. `None` when no API key is configured. The
     /// default is "no API key".

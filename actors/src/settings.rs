@@ -71,7 +71,7 @@ pub struct SyncSettings {
     /// An owner set in Sentinel (after the page, not by the connector) acknowledges the Signl.
     pub ack_signl_on_sentinel_owner: bool,
     /// Analyst comments on a paged, open incident become annotations of its Signl (needs the
-    /// SIGNL4 API key; without one nothing is read).
+    /// SIGNL4 API key, `Signl4Api::has_rest_api`; without one nothing is read).
     pub comments_to_signl4: bool,
     /// Poll SIGNL4's REST API for status changes and annotations this often (needs the API
     /// key); `None`: rely on the outbound webhook only.

@@ -346,5 +346,10 @@ async fn without_an_api_key_comments_are_not_annotated() {
         .analyst_comment(&world.name, "Ann Analyst", "Anyone?");
     poll(&world, 2).await;
     assert!(world.signl4.annotations.borrow().is_empty());
+    assert_eq!(
+        *world.sentinel.comment_listings.borrow(),
+        0,
+        "not even read"
+    );
     assert!(world.store.read(|p| p.open_effects().is_empty()));
 }

@@ -65,8 +65,7 @@ impl ConnectorConfig {
                     .collect(),
                 resolve_on_sentinel_close: self.resolve_on_sentinel_close,
                 ack_signl_on_sentinel_owner: self.ack_signl_on_sentinel_owner,
-                // Annotations need the REST API key; without one no comment is even read.
-                comments_to_signl4: self.comments_to_signl4 && self.signl4.api_key.is_some(),
+                comments_to_signl4: self.comments_to_signl4,
                 signl4_poll_interval: self.signl4.status_poll,
             },
         }

@@ -192,6 +192,10 @@ impl Signl4Api for Signl4Client {
         ))
     }
 
+    fn has_rest_api(&self) -> bool {
+        self.settings.api_key.is_some()
+    }
+
     async fn annotate(
         &self,
         signl_id: &str,

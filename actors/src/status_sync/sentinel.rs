@@ -86,10 +86,16 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
         self.sync_comments(incident).await
     }
 
+    /// Comments are mirrored when configured and annotations are possible (an API key): without
+    /// one no comment is even read.
+    fn mirrors_comments(&self) -> bool {
+        self.settings.sync.comments_to_signl4 && self.signl4.has_rest_api()
+    }
+
     /// Looks at the comments of every open incident whose current etag was not looked at yet
     /// (after a start, or after a listing failed).
     pub(super) async fn sync_unseen_comments(&self) -> Result<(), StoreError> {
-        if !self.settings.sync.comments_to_signl4 {
+        if !self.mirrors_comments() {
             return Ok(());
         }
         let tenant = self.tenant();
@@ -111,7 +117,7 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
 
     /// Sends the analyst comments of an open incident not sent yet as annotations.
     async fn sync_comments(&self, incident: IncidentKey) -> Result<(), StoreError> {
-        if !self.settings.sync.comments_to_signl4 {
+        if !self.mirrors_comments() {
             return Ok(());
         }
         let tenant = self.tenant();

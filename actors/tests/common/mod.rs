@@ -279,6 +279,10 @@ impl Signl4Api for FakeSignl4 {
         ))
     }
 
+    fn has_rest_api(&self) -> bool {
+        self.has_api_key
+    }
+
     async fn annotate(
         &self,
         signl_id: &str,
