@@ -622,7 +622,7 @@ fn sentinel_client(world: &World) -> sentinel_signl4::http::sentinel::SentinelCl
 }
 
 /// One step of a simulated person on either side.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Step {
     UserAck,
     UserNote,

@@ -14,6 +14,8 @@
 //!        SIGNL4 annotated    ─▶ comment
 //!        SIGNL4 closed       ─▶ Closed with classification (incident write) + comment
 //!        closed in Sentinel  ─▶ Signl resolved           reopened ─▶ next round
+//!        owner set in Sentinel (after the page) ─▶ Signl acknowledged
+//!        analyst comment in Sentinel            ─▶ Signl annotated
 //! ```
 //!
 //! Every side effect is an `EffectRequested` (intent) closed by exactly one `EffectSucceeded` or
