@@ -178,6 +178,12 @@ fn a_full_file_loads_with_every_value_normalised() {
     assert_eq!(settings.enrichment_concurrency, 2);
     assert_eq!(settings.enrichment_deadline, Duration::from_secs(10));
     assert!(!settings.sync.resolve_on_sentinel_close);
+    assert!(!settings.sync.ack_signl_on_sentinel_owner);
+    assert!(!settings.sync.comments_to_signl4);
+    assert_eq!(
+        settings.sync.signl4_poll_interval,
+        Some(Duration::from_secs(120))
+    );
     assert_eq!(settings.alerting_scenario, "multi_ack");
     assert_eq!(settings.sync.classification, "FalsePositive");
     assert_eq!(
@@ -246,6 +252,8 @@ fn a_minimal_file_takes_the_documented_defaults() {
     );
     assert!(!m.on_close.assign_owner);
     assert!(m.resolve_on_sentinel_close);
+    assert!(m.ack_signl_on_sentinel_owner && m.comments_to_signl4);
+    assert_eq!(m.signl4.status_poll, None);
     assert_eq!(m.page_size, 200);
     assert_eq!(m.enrichment_deadline, Duration::from_secs(30));
     assert_eq!(m.enrichment_concurrency, 4);
@@ -677,6 +685,20 @@ fn smaller_rules_hold() {
     assert_eq!(err.kind, ErrorKind::UnknownKey);
     assert!(err.message.contains("did you mean `service`"), "{e}");
     assert_eq!(err.line, Some(13));
+    // REST polling without an API key has nothing to authenticate with.
+    let e = parse_err(&format!("{BASE}{BASE_SIGNL4}poll_status = true\n"));
+    let err = &e.at("connector[0].signl4.poll_status")[0];
+    assert_eq!(err.kind, ErrorKind::Conflict);
+    assert!(err.message.contains("needs the SIGNL4 REST API key"), "{e}");
+    assert_eq!(err.line, Some(13));
+    let ok = parse(&format!(
+        "{BASE}{BASE_SIGNL4}api_key = \"k\"\npoll_status = true\npoll_interval = \"20s\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        ok.connectors[0].signl4.status_poll,
+        Some(Duration::from_secs(20))
+    );
     // Zero poll interval, empty name, wrong types, no connector at all.
     let e = parse_err(&with_connector_keys("poll_interval = \"0s\""));
     assert!(e.errors[0].message.contains("must not be zero"), "{e}");

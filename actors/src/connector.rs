@@ -23,7 +23,7 @@ use crate::messages::{Enrich, InFlight, PollNow};
 use crate::poller::{needs_page, PollContext, Poller};
 use crate::ports::{LogAnalyticsApi, SentinelApi, Signl4Api};
 use crate::settings::ConnectorSettings;
-use crate::status_sync::{StatusSync, SyncContext};
+use crate::status_sync::{PollState, StatusSync, SyncContext};
 use crate::tracker::Claims;
 
 /// The remote services one connector talks to.
@@ -98,6 +98,7 @@ where
         signl4: services.signl4.clone(),
         busy: Claims::default(),
         by_external_id: RefCell::new(HashMap::new()),
+        polls: PollState::default(),
     })
     .start();
     let forwarder = Forwarder::new(ForwardContext {

@@ -68,6 +68,14 @@ pub enum Recorded {
     UnknownIncident,
 }
 
+// MESSAGES TO STATUSSYNC
+
+/// Poll SIGNL4's REST API for status changes and annotations now (the fallback for
+/// deployments without outbound webhooks; sent by StatusSync's own timer, and by tests).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct PollSignl4;
+
 // MESSAGES TO THE FORWARDER AND STATUSSYNC
 
 /// Finish every open intent the receiving actor owns (the Forwarder: raise, tag; StatusSync:

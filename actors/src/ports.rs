@@ -149,6 +149,28 @@ pub trait SentinelApi {
         name: &str,
         comment_id: Uuid,
     ) -> impl Future<Output = Result<Option<String>, ApiError>>;
+
+    /// Every comment of the incident, oldest first (all pages). A read source without incident
+    /// comments keeps this default and reports none, so nothing is mirrored from it.
+    fn list_comments(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<CommentRecord>, ApiError>> {
+        let _ = name;
+        async { Ok(Vec::new()) }
+    }
+}
+
+/// One incident comment as the service returned it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CommentRecord {
+    /// The comment id (`name`); the connector's own are uuid v5 it derived.
+    pub id: String,
+    pub message: String,
+    /// Who wrote it, as shown (name, else email, else UPN, else object id).
+    pub author: String,
+    /// `properties.createdTimeUtc` in ms.
+    pub created_ms: i64,
 }
 
 /// A Signl as the SIGNL4 REST API reports it.
@@ -178,6 +200,87 @@ pub trait Signl4Api {
         &self,
         external_id: &str,
     ) -> impl Future<Output = Result<Option<Vec<SignlSummary>>, ApiError>>;
+
+    /// True when the REST API can be used (an API key is configured). The default is "no".
+    fn has_rest_api(&self) -> bool {
+        false
+    }
+
+    /// Adds an annotation to Signl `signl_id` (REST, no acting user, so SIGNL4 attributes it to
+    /// the integration); returns the annotation's id. `None` when no API key is configured. The
+    /// default is "no API key".
+    fn annotate(
+        &self,
+        signl_id: &str,
+        text: &str,
+        request_id: Uuid,
+    ) -> impl Future<Output = Result<Option<String>, ApiError>> {
+        let _ = (signl_id, text, request_id);
+        async { Ok(None) }
+    }
+
+    /// The team's Signls modified at or after `modified_since_ms` (REST polling, the fallback
+    /// for deployments that cannot receive outbound webhooks); `None` without an API key.
+    fn changed_signls(
+        &self,
+        modified_since_ms: i64,
+    ) -> impl Future<Output = Result<Option<Vec<SignlState>>, ApiError>> {
+        let _ = modified_since_ms;
+        async { Ok(None) }
+    }
+
+    /// The annotations of Signl `signl_id`, oldest first; `None` without an API key.
+    fn annotations(
+        &self,
+        signl_id: &str,
+    ) -> impl Future<Output = Result<Option<Vec<SignlAnnotation>>, ApiError>> {
+        let _ = signl_id;
+        async { Ok(None) }
+    }
+}
+
+/// A SIGNL4 user as REST reports an actor: the id, and the email and name when the user list
+/// knows them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SignlUser {
+    pub id: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+}
+
+/// A Signl's state as REST reports it, for polling status changes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SignlState {
+    /// `id` (the Signl id, `alert.id` in webhooks).
+    pub id: String,
+    /// `externalId`: the connector's ExternalID, if it raised the Signl.
+    pub external_id: Option<String>,
+    /// 1 open, 2 acknowledged, 4 closed.
+    pub status: u32,
+    /// `lastModified` as sent (changes with every status change and annotation).
+    pub last_modified: String,
+    /// `history.acknowledgements[].userId`, resolved; empty for an acknowledge without a user.
+    pub acknowledged_by: Vec<SignlUser>,
+    /// `history.acknowledgedAt` in ms.
+    pub acknowledged_at_ms: Option<i64>,
+    /// `history.closedBy`, resolved.
+    pub closed_by: Option<SignlUser>,
+    /// `history.closedAt` in ms.
+    pub closed_at_ms: Option<i64>,
+    /// `flags` has HasAnnotations (2).
+    pub has_annotations: bool,
+}
+
+/// One annotation of a Signl.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SignlAnnotation {
+    /// Its id (the same as `annotation.id` of the 203 webhook).
+    pub id: String,
+    pub text: String,
+    /// The author, `None` for one added through the API without a user.
+    pub user: Option<SignlUser>,
+    /// `timestamp` in ms.
+    pub at_ms: i64,
 }
 
 /// The result of a Log Analytics query.

@@ -68,6 +68,14 @@ pub struct SyncSettings {
     pub user_map: HashMap<String, String>,
     /// An incident closed in Sentinel resolves its Signl.
     pub resolve_on_sentinel_close: bool,
+    /// An owner set in Sentinel (after the page, not by the connector) acknowledges the Signl.
+    pub ack_signl_on_sentinel_owner: bool,
+    /// Analyst comments on a paged, open incident become annotations of its Signl (needs the
+    /// SIGNL4 API key, `Signl4Api::has_rest_api`; without one nothing is read).
+    pub comments_to_signl4: bool,
+    /// Poll SIGNL4's REST API for status changes and annotations this often (needs the API
+    /// key); `None`: rely on the outbound webhook only.
+    pub signl4_poll_interval: Option<Duration>,
 }
 
 impl Default for SyncSettings {
@@ -81,6 +89,9 @@ impl Default for SyncSettings {
             classification_comment: "Closed in SIGNL4".into(),
             user_map: HashMap::new(),
             resolve_on_sentinel_close: true,
+            ack_signl_on_sentinel_owner: true,
+            comments_to_signl4: true,
+            signl4_poll_interval: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! StatusSync on a real store with in-memory fakes: SIGNL4 acknowledge, close and annotate
 //! written back to Sentinel; duplicates and out-of-order deliveries; 409s; an analyst's close
-//! resolving the Signl; and no loops (our own changes are never echoed back).
+//! resolving the Signl, an analyst's owner acknowledging it, analyst comments becoming
+//! annotations; and no loops (our own changes are never echoed back).
 
 mod common;
 
@@ -25,10 +26,15 @@ struct World {
 
 /// One incident, paged and tagged.
 async fn paged_incident() -> World {
+    paged_incident_with(FakeSignl4::default()).await
+}
+
+/// One incident, paged and tagged, with this SIGNL4.
+async fn paged_incident_with(signl4: FakeSignl4) -> World {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     let sentinel = Rc::new(FakeSentinel::default());
-    let signl4 = Rc::new(FakeSignl4::default());
+    let signl4 = Rc::new(signl4);
     let name = sentinel.add(1, "New", "High");
     let handle = start(&store, &sentinel, &signl4).await;
     settle(&handle).await;
@@ -53,6 +59,8 @@ fn notification(world: &World, id: &str, action: Signl4Action, user: bool) -> No
         action,
         user_email: user.then(|| "rene@signl4.com".to_string()),
         user_name: user.then(|| "Rene".to_string()),
+        user_id: user.then(|| "f0bd5063".to_string()),
+        annotation_id: None,
         raised_at_ms: 1_764_000_000_000,
     }
 }
@@ -218,4 +226,130 @@ async fn an_analyst_closing_in_sentinel_resolves_the_signl_once() {
         resolve["X-S4-ExternalID"].as_str(),
         Some(world.external.as_str())
     );
+}
+
+async fn poll(world: &World, times: usize) {
+    for _ in 0..times {
+        world.handle.poll_now();
+        settle(&world.handle).await;
+    }
+}
+
+#[actix_rt::test]
+async fn an_owner_set_by_an_analyst_acknowledges_the_signl_once() {
+    let world = paged_incident().await;
+    world.sentinel.set_owner(&world.name, "analyst@contoso.com");
+    poll(&world, 3).await;
+    assert_eq!(statuses(&world.signl4), vec!["new", "acknowledged"]);
+    // The owner changing again acknowledges nothing more.
+    world.sentinel.set_owner(&world.name, "other@contoso.com");
+    poll(&world, 2).await;
+    assert_eq!(statuses(&world.signl4), vec!["new", "acknowledged"]);
+}
+
+#[actix_rt::test]
+async fn the_owner_our_own_acknowledge_wrote_is_not_sent_back() {
+    let world = paged_incident().await;
+    deliver(
+        &world,
+        notification(&world, "n-ack", Signl4Action::Acknowledged, true),
+    )
+    .await;
+    assert_eq!(
+        incident(&world).await.owner.as_deref(),
+        Some("rene@signl4.com")
+    );
+    poll(&world, 3).await;
+    assert_eq!(statuses(&world.signl4), vec!["new"]);
+}
+
+#[actix_rt::test]
+async fn our_own_acknowledge_echoed_with_a_user_is_not_written_back() {
+    let world = paged_incident().await;
+    world.sentinel.set_owner(&world.name, "analyst@contoso.com");
+    poll(&world, 2).await;
+    assert_eq!(statuses(&world.signl4), vec!["new", "acknowledged"]);
+    // Even if SIGNL4 named a user for the acknowledge we caused, it is our own change.
+    let puts = *world.sentinel.puts.borrow();
+    let echo = notification(&world, "n-echo", Signl4Action::Acknowledged, true);
+    assert_eq!(deliver(&world, echo).await, Recorded::New);
+    assert_eq!(*world.sentinel.puts.borrow(), puts);
+    assert!(comments(&world).is_empty());
+    assert_eq!(
+        incident(&world).await.owner.as_deref(),
+        Some("analyst@contoso.com")
+    );
+}
+
+#[actix_rt::test]
+async fn analyst_comments_become_annotations_once_and_ours_never() {
+    let signl4 = FakeSignl4 {
+        has_api_key: true,
+        ..FakeSignl4::default()
+    };
+    let world = paged_incident_with(signl4).await;
+    // A SIGNL4 user's note becomes our comment on the incident.
+    let note = Signl4Action::Annotated {
+        text: "On my way".into(),
+    };
+    deliver(&world, notification(&world, "n-note", note, true)).await;
+    world
+        .sentinel
+        .analyst_comment(&world.name, "Ann Analyst", "Looks like the VPN again");
+    poll(&world, 3).await;
+    world
+        .sentinel
+        .analyst_comment(&world.name, "Ann Analyst", "Confirmed, rotating keys");
+    poll(&world, 3).await;
+    let annotations = world.signl4.annotations.borrow().clone();
+    assert_eq!(
+        annotations,
+        vec![
+            (
+                "2518981069381242800_2ab1".to_string(),
+                "Ann Analyst via Sentinel: Looks like the VPN again".to_string()
+            ),
+            (
+                "2518981069381242800_2ab1".to_string(),
+                "Ann Analyst via Sentinel: Confirmed, rotating keys".to_string()
+            ),
+        ]
+    );
+    // Comments are read once per change of the incident, not on every poll.
+    let listings = *world.sentinel.comment_listings.borrow();
+    poll(&world, 3).await;
+    assert_eq!(*world.sentinel.comment_listings.borrow(), listings);
+    // The echo of our annotation, even with a user, is not written back as a comment.
+    let mut echo = notification(
+        &world,
+        "n-echo",
+        Signl4Action::Annotated {
+            text: annotations[0].1.clone(),
+        },
+        true,
+    );
+    echo.annotation_id = Some("note-1".into());
+    deliver(&world, echo).await;
+    assert_eq!(
+        comments(&world).len(),
+        3,
+        "one note from SIGNL4 and two analyst comments: {:?}",
+        comments(&world)
+    );
+}
+
+#[actix_rt::test]
+async fn without_an_api_key_comments_are_not_annotated() {
+    let world = paged_incident().await;
+    world
+        .sentinel
+        .analyst_comment(&world.name, "Ann Analyst", "Anyone?");
+    poll(&world, 2).await;
+    assert!(world.signl4.annotations.borrow().is_empty());
+    assert_eq!(
+        *world.sentinel.comment_listings.borrow(),
+        0,
+        "not even read"
+    );
+    assert!(world.store.read(|p| p.open_effects().is_empty()));
 }

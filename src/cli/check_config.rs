@@ -153,6 +153,32 @@ fn connector(out: &mut String, c: &ConnectorConfig) {
     );
     let _ = writeln!(
         out,
+        "  sentinel owner acknowledges the Signl: {}",
+        yes(c.ack_signl_on_sentinel_owner)
+    );
+    let _ = writeln!(
+        out,
+        "  sentinel comments become annotations: {}",
+        if !c.comments_to_signl4 {
+            "no"
+        } else if c.signl4.api_key.is_some() {
+            "yes"
+        } else {
+            "no (needs the SIGNL4 api_key)"
+        }
+    );
+    let _ = writeln!(
+        out,
+        "  SIGNL4 REST polling: {}",
+        c.signl4
+            .status_poll
+            .map_or("off (outbound webhook only)".to_string(), |d| format!(
+                "every {}s",
+                d.as_secs_f64()
+            ))
+    );
+    let _ = writeln!(
+        out,
         "  user map      {} entr{} (others: the email is the UPN)",
         c.user_map.len(),
         if c.user_map.len() == 1 { "y" } else { "ies" }

@@ -51,6 +51,8 @@ pub const DEFAULT_PAGE_SIZE: u32 = 200;
 pub const DEFAULT_ENRICHMENT_DEADLINE: Duration = Duration::from_secs(30);
 /// Default number of incidents enriched at once.
 pub const DEFAULT_ENRICHMENT_CONCURRENCY: usize = 4;
+/// Default of `signl4.poll_interval` (the REST polling fallback, when `poll_status` is on).
+pub const DEFAULT_SIGNL4_POLL_INTERVAL: Duration = Duration::from_secs(60);
 /// Largest secret file read (a larger file is the wrong file).
 const MAX_SECRET_FILE: u64 = 64 * 1024;
 
@@ -166,7 +168,8 @@ const KEY_NAMES: &[&str] = &[
     "signl4", "team_secret", "team_secret_env", "team_secret_file", "webhook_url",
     "webhook_url_env", "webhook_url_file", "api_key", "api_key_env", "api_key_file",
     "alerting_scenario", "service", "endpoints", "cloud", "authority_host", "arm", "log_analytics",
-    "graph", "sentinel_api_version",
+    "graph", "sentinel_api_version", "ack_signl_on_sentinel_owner", "comments_to_signl4",
+    "poll_status",
 ];
 
 /// The key written at the start of the line holding `offset` (`key = ...`), to name it in a
@@ -392,6 +395,10 @@ fn read_connector(ctx: &mut Ctx, t: &mut TableReader) -> Option<ConnectorConfig>
         Some(r) => r.ok().map(|v| v as usize),
     };
     let resolve_on_sentinel_close = ctx.opt_bool(t, "resolve_on_sentinel_close").unwrap_or(true);
+    let ack_signl_on_sentinel_owner = ctx
+        .opt_bool(t, "ack_signl_on_sentinel_owner")
+        .unwrap_or(true);
+    let comments_to_signl4 = ctx.opt_bool(t, "comments_to_signl4").unwrap_or(true);
     let tag = match ctx.opt_str(t, "tag") {
         Some((s, _)) if s.trim().is_empty() => None,
         Some((s, _)) => Some(s.trim().to_string()),
@@ -459,6 +466,8 @@ fn read_connector(ctx: &mut Ctx, t: &mut TableReader) -> Option<ConnectorConfig>
         enrichment_deadline: enrichment_deadline?,
         enrichment_concurrency: enrichment_concurrency?,
         resolve_on_sentinel_close,
+        ack_signl_on_sentinel_owner,
+        comments_to_signl4,
         tag,
         on_acknowledge: on_acknowledge?,
         on_close: on_close?,
@@ -705,11 +714,30 @@ fn read_signl4(ctx: &mut Ctx, s: &mut TableReader) -> Option<Signl4Config> {
         .opt_str(s, "service")
         .map(|(v, _)| v.trim().to_string())
         .filter(|v| !v.is_empty());
+    let poll_span = s.get("poll_status").map(|i| i.span);
+    let poll_status = ctx.opt_bool(s, "poll_status").unwrap_or(false);
+    let poll_interval = duration_key(ctx, s, "poll_interval", DEFAULT_SIGNL4_POLL_INTERVAL, true);
+    let status_poll = match (poll_status, &api_key) {
+        (false, _) => Some(None),
+        // No key at all, or an empty inline one: polling has nothing to authenticate with.
+        (true, Some(None)) => {
+            ctx.error(
+                poll_span.as_ref(),
+                &s.child_path("poll_status"),
+                ErrorKind::Conflict,
+                "poll_status = true needs the SIGNL4 REST API key; expected api_key, api_key_env \
+                 or api_key_file in this table, or poll_status = false",
+            );
+            None
+        }
+        (true, _) => poll_interval.map(Some),
+    };
     Some(Signl4Config {
         target: target?,
         api_key: api_key?,
         alerting_scenario: alerting_scenario?,
         service,
+        status_poll: status_poll?,
     })
 }
 

@@ -86,6 +86,10 @@ pub struct ConnectorConfig {
     pub enrichment_concurrency: usize,
     /// An incident closed in Sentinel resolves its Signl (default true).
     pub resolve_on_sentinel_close: bool,
+    /// An owner set in Sentinel after the page acknowledges the Signl (default true).
+    pub ack_signl_on_sentinel_owner: bool,
+    /// Analyst comments become annotations of the Signl (default true; needs the API key).
+    pub comments_to_signl4: bool,
     /// Tag (label) added to the incident once its Signl exists; `None` adds none.
     pub tag: Option<String>,
     /// What an acknowledgement in SIGNL4 does in Sentinel.
@@ -145,6 +149,10 @@ pub struct Signl4Config {
     pub alerting_scenario: Option<AlertingScenario>,
     /// `X-S4-Service`; `None` sends none.
     pub service: Option<String>,
+    /// `poll_status = true`: poll the REST API for status changes and annotations this often
+    /// (`poll_interval`, default 60 s), for when outbound webhooks cannot reach the connector.
+    /// Only with an API key (checked at load).
+    pub status_poll: Option<Duration>,
 }
 
 /// How the connector reaches the team's inbound webhook.

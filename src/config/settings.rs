@@ -64,6 +64,9 @@ impl ConnectorConfig {
                     })
                     .collect(),
                 resolve_on_sentinel_close: self.resolve_on_sentinel_close,
+                ack_signl_on_sentinel_owner: self.ack_signl_on_sentinel_owner,
+                comments_to_signl4: self.comments_to_signl4,
+                signl4_poll_interval: self.signl4.status_poll,
             },
         }
     }

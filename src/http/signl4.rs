@@ -10,10 +10,15 @@
 //! - The webhook POST is sent once per call (the library never retries it): a repeated POST
 //!   would raise a second Signl. Retrying is the caller's decision, keyed by ExternalID.
 //! - Paging is bounded (`max_pages`).
+//!
+//! The REST calls of the two-way sync (annotate, the polling fallback, users) are in [`rest`].
 
-use std::sync::Arc;
+mod rest;
 
-use actors::ports::{Signl4Api, SignlSummary};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use actors::ports::{Signl4Api, SignlAnnotation, SignlState, SignlSummary};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -69,6 +74,8 @@ pub struct Signl4Client {
     http: reqwest::Client,
     settings: Arc<Signl4Settings>,
     redactor: Redactor,
+    /// SIGNL4 user id (lowercase) -> (email, name), read through the REST API when needed.
+    users: Arc<Mutex<HashMap<String, (String, String)>>>,
 }
 
 impl std::fmt::Debug for Signl4Client {
@@ -92,6 +99,7 @@ impl Signl4Client {
             http: ctx.client().clone(),
             settings: Arc::new(settings),
             redactor,
+            users: Arc::default(),
         }
     }
 
@@ -167,71 +175,44 @@ impl Signl4Api for Signl4Client {
     }
 
     async fn find_signls(&self, external_id: &str) -> Result<Option<Vec<SignlSummary>>, ApiError> {
-        let Some(key) = &self.settings.api_key else {
+        let Some(items) = self.paged(json!({ "externalId": external_id })).await? else {
             return Ok(None);
         };
-        let mut url = format!(
-            "{}/api/v2/alerts/paged?maxResults={}",
-            self.base(),
-            self.settings.page_size.clamp(1, 100)
-        );
-        if let Some(u) = self.settings.user_id.as_deref().filter(|u| !u.is_empty()) {
-            url.push_str("&userId=");
-            url.push_str(&send::pct_encode(u));
-        }
-        let mut found = Vec::new();
-        let mut continuation: Option<Value> = None;
-        for _ in 0..self.settings.max_pages.max(1) {
-            let call = CallInfo {
-                service: "signl4",
-                method: "POST",
-                template: "/api/v2/alerts/paged",
-                request_id: Uuid::new_v4(),
-            };
-            let mut filter = json!({ "externalId": external_id });
-            if let Some(c) = &continuation {
-                filter["continuationToken"] = c.clone();
-            }
-            let req = self
-                .http
-                .post(&url)
-                .header("X-S4-Api-Key", key.expose())
-                .json(&filter);
-            let x = send::send(req, &call, &self.redactor).await?;
-            // 204: nothing (more) matches (v1 behaviour, kept by v2 in practice).
-            if x.status == 204 || (x.is_success() && x.body.iter().all(u8::is_ascii_whitespace)) {
-                return Ok(Some(found));
-            }
-            if !x.is_success() {
-                return Err(classify::response(&x, &call, &self.redactor));
-            }
-            let v = x.json(&call, &self.redactor)?;
-            let results = v.get("results").and_then(Value::as_array).ok_or_else(|| {
-                classify::unexpected(&x, &call, &self.redactor, "no 'results' array")
-            })?;
-            for r in results {
+        Ok(Some(
+            items
+                .iter()
                 // v1 ignores the externalId filter; never report another incident's Signl.
-                let other = r
-                    .get("externalId")
-                    .and_then(Value::as_str)
-                    .is_some_and(|e| e != external_id);
-                if other {
-                    continue;
-                }
-                if let Some(s) = summary(r) {
-                    found.push(s);
-                }
-            }
-            let more = v.get("hasMore").and_then(Value::as_bool).unwrap_or(false);
-            match v.get("continuationToken").filter(|c| !c.is_null()) {
-                Some(c) if more => continuation = Some(c.clone()),
-                _ => return Ok(Some(found)),
-            }
-        }
-        tracing::warn!(
-            max_pages = self.settings.max_pages,
-            "find_signls: page limit reached; result may be incomplete"
-        );
-        Ok(Some(found))
+                .filter(|r| {
+                    r.get("externalId")
+                        .and_then(Value::as_str)
+                        .is_none_or(|e| e == external_id)
+                })
+                .filter_map(summary)
+                .collect(),
+        ))
+    }
+
+    fn has_rest_api(&self) -> bool {
+        self.settings.api_key.is_some()
+    }
+
+    async fn annotate(
+        &self,
+        signl_id: &str,
+        text: &str,
+        request_id: Uuid,
+    ) -> Result<Option<String>, ApiError> {
+        self.annotate_signl(signl_id, text, request_id).await
+    }
+
+    async fn changed_signls(
+        &self,
+        modified_since_ms: i64,
+    ) -> Result<Option<Vec<SignlState>>, ApiError> {
+        self.changed(modified_since_ms).await
+    }
+
+    async fn annotations(&self, signl_id: &str) -> Result<Option<Vec<SignlAnnotation>>, ApiError> {
+        self.annotations_of(signl_id).await
     }
 }

@@ -59,6 +59,9 @@ pub enum InboxSource {
     Signl4Notification = 1,
     /// A Sentinel incident observation, keyed by incident and etag.
     SentinelObservation = 2,
+    /// A change in SIGNL4 (an acknowledge, the close, an annotation), keyed by what changed, so
+    /// that the outbound webhook and the REST polling fallback record it once.
+    Signl4Change = 3,
 }
 
 /// Key of an inbound notification in `inbox`.

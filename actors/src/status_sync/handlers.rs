@@ -1,10 +1,10 @@
 //! StatusSync's messages: `Signl4Notified` (answered once durable; the write-back follows),
-//! `SentinelChanged`, `Reconcile` and `InFlight`.
+//! `SentinelChanged`, `Reconcile`, `PollSignl4` (one REST poll at a time) and `InFlight`.
 
 use actix::{ActorFutureExt, Handler, ResponseActFuture, WrapFuture};
 
 use super::StatusSync;
-use crate::messages::{InFlight, Reconcile, Recorded, SentinelChanged, Signl4Notified};
+use crate::messages::{InFlight, PollSignl4, Reconcile, Recorded, SentinelChanged, Signl4Notified};
 use crate::ports::{SentinelApi, Signl4Api};
 use crate::tracker::spawn_tracked;
 
@@ -23,11 +23,11 @@ impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<Signl4Notified>
         Box::pin(
             record
                 .into_actor(self)
-                .map(|(recorded, notification), act, ctx| {
-                    let (recorded, incident) = recorded?;
-                    if let Some(incident) = incident {
+                .map(|(recorded, _notification), act, ctx| {
+                    let (recorded, work) = recorded?;
+                    if let Some((incident, intents)) = work {
                         let context = act.context.clone();
-                        let work = async move { context.write_back(incident, &notification).await };
+                        let work = async move { context.write_back(incident, intents).await };
                         let tracker = act.tracker.clone();
                         spawn_tracked(act, ctx, &tracker, "write-back not recorded", work);
                     }
@@ -64,6 +64,24 @@ impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<Reconcile> for St
             "StatusSync reconciliation not recorded",
             work,
         );
+    }
+}
+
+impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<PollSignl4> for StatusSync<S, G> {
+    type Result = ();
+
+    fn handle(&mut self, _: PollSignl4, ctx: &mut Self::Context) {
+        if self.context.polls.rest_polling.replace(true) {
+            return; // a poll is running; this tick is skipped, not queued
+        }
+        let context = self.context.clone();
+        let work = async move {
+            let result = context.poll_signl4().await;
+            context.polls.rest_polling.set(false);
+            result.map(|stats| tracing::debug!(?stats, "SIGNL4 polled"))
+        };
+        let tracker = self.tracker.clone();
+        spawn_tracked(self, ctx, &tracker, "SIGNL4 poll not recorded", work);
     }
 }
 

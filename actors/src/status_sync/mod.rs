@@ -1,46 +1,54 @@
-//! StatusSync: what people do in SIGNL4 flows into Sentinel, and Sentinel closes flow back.
+//! StatusSync: what people do in SIGNL4 flows into Sentinel, and what analysts do in Sentinel
+//! flows back into SIGNL4.
 //!
 //! - SIGNL4 acknowledge -> owner assignment (mapped user) and Active, plus a comment;
 //!   close -> Closed with the configured classification, reason and comment, plus a comment;
-//!   annotation -> a comment "<user> via SIGNL4: <text>".
-//! - Closed in Sentinel (by an analyst, not by us) -> the Signl is resolved.
+//!   annotation -> a comment "<user> via SIGNL4: <text>". Changes arrive by outbound webhook or,
+//!   where that cannot be received, by polling the REST API ([`rest_poll`]); both describe a
+//!   change by the same key, so it is recorded once.
+//! - Closed in Sentinel (by an analyst, not by us) -> the Signl is resolved; an owner set after
+//!   the page -> the Signl is acknowledged; an analyst comment -> an annotation ([`sentinel`]).
 //!
 //! Invariants:
-//! - A notification is recorded (deduplicated by its id through the inbox) and durable before
-//!   its sender is answered; the write-back runs after, as intents with outcomes.
-//! - Comment ids are uuid v5 of tenant, incident and notification id, so a retry rewrites the
-//!   same comment; incident writes read first and stop when the incident is already in the
-//!   target state, then PUT the full resource with its etag, again on 409.
-//! - No loops: notifications without a user (the echo of our own resolve, webhook-driven
-//!   changes) are recorded but not written back; a Sentinel change whose etag our own write
-//!   produced never resolves anything; a Signl that is already closed is not resolved again.
+//! - A notification is recorded (deduplicated by its change key through the inbox) together with
+//!   the intents of its write-back, in one commit, before its sender is answered: a crash at any
+//!   point leaves either nothing (SIGNL4 delivers again) or the action with all its intents, which
+//!   the reconcile finishes. The write-back runs after, as intents with outcomes.
+//! - Comment ids are uuid v5 of tenant, incident and change key, so a retry rewrites the same
+//!   comment; incident writes read first and stop when the incident is already in the target
+//!   state (so a restart between a PUT and its outcome reads instead of writing again), then PUT
+//!   the full resource with its etag, again on 409.
+//! - No loops, by provenance recorded in the log: a SIGNL4 change without a user, an acknowledge
+//!   or close of a Signl we acknowledged or resolved ourselves, and an annotation we added (by
+//!   its id, or its text while ours is in flight) are recorded but never written back; a
+//!   Sentinel change whose etag our own write produced acts on nothing; our own comments (their
+//!   ids are our effects) are never sent to SIGNL4, and a comment is sent at most once (the
+//!   annotation's effect id is derived from the comment id).
 
 mod actor;
+mod calls;
 mod handlers;
 pub mod notification;
+pub mod rest_poll;
+pub mod sentinel;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use serde_json::{json, Value};
-use store::aggregate::SignlStatus;
-use store::events::{Effect, EffectResult, Signl4Action, Signl4ActionReceived};
+use store::aggregate::{Incident, SignlStatus};
+use store::events::{Effect, Signl4Action, Signl4ActionReceived};
 use store::ids::{comment_id, external_id};
 use store::keys::{inbox, InboxSource};
 use store::writer::Execution;
 use store::{Command, EffectId, ExecuteOutcome, IncidentKey, Store, StoreError, TenantId};
-use uuid::Uuid;
 
 use crate::messages::Recorded;
-use crate::ports::{ApiError, IncidentRecord, SentinelApi, Signl4Api};
-use crate::retry::retry;
-use crate::settings::ConnectorSettings;
+use crate::ports::{SentinelApi, Signl4Api};
+use crate::settings::{ConnectorSettings, SyncSettings};
 use crate::tracker::{Claims, Tracker};
+pub use calls::change;
 use notification::Notification;
-
-/// Most read-modify-write rounds of one incident write before waiting for the next reconcile.
-const MAX_CONFLICTS: u32 = 8;
 
 /// The StatusSync of one connector.
 pub struct StatusSync<S: SentinelApi + 'static, G: Signl4Api + 'static> {
@@ -58,6 +66,22 @@ pub struct SyncContext<S, G> {
     pub busy: Claims,
     /// ExternalID -> incident, rebuilt from the projection when an id is not found.
     pub by_external_id: RefCell<HashMap<String, IncidentKey>>,
+    /// Bookkeeping of the Sentinel and REST pollers of this StatusSync (memory only: after a
+    /// restart everything is looked at once more, and the log deduplicates).
+    pub polls: PollState,
+}
+
+/// What StatusSync remembers between polls, in memory.
+#[derive(Debug, Default)]
+pub struct PollState {
+    /// Incident -> the etag whose comments were all looked at.
+    pub comments_seen: RefCell<HashMap<IncidentKey, String>>,
+    /// Where the next REST poll starts (ms); `None` before the first.
+    pub rest_since_ms: Cell<Option<i64>>,
+    /// Signl id -> `lastModified` whose annotations were all looked at.
+    pub annotations_seen: RefCell<HashMap<String, String>>,
+    /// A REST poll is running (a tick during it is skipped).
+    pub rest_polling: Cell<bool>,
 }
 
 impl<S: SentinelApi + 'static, G: Signl4Api + 'static> StatusSync<S, G> {
@@ -66,6 +90,77 @@ impl<S: SentinelApi + 'static, G: Signl4Api + 'static> StatusSync<S, G> {
         StatusSync {
             context: Rc::new(context),
             tracker: Tracker::default(),
+        }
+    }
+}
+
+/// The intents the write-back of `notification` needs, given the incident's state; `cause` is
+/// the notification's change key. Empty for changes the connector must not echo (see the
+/// module invariants).
+pub fn write_back_effects(
+    sync: &SyncSettings,
+    state: &Incident,
+    notification: &Notification,
+) -> Vec<Effect> {
+    let Some(email) = notification.user_email.as_deref() else {
+        // No user: the echo of our own resolve/acknowledge or a webhook-driven change.
+        return Vec::new();
+    };
+    let ours = |effect: Effect| state.requested(&effect);
+    let external = external_id(state.tenant, state.key);
+    let round = state.round;
+    let who = match notification.user_name.as_deref() {
+        Some(name) => format!("{name} ({email})"),
+        None => email.to_string(),
+    };
+    let cause = notification.change_key();
+    let comment = |message: String| Effect::WriteComment {
+        comment_id: comment_id(state.tenant, state.key, &cause),
+        message,
+    };
+    match &notification.action {
+        Signl4Action::Acknowledged => {
+            if ours(Effect::AcknowledgeSignl {
+                external_id: external,
+                round,
+            }) {
+                return Vec::new();
+            }
+            let mut effects = Vec::new();
+            // A late acknowledge of a closed Signl changes nothing in Sentinel.
+            if state.signl.status != SignlStatus::Closed {
+                effects.push(Effect::AcknowledgeIncident {
+                    owner: sync.assign_owner_on_ack.then(|| sync.owner_for(email)),
+                    set_active: sync.set_active_on_ack,
+                    cause: cause.clone(),
+                });
+            }
+            effects.push(comment(format!("Acknowledged in SIGNL4 by {who}.")));
+            effects
+        }
+        Signl4Action::Closed => {
+            if ours(Effect::ResolveSignl {
+                external_id: external,
+                round,
+            }) {
+                return Vec::new();
+            }
+            vec![
+                Effect::CloseIncident {
+                    classification: sync.classification.clone(),
+                    classification_reason: sync.classification_reason.clone(),
+                    classification_comment: sync.classification_comment.clone(),
+                    owner: sync.assign_owner_on_close.then(|| sync.owner_for(email)),
+                    cause: cause.clone(),
+                },
+                comment(format!("Closed in SIGNL4 by {who}.")),
+            ]
+        }
+        Signl4Action::Annotated { text } => {
+            if state.is_own_annotation(notification.annotation_id.as_deref(), text) {
+                return Vec::new();
+            }
+            vec![comment(format!("{who} via SIGNL4: {text}"))]
         }
     }
 }
@@ -95,11 +190,37 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
         map.get(external).copied()
     }
 
-    /// Records a notification; `Some(incident)` when it is new and should be written back.
+    /// The inbox key of a change.
+    fn change_inbox_key(&self, notification: &Notification) -> Vec<u8> {
+        inbox(
+            InboxSource::Signl4Change,
+            self.tenant(),
+            notification.change_key().as_bytes(),
+        )
+    }
+
+    /// True when the change (or, for notifications recorded by an older build, the notification
+    /// id) is in the inbox already: a cheap read that spares the writer a known repeat.
+    fn seen(&self, notification: &Notification) -> Result<bool, StoreError> {
+        let legacy = inbox(
+            InboxSource::Signl4Notification,
+            self.tenant(),
+            notification.id.as_bytes(),
+        );
+        Ok(self.store.log().inbox_get(&legacy)?.is_some()
+            || self
+                .store
+                .log()
+                .inbox_get(&self.change_inbox_key(notification))?
+                .is_some())
+    }
+
+    /// Records a notification with the intents of its write-back, in one commit. Returns what
+    /// became of it and, when new, the incident and the intents to perform.
     pub async fn record(
         &self,
         notification: &Notification,
-    ) -> Result<(Recorded, Option<IncidentKey>), StoreError> {
+    ) -> Result<(Recorded, Option<(IncidentKey, Vec<(EffectId, Effect)>)>), StoreError> {
         let tenant = self.tenant();
         let Some(incident) = notification
             .external_id
@@ -108,6 +229,16 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
         else {
             return Ok((Recorded::UnknownIncident, None));
         };
+        if self.seen(notification)? {
+            return Ok((Recorded::Duplicate, None));
+        }
+        let effects = self
+            .store
+            .read(|p| {
+                p.incident(tenant, incident)
+                    .map(|state| write_back_effects(&self.settings.sync, state, notification))
+            })
+            .unwrap_or_default();
         let command = Command::RecordSignl4Action(Signl4ActionReceived {
             notification_id: notification.id.clone(),
             signl_id: notification.signl_id.clone(),
@@ -116,17 +247,26 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
             user_name: notification.user_name.clone(),
             raised_at_ms: notification.raised_at_ms,
         });
-        let key = inbox(
-            InboxSource::Signl4Notification,
-            tenant,
-            notification.id.as_bytes(),
+        let mut executions = vec![Execution::incident(tenant, incident, command)
+            .with_inbox_key(self.change_inbox_key(notification))];
+        // A repeat (a race with another delivery of the same change) has the same effect ids,
+        // so its requests are refused by the log.
+        executions.extend(
+            effects
+                .into_iter()
+                .map(|e| Execution::incident(tenant, incident, Command::Request(e))),
         );
-        let outcome = self
-            .store
-            .execute(Execution::incident(tenant, incident, command).with_inbox_key(key))
-            .await?;
-        Ok(match outcome {
-            ExecuteOutcome::Appended(_) => (Recorded::New, Some(incident)),
+        let outcomes = self.store.execute_many(executions).await?;
+        let opened: Vec<(EffectId, Effect)> = outcomes[1..]
+            .iter()
+            .flat_map(|o| o.events())
+            .filter_map(|e| match &e.event {
+                store::events::Event::EffectRequested(r) => Some((r.effect_id, r.effect.clone())),
+                _ => None,
+            })
+            .collect();
+        Ok(match &outcomes[0] {
+            ExecuteOutcome::Appended(_) => (Recorded::New, Some((incident, opened))),
             ExecuteOutcome::Duplicate { .. } => (Recorded::Duplicate, None),
             ExecuteOutcome::Unchanged | ExecuteOutcome::Rejected(_) => {
                 (Recorded::UnknownIncident, None)
@@ -134,89 +274,14 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
         })
     }
 
-    /// The write-back of one recorded SIGNL4 action.
+    /// Performs the intents of one recorded SIGNL4 action, in order.
     pub async fn write_back(
         &self,
         incident: IncidentKey,
-        notification: &Notification,
+        intents: Vec<(EffectId, Effect)>,
     ) -> Result<(), StoreError> {
-        let sync = &self.settings.sync;
-        let Some(email) = notification.user_email.as_deref() else {
-            // No user: the echo of our own resolve or a webhook-driven change. Never echo back.
-            return Ok(());
-        };
-        let who = match notification.user_name.as_deref() {
-            Some(name) => format!("{name} ({email})"),
-            None => email.to_string(),
-        };
-        let cause = notification.id.clone();
-        let tenant = self.tenant();
-        let comment = |message: String| Effect::WriteComment {
-            comment_id: comment_id(tenant, incident, &cause),
-            message,
-        };
-        match &notification.action {
-            Signl4Action::Acknowledged => {
-                self.perform(
-                    incident,
-                    Effect::AcknowledgeIncident {
-                        owner: sync.assign_owner_on_ack.then(|| sync.owner_for(email)),
-                        set_active: sync.set_active_on_ack,
-                        cause: cause.clone(),
-                    },
-                )
-                .await?;
-                self.perform(
-                    incident,
-                    comment(format!("Acknowledged in SIGNL4 by {who}.")),
-                )
-                .await?;
-            }
-            Signl4Action::Closed => {
-                self.perform(
-                    incident,
-                    Effect::CloseIncident {
-                        classification: sync.classification.clone(),
-                        classification_reason: sync.classification_reason.clone(),
-                        classification_comment: sync.classification_comment.clone(),
-                        owner: sync.assign_owner_on_close.then(|| sync.owner_for(email)),
-                        cause: cause.clone(),
-                    },
-                )
-                .await?;
-                self.perform(incident, comment(format!("Closed in SIGNL4 by {who}.")))
-                    .await?;
-            }
-            Signl4Action::Annotated { text } => {
-                self.perform(incident, comment(format!("{who} via SIGNL4: {text}")))
-                    .await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Resolves the Signl when an analyst closed the incident in Sentinel.
-    pub async fn sentinel_changed(&self, incident: IncidentKey) -> Result<(), StoreError> {
-        if !self.settings.sync.resolve_on_sentinel_close {
-            return Ok(());
-        }
-        let tenant = self.tenant();
-        let Some(state) = self.store.read(|p| p.incident(tenant, incident).cloned()) else {
-            return Ok(());
-        };
-        let open = matches!(
-            state.signl.status,
-            SignlStatus::Open | SignlStatus::Acknowledged
-        );
-        if state.closed_in_sentinel() && open && !state.is_own_etag(&state.etag) {
-            self.perform(
-                incident,
-                Effect::ResolveSignl {
-                    external_id: external_id(tenant, incident),
-                    round: state.round,
-                },
-            )
-            .await?;
+        for (effect_id, effect) in intents {
+            self.run(incident, effect_id, &effect).await?;
         }
         Ok(())
     }
@@ -277,148 +342,15 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
         Ok(())
     }
 
-    async fn call(
-        &self,
-        incident: IncidentKey,
-        effect_id: EffectId,
-        effect: &Effect,
-    ) -> Result<EffectResult, (ApiError, u32)> {
-        let backoff = self.settings.backoff;
-        let name = self
-            .store
-            .read(|p| p.incident(self.tenant(), incident).map(|i| i.name.clone()))
-            .unwrap_or_default();
-        match effect {
-            Effect::AcknowledgeIncident { .. } | Effect::CloseIncident { .. } => {
-                self.write_incident(&name, effect_id, effect).await
-            }
-            Effect::WriteComment {
-                comment_id,
-                message,
-            } => {
-                let (result, attempts) = retry(backoff, || {
-                    self.sentinel
-                        .put_comment(&name, *comment_id, message, effect_id.0)
-                })
-                .await;
-                result
-                    .map(|etag| EffectResult::CommentWritten { etag })
-                    .map_err(|e| (e, attempts))
-            }
-            Effect::ResolveSignl { external_id, .. } => {
-                let body = json!({"X-S4-ExternalID": external_id, "X-S4-Status": "resolved"});
-                let (result, attempts) =
-                    retry(backoff, || self.signl4.send_event(&body, effect_id.0)).await;
-                result
-                    .map(|reference| EffectResult::Signl4Accepted { reference })
-                    .map_err(|e| (e, attempts))
-            }
-            other => Err((
-                ApiError::Rejected {
-                    status: 0,
-                    message: format!("StatusSync does not perform {other:?}"),
-                },
-                0,
-            )),
+    /// Finishes the open intents StatusSync owns (all its calls are idempotent or checked), and
+    /// looks at the comments of open incidents not looked at since their last change.
+    pub async fn reconcile(&self) -> Result<(), StoreError> {
+        for (incident, effect_id, effect) in owned_open_effects(&self.store, self.tenant()) {
+            store::crash::point("reconcile.open_intent");
+            self.run(incident, effect_id, &effect).await?;
         }
+        self.sync_unseen_comments().await
     }
-
-    /// Read, stop if already done, modify, PUT with the etag; again on 409.
-    async fn write_incident(
-        &self,
-        name: &str,
-        effect_id: EffectId,
-        effect: &Effect,
-    ) -> Result<EffectResult, (ApiError, u32)> {
-        let backoff = self.settings.backoff;
-        let mut conflicts = 0;
-        loop {
-            let (read, attempts) = retry(backoff, || self.sentinel.get_incident(name)).await;
-            let record = read.map_err(|e| (e, attempts))?;
-            let Some(body) = change(&record, effect).map_err(|e| (e, 1))? else {
-                return Ok(EffectResult::AlreadyDone {
-                    detail: format!("incident already {}", record.status),
-                });
-            };
-            match self.sentinel.put_incident(name, &body, effect_id.0).await {
-                Ok(written) => return Ok(EffectResult::IncidentWritten { etag: written.etag }),
-                Err(ApiError::Conflict) if conflicts < MAX_CONFLICTS => conflicts += 1,
-                Err(error) if error.is_retryable() && conflicts < MAX_CONFLICTS => {
-                    conflicts += 1;
-                    tokio::time::sleep(backoff.wait(conflicts, &error)).await;
-                }
-                Err(error) => return Err((error, conflicts + 1)),
-            }
-        }
-    }
-}
-
-/// The PUT body that applies `effect` to the incident read as `record`, or `None` when the
-/// incident is already in the target state. Every other field is sent back as read.
-pub fn change(record: &IncidentRecord, effect: &Effect) -> Result<Option<Value>, ApiError> {
-    let closed = record.status.eq_ignore_ascii_case("closed");
-    let (owner, status) = match effect {
-        Effect::AcknowledgeIncident {
-            owner, set_active, ..
-        } => {
-            let owner_done = owner.as_deref().is_none_or(|o| {
-                record
-                    .owner
-                    .as_deref()
-                    .is_some_and(|r| r.eq_ignore_ascii_case(o))
-            });
-            let active_done = !set_active || !record.status.eq_ignore_ascii_case("new");
-            if closed || (owner_done && active_done) {
-                return Ok(None);
-            }
-            let status =
-                (*set_active && record.status.eq_ignore_ascii_case("new")).then_some("Active");
-            (owner.as_deref(), status)
-        }
-        Effect::CloseIncident { owner, .. } => {
-            if closed {
-                return Ok(None);
-            }
-            (owner.as_deref(), Some("Closed"))
-        }
-        _ => return Ok(None),
-    };
-    let raw: Value = serde_json::from_str(&record.raw_json)
-        .map_err(|e| ApiError::Transient(format!("incident JSON does not parse: {e}")))?;
-    let mut properties = raw
-        .get("properties")
-        .cloned()
-        .filter(Value::is_object)
-        .ok_or_else(|| ApiError::Transient("incident has no properties object".into()))?;
-    if let Some(owner) = owner {
-        properties["owner"] = if Uuid::parse_str(owner).is_ok() {
-            json!({"objectId": owner})
-        } else {
-            json!({"userPrincipalName": owner})
-        };
-    }
-    if let Some(status) = status {
-        properties["status"] = json!(status);
-    }
-    if let Effect::CloseIncident {
-        classification,
-        classification_reason,
-        classification_comment,
-        ..
-    } = effect
-    {
-        properties["classification"] = json!(classification);
-        match classification_reason {
-            Some(reason) => properties["classificationReason"] = json!(reason),
-            None => {
-                if let Some(map) = properties.as_object_mut() {
-                    map.remove("classificationReason");
-                }
-            }
-        }
-        properties["classificationComment"] = json!(classification_comment);
-    }
-    Ok(Some(json!({"etag": record.etag, "properties": properties})))
 }
 
 /// The open intents StatusSync owns for `tenant`.
@@ -434,19 +366,10 @@ pub fn owned_open_effects(store: &Store, tenant: TenantId) -> Vec<(IncidentKey, 
                         | Effect::CloseIncident { .. }
                         | Effect::WriteComment { .. }
                         | Effect::ResolveSignl { .. }
+                        | Effect::AcknowledgeSignl { .. }
+                        | Effect::AnnotateSignl { .. }
                 )
         })
         .map(|(_, incident, id, effect)| (incident, id, effect))
         .collect()
-}
-
-impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
-    /// Finishes the open intents StatusSync owns (all its calls are idempotent or checked).
-    pub async fn reconcile(&self) -> Result<(), StoreError> {
-        for (incident, effect_id, effect) in owned_open_effects(&self.store, self.tenant()) {
-            store::crash::point("reconcile.open_intent");
-            self.run(incident, effect_id, &effect).await?;
-        }
-        Ok(())
-    }
 }

@@ -4,7 +4,12 @@
 //! [`NotificationError`] naming the field that is wrong, never a panic; event types the
 //! connector does not act on (200 created, 202 escalated, duty events, test pings) parse to
 //! `Ignored` so the receiver can answer 2xx without recording anything; the notification `id`
-//! is required because it is the deduplication key (SIGNL4 delivers at least once).
+//! is required (SIGNL4 delivers at least once, and older logs deduplicated on it).
+//!
+//! Every notification also names the *change* it reports ([`Notification::change_key`]): the
+//! outbound webhook and the REST polling fallback compute the same key for the same change
+//! (an acknowledge by one user, the close, one annotation), so a change seen both ways, or by
+//! two polls, is recorded once.
 
 use chrono::DateTime;
 use serde_json::Value;
@@ -23,8 +28,32 @@ pub struct Notification {
     /// `user.mailaddress` and `user.username`, when a user acted.
     pub user_email: Option<String>,
     pub user_name: Option<String>,
+    /// `user.id`, when a user acted.
+    pub user_id: Option<String>,
+    /// `annotation.id` of an annotation.
+    pub annotation_id: Option<String>,
     /// `eventRaisedUtc` in ms (0 when absent or unparsable).
     pub raised_at_ms: i64,
+}
+
+impl Notification {
+    /// The change this reports, the same whether it came by webhook or by REST poll:
+    /// `ack/{signl}/{user id or -}` (a multi-ack Signl is acknowledged once per user), `close/{signl}`,
+    /// `note/{annotation id}` (or `notification/{id}` for an annotation without one).
+    pub fn change_key(&self) -> String {
+        match &self.action {
+            Signl4Action::Acknowledged => format!(
+                "ack/{}/{}",
+                self.signl_id,
+                self.user_id.as_deref().unwrap_or("-")
+            ),
+            Signl4Action::Closed => format!("close/{}", self.signl_id),
+            Signl4Action::Annotated { .. } => match &self.annotation_id {
+                Some(id) => format!("note/{id}"),
+                None => format!("notification/{}", self.id),
+            },
+        }
+    }
 }
 
 /// What a body turned out to be.
@@ -78,6 +107,8 @@ pub fn parse(body: &Value) -> Result<Parsed, NotificationError> {
         action,
         user_email: text(&body["user"]["mailaddress"]),
         user_name: text(&body["user"]["username"]),
+        user_id: text(&body["user"]["id"]),
+        annotation_id: text(&body["annotation"]["id"]),
         raised_at_ms: body["eventRaisedUtc"]
             .as_str()
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
@@ -103,16 +134,20 @@ mod tests {
         assert_eq!(n.user_email.as_deref(), Some("rene@signl4.com"));
         assert_eq!(n.external_id.as_deref(), Some("ext"));
         assert_eq!(n.raised_at_ms, 1_504_253_497_481);
+        assert_eq!(n.change_key(), "ack/s1/f0bd");
 
         let note = json!({"eventType":203,"alert":{"statusCode":0,"id":"s1","externalEventId":"ext"},
-            "annotation":{"message":"OK, I'll take care about it."},"id":"141c"});
-        assert!(matches!(
-            parse(&note).unwrap(),
-            Parsed::Action(Notification {
-                action: Signl4Action::Annotated { .. },
-                ..
-            })
-        ));
+            "annotation":{"message":"OK, I'll take care about it.","id":"a9"},"id":"141c"});
+        let Parsed::Action(n) = parse(&note).unwrap() else {
+            panic!()
+        };
+        assert!(matches!(n.action, Signl4Action::Annotated { .. }));
+        assert_eq!(n.change_key(), "note/a9");
+        let close = json!({"eventType":201,"alert":{"statusCode":4,"id":"s1"},"id":"c1"});
+        let Parsed::Action(n) = parse(&close).unwrap() else {
+            panic!()
+        };
+        assert_eq!(n.change_key(), "close/s1");
         assert_eq!(
             parse(&json!({"eventType":200,"id":"x"})),
             Ok(Parsed::Ignored(200))

@@ -27,6 +27,10 @@ pub struct FakeSentinel {
     pub puts: RefCell<u32>,
     /// Comments by (incident, comment id).
     pub comments: RefCell<BTreeMap<(String, Uuid), String>>,
+    /// Analyst comments: (incident, comment id) -> author.
+    pub analyst_comments: RefCell<BTreeMap<(String, Uuid), String>>,
+    /// Comment listings served.
+    pub comment_listings: RefCell<u32>,
 }
 
 impl FakeSentinel {
@@ -53,6 +57,36 @@ impl FakeSentinel {
         let mut incidents = self.incidents.borrow_mut();
         let incident = incidents.get_mut(name).unwrap();
         incident["properties"]["status"] = json!(status);
+        incident["properties"]["lastModifiedTimeUtc"] = json!(*clock);
+        incident["etag"] = json!(format!("\"{clock}\""));
+    }
+
+    /// An analyst sets the owner in the portal.
+    pub fn set_owner(&self, name: &str, upn: &str) {
+        self.touch(name, |incident| {
+            incident["properties"]["owner"] = json!({"userPrincipalName": upn})
+        });
+    }
+
+    /// An analyst comments in the portal (a change of the incident, like in Sentinel).
+    pub fn analyst_comment(&self, name: &str, author: &str, text: &str) -> Uuid {
+        let id = Uuid::new_v4();
+        self.comments
+            .borrow_mut()
+            .insert((name.to_string(), id), text.to_string());
+        self.analyst_comments
+            .borrow_mut()
+            .insert((name.to_string(), id), author.to_string());
+        self.touch(name, |_| {});
+        id
+    }
+
+    fn touch(&self, name: &str, change: impl FnOnce(&mut Value)) {
+        let mut clock = self.clock.borrow_mut();
+        *clock += 1000;
+        let mut incidents = self.incidents.borrow_mut();
+        let incident = incidents.get_mut(name).unwrap();
+        change(incident);
         incident["properties"]["lastModifiedTimeUtc"] = json!(*clock);
         incident["etag"] = json!(format!("\"{clock}\""));
     }
@@ -190,6 +224,27 @@ impl SentinelApi for FakeSentinel {
             .get(&(name.to_string(), comment_id))
             .cloned())
     }
+
+    async fn list_comments(&self, name: &str) -> Result<Vec<CommentRecord>, ApiError> {
+        *self.comment_listings.borrow_mut() += 1;
+        let authors = self.analyst_comments.borrow();
+        Ok(self
+            .comments
+            .borrow()
+            .iter()
+            .filter(|((n, _), _)| n == name)
+            .map(|((n, id), message)| CommentRecord {
+                id: id.to_string(),
+                message: message.clone(),
+                author: authors
+                    .get(&(n.clone(), *id))
+                    .cloned()
+                    .unwrap_or_else(|| "SIGNL4 connector".into()),
+                // Comments are made while the test runs, after any page.
+                created_ms: i64::MAX,
+            })
+            .collect())
+    }
 }
 
 /// SIGNL4 in memory: every event sent, and Signls by ExternalID.
@@ -199,6 +254,8 @@ pub struct FakeSignl4 {
     pub has_api_key: bool,
     /// Signls SIGNL4 already holds (raised by a previous process that crashed before recording).
     pub existing: RefCell<Vec<(String, SignlSummary)>>,
+    /// Annotations added through REST: (Signl id, text).
+    pub annotations: RefCell<Vec<(String, String)>>,
 }
 
 impl Signl4Api for FakeSignl4 {
@@ -220,6 +277,24 @@ impl Signl4Api for FakeSignl4 {
                 .map(|(_, s)| s.clone())
                 .collect(),
         ))
+    }
+
+    fn has_rest_api(&self) -> bool {
+        self.has_api_key
+    }
+
+    async fn annotate(
+        &self,
+        signl_id: &str,
+        text: &str,
+        _request_id: Uuid,
+    ) -> Result<Option<String>, ApiError> {
+        if !self.has_api_key {
+            return Ok(None);
+        }
+        let mut annotations = self.annotations.borrow_mut();
+        annotations.push((signl_id.to_string(), text.to_string()));
+        Ok(Some(format!("note-{}", annotations.len())))
     }
 }
 

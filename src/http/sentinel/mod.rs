@@ -6,6 +6,8 @@
 //! `$orderby=properties/lastModifiedTimeUtc asc`, `$top` ≤ 1000; later pages follow the service's
 //! absolute `nextLink` verbatim (only literal spaces are percent-encoded).
 //!
+//! Comments are listed page by page (`nextLink`, at most [`MAX_COMMENT_PAGES`]).
+//!
 //! Invariants:
 //! - Every call draws from the subscription's [rate budget](super::budget) first, waiting when
 //!   it is spent; a 401 triggers one forced token refresh and one retry of the same request (same
@@ -22,10 +24,10 @@ use std::sync::Arc;
 mod parse;
 mod raw;
 
-pub use parse::{build_filter, parse_incident, parse_time_ms};
+pub use parse::{build_filter, parse_comment, parse_incident, parse_time_ms};
 pub use raw::raw_array_items;
 
-use actors::ports::{IncidentPage, IncidentQuery, IncidentRecord, SentinelApi};
+use actors::ports::{CommentRecord, IncidentPage, IncidentQuery, IncidentRecord, SentinelApi};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -80,6 +82,10 @@ impl SentinelSettings {
         }
     }
 }
+
+/// Most pages of one comment listing (50 comments each by default): a bound, not a limit met
+/// in practice.
+pub const MAX_COMMENT_PAGES: usize = 20;
 
 /// What a request sends as its body.
 #[derive(Clone, Copy)]
@@ -228,6 +234,19 @@ impl SentinelClient {
         }
     }
 
+    /// A `nextLink` to follow: literal spaces encoded (Cortex XSOAR saw them), everything else
+    /// verbatim; refused unless it points at the configured ARM origin.
+    fn next_link(&self, link: &str, call: &CallInfo<'_>) -> Result<String, ApiError> {
+        let link = link.replace(' ', "%20");
+        if origin_of(&link).as_deref() != Some(self.origin.as_str()) {
+            return Err(self.bad_resource(
+                call,
+                "nextLink points outside the configured ARM endpoint; not followed",
+            ));
+        }
+        Ok(link)
+    }
+
     fn json_ok(&self, x: &Exchange, call: &CallInfo<'_>) -> Result<Value, ApiError> {
         if !x.is_success() {
             return Err(classify::response(x, call, &self.redactor));
@@ -260,17 +279,7 @@ impl SentinelApi for SentinelClient {
     ) -> Result<IncidentPage, ApiError> {
         let call = read_call("/incidents");
         let url = match next_link {
-            Some(link) => {
-                // Cortex XSOAR saw literal spaces in nextLinks; everything else goes verbatim.
-                let link = link.replace(' ', "%20");
-                if origin_of(&link).as_deref() != Some(self.origin.as_str()) {
-                    return Err(self.bad_resource(
-                        &call,
-                        "nextLink points outside the configured ARM endpoint; not followed",
-                    ));
-                }
-                link
-            }
+            Some(link) => self.next_link(link, &call)?,
             None => {
                 let filter = build_filter(query);
                 // 0 means "the service's default page size" (50): no `$top` at all.
@@ -408,6 +417,43 @@ impl SentinelApi for SentinelClient {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string())
+    }
+
+    async fn list_comments(&self, name: &str) -> Result<Vec<CommentRecord>, ApiError> {
+        let call = read_call("/incidents/{id}/comments");
+        let mut url = self.url(&format!("/incidents/{}/comments", segment(name)), &[]);
+        let mut comments = Vec::new();
+        for _ in 0..MAX_COMMENT_PAGES {
+            let x = self
+                .call(
+                    reqwest::Method::GET,
+                    &url,
+                    call,
+                    CallClass::Read,
+                    Body::None,
+                )
+                .await?;
+            let body = self.json_ok(&x, &call)?;
+            let items = body.get("value").and_then(Value::as_array).ok_or_else(|| {
+                classify::unexpected(&x, &call, &self.redactor, "no 'value' array")
+            })?;
+            for item in items {
+                comments.push(parse_comment(item).map_err(|e| self.bad_resource(&call, &e))?);
+            }
+            match body
+                .get("nextLink")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+            {
+                Some(link) => url = self.next_link(link, &call)?,
+                None => return Ok(comments),
+            }
+        }
+        tracing::warn!(
+            pages = MAX_COMMENT_PAGES,
+            "comment listing: page limit reached; later comments are not read"
+        );
+        Ok(comments)
     }
 
     async fn get_comment(&self, name: &str, comment_id: Uuid) -> Result<Option<String>, ApiError> {

@@ -5,7 +5,7 @@
 //! `lastModifiedTimeUtc` is refused (the poller's cursor and the PUT concurrency need them);
 //! datetimes in the filter are unquoted RFC 3339 with `Z`, as Sentinel requires.
 
-use actors::ports::{IncidentQuery, IncidentRecord};
+use actors::ports::{CommentRecord, IncidentQuery, IncidentRecord};
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, TimeZone, Utc};
 use serde_json::Value;
 
@@ -115,5 +115,38 @@ pub fn parse_incident(v: &Value, raw_json: String) -> Result<IncidentRecord, Str
         products: strings(extra.and_then(|e| e.get("alertProductNames"))),
         tactics: strings(extra.and_then(|e| e.get("tactics"))),
         raw_json,
+    })
+}
+
+/// One item of a comment listing: id, message, author (name, else email, else UPN, else
+/// object id) and creation time. A comment without a `name` is refused (it cannot be
+/// recognised later); a missing message or time reads as empty / 0.
+pub fn parse_comment(v: &Value) -> Result<CommentRecord, String> {
+    let id = v
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or("comment without a name")?
+        .to_string();
+    let p = v.get("properties").unwrap_or(&Value::Null);
+    let text = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+            .map(str::to_string)
+    };
+    let author = p.get("author").unwrap_or(&Value::Null);
+    Ok(CommentRecord {
+        id,
+        message: text(p, "message").unwrap_or_default(),
+        author: ["name", "email", "userPrincipalName", "objectId"]
+            .iter()
+            .find_map(|k| text(author, k))
+            .unwrap_or_default(),
+        created_ms: p
+            .get("createdTimeUtc")
+            .and_then(Value::as_str)
+            .and_then(parse_time_ms)
+            .unwrap_or(0),
     })
 }

@@ -1,7 +1,9 @@
 //! SIGNL4 REST API v2 subset with `X-S4-Api-Key`: `POST /api/v2/alerts/paged` (filter incl.
 //! `externalId`, `alertStatusCodes` bit flags, `modifiedSince`, continuation), `GET
 //! /api/v2/alerts/{id}`, `POST .../acknowledge|close` (409 on an illegal transition),
-//! `POST .../annotate`, `GET /api/v2/users[/{idOrEmail}]`, `POST /api/v2/events/{team}`.
+//! `POST .../annotate`, `GET .../annotations` (v1's shape under v2: an array of
+//! `{annotationType, id, text, timestamp, userId}`, 204 when none),
+//! `GET /api/v2/users[/{idOrEmail}]`, `POST /api/v2/events/{team}`.
 //!
 //! Invariants: the API key selects the team; a key never sees another team's Signls or users.
 
@@ -24,6 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/api/v2/alerts/{id}/annotate").route(web::post().to(annotate_route)),
         )
+        .service(web::resource("/api/v2/alerts/{id}/annotations").route(web::get().to(annotations)))
         .service(web::resource("/api/v2/users").route(web::get().to(users)))
         .service(web::resource("/api/v2/users/{id}").route(web::get().to(user)))
         .service(web::resource("/api/v2/events/{team}").route(web::post().to(events)));
@@ -288,6 +291,27 @@ async fn annotate_route(
         200,
         &json!({"id": a.id, "teamId": team_id, "text": a.text, "timestamp": ts7(a.at), "type": 1, "userId": a.user_id}),
     )
+}
+
+async fn annotations(shared: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
+    let w = shared.lock();
+    let ti = match team_by_key(&w, &req) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let si = match signl_index(&w, ti, req.match_info().get("id").unwrap_or_default()) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let notes: Vec<Value> = w.tenants[ti].team.signls[si]
+        .annotations
+        .iter()
+        .map(|a| json!({"annotationType": 1, "id": a.id, "text": a.text, "timestamp": ts7(a.at), "userId": a.user_id}))
+        .collect();
+    if notes.is_empty() {
+        return HttpResponse::NoContent().finish();
+    }
+    json_resp(200, &Value::Array(notes))
 }
 
 fn render_user(w: &World, ti: usize, u: &crate::sandbox::state::S4User) -> Value {

@@ -14,6 +14,8 @@
 //!        SIGNL4 annotated    ─▶ comment
 //!        SIGNL4 closed       ─▶ Closed with classification (incident write) + comment
 //!        closed in Sentinel  ─▶ Signl resolved           reopened ─▶ next round
+//!        owner set in Sentinel (after the page) ─▶ Signl acknowledged
+//!        analyst comment in Sentinel            ─▶ Signl annotated
 //! ```
 //!
 //! Every side effect is an `EffectRequested` (intent) closed by exactly one `EffectSucceeded` or
@@ -38,6 +40,10 @@ use crate::ids::{EffectId, IncidentKey, TenantId};
 /// How many etags of our own writes an incident remembers, to recognise them in later
 /// observations (loop prevention). Writes are rare per incident; a handful is plenty.
 const OWN_ETAGS_KEPT: usize = 8;
+
+/// How many ids of annotations the connector added to SIGNL4 an incident remembers, to
+/// recognise their echo in outbound webhooks and REST polls (loop prevention).
+const OWN_ANNOTATIONS_KEPT: usize = 32;
 
 /// Where this round's Signl stands, as far as the connector knows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +80,12 @@ pub struct Signl {
     pub closed_at_ms: Option<i64>,
     /// Annotations received.
     pub annotations: u32,
+    /// When the intent to raise it was recorded (ms): Sentinel comments older than the page are
+    /// context, not news, and are not sent as annotations.
+    pub requested_at_ms: Option<i64>,
+    /// The incident's owner when the Signl was raised: only an owner set after that (by an
+    /// analyst) acknowledges the Signl.
+    pub owner_at_raise: Option<String>,
 }
 
 /// One incident as the log knows it.
@@ -116,6 +128,10 @@ pub struct Incident {
     pub own_etags: VecDeque<String>,
     /// Comments written to Sentinel.
     pub comments_written: u32,
+    /// Ids SIGNL4 gave the annotations the connector added, newest last (loop prevention).
+    pub own_annotations: VecDeque<String>,
+    /// Annotations the connector added to SIGNL4 (over all rounds).
+    pub annotations_sent: u32,
     /// Signls raised over all rounds, and how many of those were re-posts without a check.
     pub signls_raised: u32,
     pub signls_unverified: u32,
@@ -151,6 +167,23 @@ impl Incident {
         self.own_etags.iter().any(|own| own == etag)
     }
 
+    /// True when the effect was asked for (open, or with an outcome): the provenance test of
+    /// loop prevention, since effect ids name what was done (see [`effect_id`]).
+    pub fn requested(&self, effect: &Effect) -> bool {
+        let id = effect_id(self.tenant, self.key, effect);
+        self.open_effects.contains_key(&id) || self.done_effects.contains(&id)
+    }
+
+    /// True when the connector itself added an annotation with this SIGNL4 id, or is adding one
+    /// with this text right now (its echo can arrive before the call's outcome is recorded).
+    pub fn is_own_annotation(&self, id: Option<&str>, text: &str) -> bool {
+        id.is_some_and(|id| self.own_annotations.iter().any(|own| own == id))
+            || self
+                .open_effects
+                .values()
+                .any(|e| matches!(e, Effect::AnnotateSignl { text: own, .. } if own == text))
+    }
+
     /// Folds one event into the state. Never fails: the event was decided already.
     pub fn apply(&mut self, event: &Event, recorded_at_ms: i64) {
         self.touch(recorded_at_ms);
@@ -173,6 +206,7 @@ impl Incident {
             Event::EffectRequested(e) => {
                 if matches!(e.effect, Effect::RaiseSignl { .. }) {
                     self.signl.status = SignlStatus::Requested;
+                    self.signl.requested_at_ms = Some(recorded_at_ms);
                 }
                 self.open_effects.insert(e.effect_id, e.effect.clone());
             }
@@ -265,6 +299,7 @@ impl Incident {
             | EffectResult::SignlRaisedUnverified { event_id } => {
                 self.signl.event_id = Some(event_id.clone());
                 self.signl.raised_at_ms = Some(at_ms);
+                self.signl.owner_at_raise.clone_from(&self.owner);
                 if self.signl.status == SignlStatus::Requested {
                     self.signl.status = SignlStatus::Open;
                 }
@@ -287,9 +322,23 @@ impl Incident {
                 self.signl.status = SignlStatus::Closed;
                 self.signl.closed_at_ms.get_or_insert(at_ms);
             }
+            Some(Effect::AcknowledgeSignl { .. }) if self.signl.status == SignlStatus::Open => {
+                self.signl.status = SignlStatus::Acknowledged;
+                self.signl.acknowledged_at_ms.get_or_insert(at_ms);
+            }
+            Some(Effect::AnnotateSignl { .. }) => {
+                self.annotations_sent += 1;
+                if let EffectResult::Signl4Accepted { reference } = result {
+                    self.own_annotations.push_back(reference.clone());
+                    if self.own_annotations.len() > OWN_ANNOTATIONS_KEPT {
+                        self.own_annotations.pop_front();
+                    }
+                }
+            }
             Some(Effect::RaiseSignl { .. }) if self.signl.status == SignlStatus::Requested => {
                 // Reconciliation found it raised already (AlreadyDone).
                 self.signl.status = SignlStatus::Open;
+                self.signl.owner_at_raise.clone_from(&self.owner);
             }
             _ => {}
         }

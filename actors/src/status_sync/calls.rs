@@ -1,0 +1,200 @@
+//! The remote calls behind StatusSync's effects: Sentinel incident writes (read, stop if done,
+//! PUT with the etag, again on 409), comments (PUT by id), and SIGNL4 resolve, acknowledge
+//! (inbound webhook with the ExternalID) and annotate (REST).
+//!
+//! Invariants: every call is safe to repeat after a crash: incident writes check the target
+//! state first, comments are written by a deterministic id, resolve and acknowledge are
+//! idempotent in SIGNL4 (a Signl in the target state stays there). Annotate is the one call that
+//! is not: an annotate whose outcome was lost is sent again (at-least-once, as for a Signl raise
+//! without an API key), and its echo is still recognised by its text.
+
+use serde_json::{json, Value};
+use store::events::{Effect, EffectResult};
+use store::EffectId;
+use uuid::Uuid;
+
+use super::SyncContext;
+use crate::ports::{ApiError, IncidentRecord, SentinelApi, Signl4Api};
+use crate::retry::retry;
+use store::IncidentKey;
+
+/// Most read-modify-write rounds of one incident write before waiting for the next reconcile.
+const MAX_CONFLICTS: u32 = 8;
+
+impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
+    pub(super) async fn call(
+        &self,
+        incident: IncidentKey,
+        effect_id: EffectId,
+        effect: &Effect,
+    ) -> Result<EffectResult, (ApiError, u32)> {
+        let backoff = self.settings.backoff;
+        let name = self
+            .store
+            .read(|p| p.incident(self.tenant(), incident).map(|i| i.name.clone()))
+            .unwrap_or_default();
+        match effect {
+            Effect::AcknowledgeIncident { .. } | Effect::CloseIncident { .. } => {
+                self.write_incident(&name, effect_id, effect).await
+            }
+            Effect::WriteComment {
+                comment_id,
+                message,
+            } => {
+                let (result, attempts) = retry(backoff, || {
+                    self.sentinel
+                        .put_comment(&name, *comment_id, message, effect_id.0)
+                })
+                .await;
+                result
+                    .map(|etag| EffectResult::CommentWritten { etag })
+                    .map_err(|e| (e, attempts))
+            }
+            Effect::ResolveSignl { external_id, .. } => {
+                self.send_status(external_id, "resolved", effect_id).await
+            }
+            Effect::AcknowledgeSignl { external_id, .. } => {
+                self.send_status(external_id, "acknowledged", effect_id)
+                    .await
+            }
+            Effect::AnnotateSignl { signl_id, text, .. } => {
+                let (result, attempts) = retry(backoff, || {
+                    self.signl4.annotate(signl_id, text, effect_id.0)
+                })
+                .await;
+                match result {
+                    Ok(Some(reference)) => Ok(EffectResult::Signl4Accepted { reference }),
+                    Ok(None) => Err((
+                        ApiError::Rejected {
+                            status: 0,
+                            message: "no SIGNL4 API key is configured; annotations need one".into(),
+                        },
+                        attempts,
+                    )),
+                    Err(e) => Err((e, attempts)),
+                }
+            }
+            other => Err((
+                ApiError::Rejected {
+                    status: 0,
+                    message: format!("StatusSync does not perform {other:?}"),
+                },
+                0,
+            )),
+        }
+    }
+
+    /// A status-only event for the Signls of an ExternalID (`resolved`, `acknowledged`).
+    async fn send_status(
+        &self,
+        external_id: &str,
+        status: &str,
+        effect_id: EffectId,
+    ) -> Result<EffectResult, (ApiError, u32)> {
+        let body = json!({"X-S4-ExternalID": external_id, "X-S4-Status": status});
+        let (result, attempts) = retry(self.settings.backoff, || {
+            self.signl4.send_event(&body, effect_id.0)
+        })
+        .await;
+        result
+            .map(|reference| EffectResult::Signl4Accepted { reference })
+            .map_err(|e| (e, attempts))
+    }
+
+    /// Read, stop if already done, modify, PUT with the etag; again on 409.
+    async fn write_incident(
+        &self,
+        name: &str,
+        effect_id: EffectId,
+        effect: &Effect,
+    ) -> Result<EffectResult, (ApiError, u32)> {
+        let backoff = self.settings.backoff;
+        let mut conflicts = 0;
+        loop {
+            let (read, attempts) = retry(backoff, || self.sentinel.get_incident(name)).await;
+            let record = read.map_err(|e| (e, attempts))?;
+            let Some(body) = change(&record, effect).map_err(|e| (e, 1))? else {
+                return Ok(EffectResult::AlreadyDone {
+                    detail: format!("incident already {}", record.status),
+                });
+            };
+            match self.sentinel.put_incident(name, &body, effect_id.0).await {
+                Ok(written) => return Ok(EffectResult::IncidentWritten { etag: written.etag }),
+                Err(ApiError::Conflict) if conflicts < MAX_CONFLICTS => conflicts += 1,
+                Err(error) if error.is_retryable() && conflicts < MAX_CONFLICTS => {
+                    conflicts += 1;
+                    tokio::time::sleep(backoff.wait(conflicts, &error)).await;
+                }
+                Err(error) => return Err((error, conflicts + 1)),
+            }
+        }
+    }
+}
+
+/// The PUT body that applies `effect` to the incident read as `record`, or `None` when the
+/// incident is already in the target state. Every other field is sent back as read.
+pub fn change(record: &IncidentRecord, effect: &Effect) -> Result<Option<Value>, ApiError> {
+    let closed = record.status.eq_ignore_ascii_case("closed");
+    let (owner, status) = match effect {
+        Effect::AcknowledgeIncident {
+            owner, set_active, ..
+        } => {
+            let owner_done = owner.as_deref().is_none_or(|o| {
+                record
+                    .owner
+                    .as_deref()
+                    .is_some_and(|r| r.eq_ignore_ascii_case(o))
+            });
+            let active_done = !set_active || !record.status.eq_ignore_ascii_case("new");
+            if closed || (owner_done && active_done) {
+                return Ok(None);
+            }
+            let status =
+                (*set_active && record.status.eq_ignore_ascii_case("new")).then_some("Active");
+            (owner.as_deref(), status)
+        }
+        Effect::CloseIncident { owner, .. } => {
+            if closed {
+                return Ok(None);
+            }
+            (owner.as_deref(), Some("Closed"))
+        }
+        _ => return Ok(None),
+    };
+    let raw: Value = serde_json::from_str(&record.raw_json)
+        .map_err(|e| ApiError::Transient(format!("incident JSON does not parse: {e}")))?;
+    let mut properties = raw
+        .get("properties")
+        .cloned()
+        .filter(Value::is_object)
+        .ok_or_else(|| ApiError::Transient("incident has no properties object".into()))?;
+    if let Some(owner) = owner {
+        properties["owner"] = if Uuid::parse_str(owner).is_ok() {
+            json!({"objectId": owner})
+        } else {
+            json!({"userPrincipalName": owner})
+        };
+    }
+    if let Some(status) = status {
+        properties["status"] = json!(status);
+    }
+    if let Effect::CloseIncident {
+        classification,
+        classification_reason,
+        classification_comment,
+        ..
+    } = effect
+    {
+        properties["classification"] = json!(classification);
+        match classification_reason {
+            Some(reason) => properties["classificationReason"] = json!(reason),
+            None => {
+                if let Some(map) = properties.as_object_mut() {
+                    map.remove("classificationReason");
+                }
+            }
+        }
+        properties["classificationComment"] = json!(classification_comment);
+    }
+    Ok(Some(json!({"etag": record.etag, "properties": properties})))
+}

@@ -1,0 +1,230 @@
+//! Sentinel -> SIGNL4: an analyst's close resolves the Signl, an owner set after the page
+//! acknowledges it, and analyst comments become annotations.
+//!
+//! Invariants:
+//! - Only a change the Poller recorded (a new etag) or a reconcile of an incident not looked at
+//!   since its last change leads here; an etag our own incident write produced resolves and
+//!   acknowledges nothing (its comments are still looked at: an analyst's may precede it).
+//! - Comments are read only for incidents that are paged and open on both sides (not closed in
+//!   Sentinel, Signl open or acknowledged), only when the SIGNL4 API key makes annotations
+//!   possible, and only once per incident etag: a listing that fails is tried again by the
+//!   next reconcile, one that succeeds is not repeated until the incident changes.
+//! - Our own comments are recognised by provenance: their ids are the ids of our
+//!   `WriteComment` effects. Comments older than the page (minus a clock-skew margin) are
+//!   context, not news. Each comment is annotated at most once: the annotation's effect id is
+//!   derived from the comment id, and the log refuses a second request.
+
+use store::aggregate::{Incident, SignlStatus};
+use store::events::Effect;
+use store::ids::external_id;
+use store::{IncidentKey, StoreError};
+use uuid::Uuid;
+
+use super::SyncContext;
+use crate::ports::{CommentRecord, SentinelApi, Signl4Api};
+use crate::retry::retry;
+
+/// How much older than the page a comment may look (clocks of Sentinel and of this host differ)
+/// and still be sent.
+const CLOCK_SKEW_MS: i64 = 60_000;
+
+/// Longest annotation text sent (SIGNL4 documents no limit; a Sentinel comment can be 30,000
+/// characters, which is not useful on a phone).
+const MAX_ANNOTATION_CHARS: usize = 2_000;
+
+/// True when both sides are open: the Signl is up and the incident is not closed.
+fn open_on_both_sides(state: &Incident) -> bool {
+    !state.closed_in_sentinel()
+        && matches!(
+            state.signl.status,
+            SignlStatus::Open | SignlStatus::Acknowledged
+        )
+}
+
+impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
+    /// A recorded change of a paged incident: resolve, acknowledge, mirror comments.
+    pub async fn sentinel_changed(&self, incident: IncidentKey) -> Result<(), StoreError> {
+        let sync = &self.settings.sync;
+        let tenant = self.tenant();
+        let Some(state) = self.store.read(|p| p.incident(tenant, incident).cloned()) else {
+            return Ok(());
+        };
+        // Our own write changed nothing an analyst did; but comments may have come before it.
+        if !state.is_own_etag(&state.etag) {
+            let open = matches!(
+                state.signl.status,
+                SignlStatus::Open | SignlStatus::Acknowledged
+            );
+            let new_owner = state.owner.is_some() && state.owner != state.signl.owner_at_raise;
+            if state.closed_in_sentinel() {
+                if open && sync.resolve_on_sentinel_close {
+                    self.perform(
+                        incident,
+                        Effect::ResolveSignl {
+                            external_id: external_id(tenant, incident),
+                            round: state.round,
+                        },
+                    )
+                    .await?;
+                }
+                return Ok(());
+            }
+            if sync.ack_signl_on_sentinel_owner
+                && state.signl.status == SignlStatus::Open
+                && new_owner
+            {
+                self.perform(
+                    incident,
+                    Effect::AcknowledgeSignl {
+                        external_id: external_id(tenant, incident),
+                        round: state.round,
+                    },
+                )
+                .await?;
+            }
+        }
+        self.sync_comments(incident).await
+    }
+
+    /// Comments are mirrored when configured and annotations are possible (an API key): without
+    /// one no comment is even read.
+    fn mirrors_comments(&self) -> bool {
+        self.settings.sync.comments_to_signl4 && self.signl4.has_rest_api()
+    }
+
+    /// Looks at the comments of every open incident whose current etag was not looked at yet
+    /// (after a start, or after a listing failed).
+    pub(super) async fn sync_unseen_comments(&self) -> Result<(), StoreError> {
+        if !self.mirrors_comments() {
+            return Ok(());
+        }
+        let tenant = self.tenant();
+        let candidates: Vec<(IncidentKey, String)> = self.store.read(|p| {
+            p.incidents
+                .values()
+                .filter(|i| i.tenant == tenant && open_on_both_sides(i))
+                .map(|i| (i.key, i.etag.clone()))
+                .collect()
+        });
+        for (incident, etag) in candidates {
+            let seen = self.polls.comments_seen.borrow().get(&incident) == Some(&etag);
+            if !seen {
+                self.sync_comments(incident).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the analyst comments of an open incident not sent yet as annotations.
+    async fn sync_comments(&self, incident: IncidentKey) -> Result<(), StoreError> {
+        if !self.mirrors_comments() {
+            return Ok(());
+        }
+        let tenant = self.tenant();
+        let Some(state) = self.store.read(|p| p.incident(tenant, incident).cloned()) else {
+            return Ok(());
+        };
+        if !open_on_both_sides(&state)
+            || self.polls.comments_seen.borrow().get(&incident) == Some(&state.etag)
+        {
+            return Ok(());
+        }
+        let (listed, _) = retry(self.settings.backoff, || {
+            self.sentinel.list_comments(&state.name)
+        })
+        .await;
+        let comments = match listed {
+            Ok(comments) => comments,
+            Err(error) => {
+                tracing::warn!(%error, %incident, "comments not read; the next reconcile tries again");
+                return Ok(());
+            }
+        };
+        let since = state.signl.requested_at_ms.unwrap_or(0) - CLOCK_SKEW_MS;
+        let news: Vec<&CommentRecord> = comments
+            .iter()
+            .filter(|c| c.created_ms >= since && !c.message.trim().is_empty())
+            .filter(|c| !is_ours(&state, c) && !state.requested(&annotate_probe(c)))
+            .collect();
+        if !news.is_empty() {
+            let Some(signl_id) = self.signl_id(&state).await else {
+                return Ok(()); // not known yet: the next reconcile tries again
+            };
+            for comment in news {
+                self.perform(
+                    incident,
+                    Effect::AnnotateSignl {
+                        signl_id: signl_id.clone(),
+                        text: annotation_text(comment),
+                        cause: comment.id.clone(),
+                    },
+                )
+                .await?;
+            }
+        }
+        self.polls
+            .comments_seen
+            .borrow_mut()
+            .insert(incident, state.etag.clone());
+        Ok(())
+    }
+
+    /// The id of the incident's current Signl: learnt from a notification, else looked up by
+    /// ExternalID (the open one raised by this round's event, else the newest open one).
+    async fn signl_id(&self, state: &Incident) -> Option<String> {
+        if let Some(id) = &state.signl.signl_id {
+            return Some(id.clone());
+        }
+        let external = external_id(state.tenant, state.key);
+        let (found, _) = retry(self.settings.backoff, || self.signl4.find_signls(&external)).await;
+        let signls = match found {
+            Ok(Some(signls)) => signls,
+            Ok(None) => return None,
+            Err(error) => {
+                tracing::warn!(%error, incident = %state.key, "Signl not looked up");
+                return None;
+            }
+        };
+        let open = |s: &&crate::ports::SignlSummary| s.status == 1 || s.status == 2;
+        signls
+            .iter()
+            .filter(open)
+            .find(|s| s.event_id.is_some() && s.event_id == state.signl.event_id)
+            .or_else(|| signls.iter().find(open))
+            .map(|s| s.id.clone())
+    }
+}
+
+/// True when the comment is one the connector wrote (its id is one of our comment effects).
+fn is_ours(state: &Incident, comment: &CommentRecord) -> bool {
+    Uuid::parse_str(&comment.id).is_ok_and(|comment_id| {
+        state.requested(&Effect::WriteComment {
+            comment_id,
+            message: String::new(),
+        })
+    })
+}
+
+/// An annotate effect with the comment as cause: its id is what matters (see `effect_id`).
+fn annotate_probe(comment: &CommentRecord) -> Effect {
+    Effect::AnnotateSignl {
+        signl_id: String::new(),
+        text: String::new(),
+        cause: comment.id.clone(),
+    }
+}
+
+/// "<author> via Sentinel: <message>", bounded.
+pub fn annotation_text(comment: &CommentRecord) -> String {
+    let author = if comment.author.is_empty() {
+        "An analyst"
+    } else {
+        comment.author.as_str()
+    };
+    let mut text = format!("{author} via Sentinel: {}", comment.message.trim());
+    if text.chars().count() > MAX_ANNOTATION_CHARS {
+        text = text.chars().take(MAX_ANNOTATION_CHARS - 1).collect();
+        text.push('…');
+    }
+    text
+}
