@@ -760,6 +760,66 @@ fn smaller_rules_hold() {
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
 }
 
+#[test]
+fn sweep_interval_is_a_checked_duration_that_reaches_the_pipeline() {
+    // Default: the pipeline's own.
+    let c = parse(&with_connector_keys("")).unwrap();
+    assert_eq!(
+        c.connectors[0].sweep_interval,
+        actors::settings::DEFAULT_SWEEP_INTERVAL
+    );
+    // Set: normalised, and handed to the actors.
+    let c = parse(&with_connector_keys("sweep_interval = \"1h\"")).unwrap();
+    assert_eq!(c.connectors[0].sweep_interval, Duration::from_secs(3600));
+    assert_eq!(
+        c.connectors[0].settings().sweep_interval,
+        Duration::from_secs(3600)
+    );
+    assert!(c.warnings.iter().all(|w| !w.contains("sweep_interval")));
+    // Zero, a bad word and a wrong type are errors naming the key and its line.
+    let e = parse_err(&with_connector_keys("sweep_interval = \"0s\""));
+    let err = &e.at("connector[0].sweep_interval")[0];
+    assert!(err.message.contains("must not be zero"), "{e}");
+    assert_eq!(err.line, Some(10), "{e}");
+    let e = parse_err(&with_connector_keys("sweep_interval = \"soon\""));
+    assert_eq!(e.at("connector[0].sweep_interval").len(), 1, "{e}");
+    let e = parse_err(&with_connector_keys("sweep_interval = 900"));
+    assert_eq!(
+        e.at("connector[0].sweep_interval")[0].kind,
+        ErrorKind::WrongType,
+        "{e}"
+    );
+    // Shorter than the poll interval: allowed, but every poll would be a sweep.
+    let c = parse(&with_connector_keys(
+        "poll_interval = \"5m\"\nsweep_interval = \"1m\"",
+    ))
+    .unwrap();
+    assert!(
+        c.warnings.iter().any(|w| w.contains("sweep_interval")),
+        "{:?}",
+        c.warnings
+    );
+}
+
+#[test]
+fn a_graph_connector_takes_no_tag_and_says_so_when_one_is_written() {
+    let c = parse(&with_connector_keys("read_source = \"graph\"")).unwrap();
+    assert_eq!(c.connectors[0].read_source, ReadSource::Graph);
+    assert_eq!(c.connectors[0].tag, None, "the default tag does not apply");
+    assert_eq!(c.connectors[0].settings().tag, "");
+    assert!(c.warnings.iter().all(|w| !w.contains("labels")));
+    let c = parse(&with_connector_keys(
+        "read_source = \"graph\"\ntag = \"SIGNL4\"",
+    ))
+    .unwrap();
+    assert_eq!(c.connectors[0].tag, None);
+    assert!(
+        c.warnings.iter().any(|w| w.contains("no labels")),
+        "{:?}",
+        c.warnings
+    );
+}
+
 #[cfg(unix)]
 #[test]
 fn inline_secrets_in_a_world_readable_file_are_warned_about() {

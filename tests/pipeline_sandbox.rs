@@ -2,6 +2,7 @@
 //! hundreds of incidents (1,500 on request) over paged listings each paged exactly once; an outage of Sentinel caught up
 //! without loss; tokens expiring mid-run; a 429 storm from SIGNL4; 409s while tagging; a restart
 //! that sends nothing twice; a configuration that cannot run refused with its connector's name.
+//! (The same pipeline reading Microsoft Graph alerts: `pipeline_graph.rs`.)
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -307,18 +308,28 @@ fn a_restart_sends_nothing_twice() {
 #[actix_rt::test]
 async fn a_connector_that_cannot_run_is_refused_by_name() {
     let mut world = world(1, 1, roomy());
-    let text = world
+    // A valid URL, but not the shape of a SIGNL4 webhook (`/webhook/<team secret>`).
+    let text: String = world
         .sandbox
         .connector_toml()
-        .replace("read_source = \"sentinel\"", "read_source = \"graph\"");
-    world.config = config::parse_str(&text, Path::new("graph.toml"), &Env::process()).unwrap();
+        .lines()
+        .map(|line| {
+            if line.starts_with("team_secret = ") {
+                "webhook_url = \"http://127.0.0.1:9/hooks/elsewhere\"".to_string()
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    world.config = config::parse_str(&text, Path::new("hook.toml"), &Env::process()).unwrap();
     let error = start_connectors(&world.config, &world.store, &http())
         .await
         .err()
         .expect("refused");
     let message = error.to_string();
     assert!(
-        message.contains("tenant-1") && message.contains("graph"),
+        message.contains("tenant-1") && message.contains("webhook URL must have the form"),
         "{message}"
     );
 }

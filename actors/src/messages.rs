@@ -80,7 +80,8 @@ pub struct PollSignl4;
 
 /// Finish every open intent the receiving actor owns (the Forwarder: raise, tag; StatusSync:
 /// incident writes, comments, resolves): check the remote side where possible, then record the
-/// outcome or redo the idempotent call. Sent at start and periodically.
+/// outcome or redo the idempotent call. Sent at start and periodically; a pass never starts
+/// while the receiver's previous one runs (that tick is skipped).
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
 pub struct Reconcile;

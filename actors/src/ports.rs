@@ -70,7 +70,8 @@ pub struct IncidentQuery {
 pub struct IncidentRecord {
     /// The incident id (`name`, a GUID for Sentinel).
     pub name: String,
-    /// The resource etag, quotes included.
+    /// The resource etag, quotes included (a Graph alert has none: its quoted
+    /// `lastUpdateDateTime`, which every change moves).
     pub etag: String,
     pub number: i64,
     pub title: String,
@@ -88,7 +89,9 @@ pub struct IncidentRecord {
     pub products: Vec<String>,
     /// `additionalData.tactics`.
     pub tactics: Vec<String>,
-    /// The resource exactly as received.
+    /// The resource exactly as received. For a Microsoft Graph alert: its incident view (the
+    /// alert in this record's Sentinel shape, `properties` and all) with the alert as received
+    /// under `alert`; see the binary's `http::graph::view`.
     pub raw_json: String,
 }
 
@@ -100,7 +103,9 @@ pub struct IncidentPage {
     pub next_link: Option<String>,
 }
 
-/// Microsoft Sentinel incidents (ARM).
+/// Microsoft Sentinel incidents (ARM): the incident port of every actor. A connector that reads
+/// Microsoft Graph alerts plugs in an adapter that presents each alert as an incident in this
+/// shape and translates writes into alert PATCHes and comments (labels: none).
 pub trait SentinelApi {
     /// One page of incidents matching `query` (the first when `next_link` is `None`), ordered by
     /// `lastModifiedTimeUtc` ascending.

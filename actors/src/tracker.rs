@@ -7,6 +7,8 @@
 //!   an effect that a forward or a write-back is performing at the same moment. Invariant: only
 //!   the holder of a [`Claim`] releases it, and no borrow of the set outlives one statement.
 //! - [`spawn_tracked`] is how a handler starts async work: counted, with failures logged.
+//! - [`spawn_exclusive`] starts work of which at most one unit may run at a time (a reconcile
+//!   pass): a request while one runs is skipped, not queued, so passes never overlap.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
@@ -90,4 +92,34 @@ pub fn spawn_tracked<A, F, E>(
             tracing::error!(%error, "{what}");
         }
     }));
+}
+
+/// Like [`spawn_tracked`], but only when no unit counted by `exclusive` is running: otherwise
+/// the request is skipped (logged at debug) and `false` returned. The unit holds its
+/// `exclusive` guard until it ends (or is cancelled), so at most one runs at any moment.
+pub fn spawn_exclusive<A, F, E>(
+    actor: &mut A,
+    ctx: &mut Context<A>,
+    tracker: &Tracker,
+    exclusive: &Tracker,
+    what: &'static str,
+    work: F,
+) -> bool
+where
+    A: Actor<Context = Context<A>>,
+    F: Future<Output = Result<(), E>> + 'static,
+    E: Display + 'static,
+{
+    if exclusive.count() > 0 {
+        tracing::debug!("the previous pass is still running; this one is skipped ({what})");
+        return false;
+    }
+    let running = exclusive.start();
+    let work = async move {
+        let result = work.await;
+        drop(running);
+        result
+    };
+    spawn_tracked(actor, ctx, tracker, what, work);
+    true
 }

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::config::{self, Config, ConnectorConfig, Secret, Signl4Target};
+use crate::config::{self, Audience, Config, ConnectorConfig, ReadSource, Secret, Signl4Target};
 
 use super::CliResult;
 
@@ -93,11 +93,18 @@ fn connector(out: &mut String, c: &ConnectorConfig) {
         "  workspace     {} in {} / subscription {} (id {workspace_id})",
         c.workspace_name, c.resource_group, c.subscription_id
     );
-    let _ = writeln!(
-        out,
-        "  source        {} (Sentinel api-version {})",
-        c.read_source, c.endpoints.sentinel_api_version
-    );
+    let source = match c.read_source {
+        ReadSource::Sentinel => format!(
+            "sentinel (api-version {})",
+            c.endpoints.sentinel_api_version
+        ),
+        ReadSource::Graph => format!(
+            "graph (alerts_v2 at {}/security/alerts_v2, token scope {})",
+            c.endpoints.graph_base(),
+            c.token_scope(Audience::Graph)
+        ),
+    };
+    let _ = writeln!(out, "  source        {source}");
     let _ = writeln!(
         out,
         "  filters       statuses {}; severities {}",
@@ -106,10 +113,11 @@ fn connector(out: &mut String, c: &ConnectorConfig) {
     );
     let _ = writeln!(
         out,
-        "  polling       every {}, overlap {}, first-start lookback {}",
+        "  polling       every {}, overlap {}, first-start lookback {}, sweep every {}",
         config::format_duration(c.poll_interval),
         config::format_duration(c.poll_overlap),
-        config::format_duration(c.lookback)
+        config::format_duration(c.lookback),
+        config::format_duration(c.sweep_interval)
     );
     let _ = writeln!(
         out,

@@ -41,6 +41,8 @@ pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(60);
 /// Default watermark overlap.
 pub const DEFAULT_POLL_OVERLAP: Duration = Duration::from_secs(5 * 60);
+/// Default time between sweeps of the whole lookback window (the actors' default).
+pub const DEFAULT_SWEEP_INTERVAL: Duration = actors::settings::DEFAULT_SWEEP_INTERVAL;
 /// Default tag.
 pub const DEFAULT_TAG: &str = "SIGNL4";
 /// Default classification comment written on close.
@@ -161,7 +163,7 @@ const KEY_NAMES: &[&str] = &[
     "data_dir", "webhook", "bind", "public_base_url", "connector", "name", "tenant_id",
     "subscription_id", "client_id", "client_secret", "client_secret_env", "client_secret_file",
     "resource_group", "workspace_name", "workspace_id", "read_source", "statuses", "severities",
-    "lookback", "poll_interval", "poll_overlap", "page_size", "enrichment_deadline",
+    "lookback", "poll_interval", "poll_overlap", "sweep_interval", "page_size", "enrichment_deadline",
     "enrichment_concurrency", "resolve_on_sentinel_close", "tag", "webhook_token",
     "webhook_token_env", "webhook_token_file", "on_acknowledge", "set_active", "assign_owner",
     "on_close", "classification", "classification_reason", "classification_comment", "user_map",
@@ -379,6 +381,7 @@ fn read_connector(ctx: &mut Ctx, t: &mut TableReader) -> Option<ConnectorConfig>
     let lookback = duration_key(ctx, t, "lookback", DEFAULT_LOOKBACK, false);
     let poll_interval = duration_key(ctx, t, "poll_interval", DEFAULT_POLL_INTERVAL, true);
     let poll_overlap = duration_key(ctx, t, "poll_overlap", DEFAULT_POLL_OVERLAP, false);
+    let sweep_interval = duration_key(ctx, t, "sweep_interval", DEFAULT_SWEEP_INTERVAL, true);
     let page_size = match ctx.opt_int(t, "page_size", 1..=1000) {
         None => Some(DEFAULT_PAGE_SIZE),
         Some(r) => r.ok().map(|v| v as u32),
@@ -399,6 +402,7 @@ fn read_connector(ctx: &mut Ctx, t: &mut TableReader) -> Option<ConnectorConfig>
         .opt_bool(t, "ack_signl_on_sentinel_owner")
         .unwrap_or(true);
     let comments_to_signl4 = ctx.opt_bool(t, "comments_to_signl4").unwrap_or(true);
+    let tag_written = t.contains("tag");
     let tag = match ctx.opt_str(t, "tag") {
         Some((s, _)) if s.trim().is_empty() => None,
         Some((s, _)) => Some(s.trim().to_string()),
@@ -440,6 +444,29 @@ fn read_connector(ctx: &mut Ctx, t: &mut TableReader) -> Option<ConnectorConfig>
     });
 
     let name = name?;
+    if let (Some(sweep), Some(poll)) = (sweep_interval, poll_interval) {
+        if sweep < poll {
+            ctx.warnings.push(format!(
+                "{}: connector {name:?} has a sweep_interval shorter than its poll_interval, so \
+                 every poll lists the whole lookback window",
+                t.path
+            ));
+        }
+    }
+    // Graph alerts have no labels to tag; the key is ignored there (and said so when written).
+    let tag = match read_source {
+        Some(ReadSource::Graph) => {
+            if tag_written && tag.is_some() {
+                ctx.warnings.push(format!(
+                    "{}: connector {name:?} reads Microsoft Graph alerts, which have no labels; \
+                     its tag is not written",
+                    t.path
+                ));
+            }
+            None
+        }
+        _ => tag,
+    };
     if matches!(webhook_token, Some(None)) {
         ctx.warnings.push(format!(
             "{}: connector {name:?} has no webhook_token, so SIGNL4 acknowledgements, closes \
@@ -462,6 +489,7 @@ fn read_connector(ctx: &mut Ctx, t: &mut TableReader) -> Option<ConnectorConfig>
         lookback: lookback?,
         poll_interval: poll_interval?,
         poll_overlap: poll_overlap?,
+        sweep_interval: sweep_interval?,
         page_size: page_size?,
         enrichment_deadline: enrichment_deadline?,
         enrichment_concurrency: enrichment_concurrency?,

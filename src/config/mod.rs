@@ -24,7 +24,8 @@
 //! lookback = "24h"                        # first start only
 //! poll_interval = "60s"
 //! poll_overlap = "5m"                     # each poll re-reads this much before the watermark
-//! tag = "SIGNL4"                          # "" adds none
+//! sweep_interval = "15m"                  # this often a poll re-lists the whole lookback
+//! tag = "SIGNL4"                          # "" adds none; ignored for graph (no labels)
 //! page_size = 200                         # $top of each listing page, 1-1000
 //! enrichment_deadline = "30s"             # then forward without what is missing
 //! enrichment_concurrency = 4              # 1-5 (Log Analytics: 5 queries per principal)
@@ -77,7 +78,8 @@
 //! - Token scopes follow `cloud`, not overridden URLs (the sandbox's Entra expects the public
 //!   cloud's scopes).
 //! - Warnings (not errors): no `webhook_token` (one-way), the same workspace in two
-//!   connectors, inline secrets in a world-readable file.
+//!   connectors, inline secrets in a world-readable file, a `tag` on a Graph connector (alerts
+//!   have no labels), a `sweep_interval` shorter than the `poll_interval`.
 //!
 //! For the pipeline: [`ConnectorConfig::settings`] gives `actors::settings::ConnectorSettings`;
 //! [`Endpoints`] gives base strings without trailing `/` (`arm_base()`...) and token scopes
@@ -110,7 +112,8 @@ pub use error::{ConfigError, ConfigErrors, ErrorKind};
 pub use load::{
     load, load_with, parse_str, DEFAULT_BIND, DEFAULT_CLOSE_COMMENT, DEFAULT_DATA_DIR,
     DEFAULT_ENRICHMENT_CONCURRENCY, DEFAULT_ENRICHMENT_DEADLINE, DEFAULT_LOOKBACK,
-    DEFAULT_PAGE_SIZE, DEFAULT_POLL_INTERVAL, DEFAULT_POLL_OVERLAP, DEFAULT_TAG,
+    DEFAULT_PAGE_SIZE, DEFAULT_POLL_INTERVAL, DEFAULT_POLL_OVERLAP, DEFAULT_SWEEP_INTERVAL,
+    DEFAULT_TAG,
 };
 pub use model::{
     Config, ConnectorConfig, EntraUser, OnAcknowledge, OnClose, Signl4Config, Signl4Target,

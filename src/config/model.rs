@@ -77,6 +77,9 @@ pub struct ConnectorConfig {
     pub poll_interval: Duration,
     /// How far each poll reaches back before the watermark, so that late writes are not missed.
     pub poll_overlap: Duration,
+    /// How often a poll lists the whole lookback window instead of the time since the
+    /// watermark (catches what paging over changing incidents may skip); non-zero.
+    pub sweep_interval: Duration,
     /// `$top` of each listing page (1-1000).
     pub page_size: u32,
     /// After this long, an incident is forwarded without what enrichment could not fetch.
@@ -90,7 +93,8 @@ pub struct ConnectorConfig {
     pub ack_signl_on_sentinel_owner: bool,
     /// Analyst comments become annotations of the Signl (default true; needs the API key).
     pub comments_to_signl4: bool,
-    /// Tag (label) added to the incident once its Signl exists; `None` adds none.
+    /// Tag (label) added to the incident once its Signl exists; `None` adds none (always for
+    /// `read_source = "graph"`: Graph alerts have no labels).
     pub tag: Option<String>,
     /// What an acknowledgement in SIGNL4 does in Sentinel.
     pub on_acknowledge: OnAcknowledge,

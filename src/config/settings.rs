@@ -26,7 +26,7 @@ impl ConnectorConfig {
             lookback: self.lookback,
             poll_interval: self.poll_interval,
             overlap: self.poll_overlap,
-            sweep_interval: actors::settings::DEFAULT_SWEEP_INTERVAL,
+            sweep_interval: self.sweep_interval,
             page_size: self.page_size,
             tag: self.tag.clone().unwrap_or_default(),
             service: self.signl4.service.clone().unwrap_or_default(),

@@ -1,10 +1,13 @@
 //! Outbound HTTP: the reqwest clients that implement the pipeline's ports (`actors::ports`) for
-//! Microsoft Sentinel (ARM), SIGNL4 and Log Analytics, with their shared plumbing.
+//! Microsoft Sentinel (ARM), Microsoft Graph (security alerts_v2), SIGNL4 and Log Analytics,
+//! with their shared plumbing.
 //!
 //! Layout: [`HttpContext`] is built once per process and owns the one `reqwest::Client`
 //! (keep-alive pool), the per-subscription [rate budgets](budget) and the [token
-//! caches](token); [`sentinel::SentinelClient`], [`signl4::Signl4Client`] and
-//! [`log_analytics::LogAnalyticsClient`] are cheap handles built from it. [`classify`] is the one
+//! caches](token); [`sentinel::SentinelClient`], [`graph::GraphClient`],
+//! [`signl4::Signl4Client`] and [`log_analytics::LogAnalyticsClient`] are cheap handles built
+//! from it ([`incidents::IncidentClient`] is a connector's incident client, whichever its read
+//! source). [`classify`] is the one
 //! place that turns responses and transport errors into [`ApiError`]s; [`retry()`] is the backoff
 //! helper callers may wrap around any port call.
 //!
@@ -40,11 +43,13 @@
 //! - No secret (client secret, access token, SIGNL4 team secret or API key) appears in an error
 //!   message, a `Debug` output or a log line: URLs are logged as path templates, reqwest errors
 //!   lose their URL, and every message passes the client's [`Redactor`].
-//! - Only the configured hosts receive credentials: a Sentinel `nextLink` pointing elsewhere is
-//!   refused rather than followed with our bearer token.
+//! - Only the configured hosts receive credentials: a Sentinel `nextLink` or Graph
+//!   `@odata.nextLink` pointing elsewhere is refused rather than followed with our bearer token.
 
 pub mod budget;
 pub mod classify;
+pub mod graph;
+pub mod incidents;
 pub mod log_analytics;
 pub mod retry;
 pub mod send;
@@ -59,6 +64,8 @@ use std::time::Duration;
 
 pub use actors::ports::ApiError;
 pub use budget::{BudgetLimits, SubscriptionBudget};
+pub use graph::{GraphClient, GraphSettings};
+pub use incidents::IncidentClient;
 pub use log_analytics::{LogAnalyticsClient, LogAnalyticsSettings};
 pub use retry::{retry, RetryPolicy};
 pub use sentinel::{SentinelClient, SentinelSettings};
@@ -169,7 +176,7 @@ pub struct HttpSettings {
     pub user_agent: String,
     /// Honour `HTTP(S)_PROXY` from the environment. Off in tests so loopback is never proxied.
     pub use_env_proxy: bool,
-    /// Sentinel rate budget per subscription.
+    /// Rate budget per Sentinel subscription (and, with the same limits, per Graph tenant).
     pub budget: BudgetLimits,
 }
 
@@ -271,7 +278,8 @@ impl HttpContext {
         &self.inner.settings
     }
 
-    /// The rate budget of `subscription` (created with the context's limits on first use).
+    /// The rate budget of `subscription` (created with the context's limits on first use). Any
+    /// key names a budget: the Graph client uses `graph/{tenant}`.
     pub fn budget(&self, subscription: &str) -> Arc<SubscriptionBudget> {
         let key = subscription.to_ascii_lowercase();
         lock(&self.inner.budgets)

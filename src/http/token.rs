@@ -63,6 +63,8 @@ pub const PUBLIC_AUTHORITY: &str = "https://login.microsoftonline.com";
 pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
 /// Log Analytics query API scope.
 pub const LOG_ANALYTICS_SCOPE: &str = "https://api.loganalytics.io/.default";
+/// Microsoft Graph scope (security alerts_v2).
+pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
 
 /// An access token. `Debug` does not show it.
 #[derive(Clone, PartialEq, Eq)]

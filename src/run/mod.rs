@@ -3,9 +3,9 @@
 //!
 //! Invariants: every connector shares one event log (its own tenant stream), one HTTP context
 //! (connection pool, token caches, per-subscription rate budgets) and one webhook listener (its
-//! own path token); a connector whose configuration cannot run (an unsupported read source, a
-//! webhook URL that is not SIGNL4's shape) stops the start with an error naming it, before any
-//! connector polls. Secrets go from the configuration straight into the clients.
+//! own path token); a connector whose configuration cannot run (a webhook URL that is not
+//! SIGNL4's shape) stops the start with an error naming it, before any connector polls. Each
+//! connector reads Sentinel (ARM) or Microsoft Graph alerts, as its `read_source` says. Secrets go from the configuration straight into the clients.
 
 mod serve;
 mod wiring;

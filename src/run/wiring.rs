@@ -9,6 +9,8 @@ use actors::connector::{self, ConnectorHandle, Services};
 use store::{Store, StoreError};
 
 use crate::config::{Audience, Config, ConnectorConfig, ReadSource, Signl4Target};
+use crate::http::graph::{GraphClient, GraphSettings};
+use crate::http::incidents::IncidentClient;
 use crate::http::log_analytics::{LogAnalyticsClient, LogAnalyticsSettings};
 use crate::http::sentinel::{SentinelClient, SentinelSettings};
 use crate::http::signl4::{Signl4Client, Signl4Settings};
@@ -16,8 +18,9 @@ use crate::http::token::AzureCredentials;
 use crate::http::{HttpContext, Secret};
 use crate::webhook::{Route, Routes};
 
-/// The actors of one connector, with the concrete clients.
-pub type Handle = ConnectorHandle<SentinelClient, Signl4Client, LogAnalyticsClient>;
+/// The actors of one connector, with the concrete clients (the incident client is Sentinel's
+/// or Graph's, as the connector's `read_source` says).
+pub type Handle = ConnectorHandle<IncidentClient, Signl4Client, LogAnalyticsClient>;
 
 /// Every started connector and the webhook routes to serve.
 pub struct Running {
@@ -81,12 +84,6 @@ pub async fn start_connectors(
     // Check every connector before starting any.
     let mut prepared = Vec::new();
     for c in &config.connectors {
-        if c.read_source == ReadSource::Graph {
-            return Err(unsupported(
-                c,
-                "read_source \"graph\" is not supported yet; use \"sentinel\"",
-            ));
-        }
         prepared.push((c, signl4_target(c)?));
     }
     let mut running = Running {
@@ -101,17 +98,33 @@ pub async fn start_connectors(
             c.client_id.to_string(),
             Secret::new(c.client_secret.expose()),
         );
-        let mut sentinel = SentinelSettings::new(
-            credentials.clone(),
-            c.endpoints.arm.as_str().trim_end_matches('/'),
-            c.subscription_id.to_string(),
-            &c.resource_group,
-            &c.workspace_name,
-        );
-        sentinel
-            .api_version
-            .clone_from(&c.endpoints.sentinel_api_version);
-        sentinel.scope = c.token_scope(Audience::Arm).to_string();
+        let incidents = match c.read_source {
+            ReadSource::Sentinel => {
+                let mut sentinel = SentinelSettings::new(
+                    credentials.clone(),
+                    c.endpoints.arm_base(),
+                    c.subscription_id.to_string(),
+                    &c.resource_group,
+                    &c.workspace_name,
+                );
+                sentinel
+                    .api_version
+                    .clone_from(&c.endpoints.sentinel_api_version);
+                sentinel.scope = c.token_scope(Audience::Arm).to_string();
+                IncidentClient::Sentinel(SentinelClient::new(http, sentinel))
+            }
+            ReadSource::Graph => {
+                let mut graph = GraphSettings::new(credentials.clone(), c.endpoints.graph_base());
+                graph.scope = c.token_scope(Audience::Graph).to_string();
+                tracing::info!(
+                    connector = %c.name,
+                    "reading Microsoft Graph security alerts (alerts_v2); write-back PATCHes \
+                     status, assignedTo and classification and posts comments; no tags (alerts \
+                     have no labels)"
+                );
+                IncidentClient::Graph(GraphClient::new(http, graph))
+            }
+        };
         let mut signl4 = Signl4Settings::new(signl4_host, team_secret);
         if let Some(key) = &c.signl4.api_key {
             signl4 = signl4.with_api_key(Secret::new(key.expose()));
@@ -129,7 +142,7 @@ pub async fn start_connectors(
             c.settings(),
             store.clone(),
             Services {
-                sentinel: Rc::new(SentinelClient::new(http, sentinel)),
+                sentinel: Rc::new(incidents),
                 signl4: Rc::new(Signl4Client::new(http, signl4)),
                 log_analytics,
             },

@@ -2,6 +2,11 @@
 //! is configured, the Log Analytics search results behind the alerts), records it, and hands the
 //! incident to the Forwarder.
 //!
+//! For a Microsoft Graph connector (`Source::Graph`) an alert is its own only alert and carries
+//! its entities (`evidence`): both are taken from the observation the Poller recorded (the
+//! alert as received, under `alert` in its incident view, see `ports::IncidentRecord`), with no
+//! remote call; only the Log Analytics lookup (by `providerAlertId`) goes out.
+//!
 //! Invariants:
 //! - Paging never waits on enrichment for long: each lookup is retried with backoff only until
 //!   `enrichment_deadline`; whatever could not be fetched is recorded as missing and the incident
@@ -18,7 +23,7 @@ use std::rc::Rc;
 
 use actix::Recipient;
 use serde_json::Value;
-use store::events::IncidentEnriched;
+use store::events::{Event, IncidentEnriched, Source};
 use store::writer::Execution;
 use store::{Command, IncidentKey, Store, StoreError, TenantId};
 use tokio::sync::Semaphore;
@@ -74,7 +79,7 @@ pub async fn enrich_and_forward<S: SentinelApi, L: LogAnalyticsApi>(
         return Ok(());
     };
     if enriched_round < round {
-        let enriched = gather(context, &name).await;
+        let enriched = gather(context, tenant, incident, &name).await;
         context
             .store
             .execute(
@@ -97,6 +102,8 @@ pub async fn enrich_and_forward<S: SentinelApi, L: LogAnalyticsApi>(
 /// Fetches alerts, entities and search results within the deadline.
 async fn gather<S: SentinelApi, L: LogAnalyticsApi>(
     context: &EnrichContext<S, L>,
+    tenant: TenantId,
+    incident: IncidentKey,
     name: &str,
 ) -> IncidentEnriched {
     let settings = &context.settings;
@@ -104,18 +111,38 @@ async fn gather<S: SentinelApi, L: LogAnalyticsApi>(
         deadline: settings.enrichment_deadline,
         ..settings.backoff
     };
-    let (alerts, entities) = tokio::join!(
-        retry(backoff, || context.sentinel.list_alerts(name)),
-        retry(backoff, || context.sentinel.list_entities(name)),
-    );
     let mut missing = Vec::new();
-    let alerts = keep(alerts.0, "alerts", &mut missing);
-    let entities = keep(entities.0, "entities", &mut missing);
+    let (alerts, entities) = match settings.source {
+        Source::Graph => match recorded_alert(&context.store, tenant, incident) {
+            Ok(alert) => {
+                let evidence = alert["evidence"].as_array().cloned().unwrap_or_default();
+                (vec![alert], evidence)
+            }
+            Err(why) => {
+                missing.push(format!("alert: {why}"));
+                (Vec::new(), Vec::new())
+            }
+        },
+        Source::Sentinel => {
+            let (alerts, entities) = tokio::join!(
+                retry(backoff, || context.sentinel.list_alerts(name)),
+                retry(backoff, || context.sentinel.list_entities(name)),
+            );
+            (
+                keep(alerts.0, "alerts", &mut missing),
+                keep(entities.0, "entities", &mut missing),
+            )
+        }
+    };
     let mut search_json = String::new();
     if let Some(la) = &context.log_analytics {
         let ids: Vec<String> = alerts
             .iter()
-            .filter_map(|a| a["properties"]["systemAlertId"].as_str())
+            .filter_map(|a| {
+                a["properties"]["systemAlertId"]
+                    .as_str()
+                    .or(a["providerAlertId"].as_str())
+            })
             .map(str::to_string)
             .collect();
         if !ids.is_empty() {
@@ -135,7 +162,8 @@ async fn gather<S: SentinelApi, L: LogAnalyticsApi>(
     let mut products = BTreeSet::new();
     let mut tactics = BTreeSet::new();
     for alert in &alerts {
-        let p = &alert["properties"];
+        // A Sentinel SecurityAlert keeps its fields under `properties`; a Graph alert at the top.
+        let p = alert.get("properties").unwrap_or(alert);
         if let Some(product) = p["productName"].as_str().filter(|s| !s.is_empty()) {
             products.insert(product.to_string());
         }
@@ -143,6 +171,9 @@ async fn gather<S: SentinelApi, L: LogAnalyticsApi>(
             if let Some(t) = tactic.as_str() {
                 tactics.insert(t.to_string());
             }
+        }
+        if let Some(category) = p["category"].as_str().filter(|s| !s.is_empty()) {
+            tactics.insert(category.to_string());
         }
     }
     IncidentEnriched {
@@ -154,6 +185,28 @@ async fn gather<S: SentinelApi, L: LogAnalyticsApi>(
         alerts_json: Value::Array(alerts).to_string(),
         entities_json: Value::Array(entities).to_string(),
         search_json,
+    }
+}
+
+/// The Graph alert as the Poller last recorded it (`alert` of its incident view).
+fn recorded_alert(store: &Store, tenant: TenantId, incident: IncidentKey) -> Result<Value, String> {
+    let events = store
+        .log()
+        .incident_events(tenant, incident)
+        .map_err(|e| format!("the recorded observation cannot be read: {e}"))?;
+    let raw = events
+        .iter()
+        .rev()
+        .find_map(|e| match &e.event {
+            Event::IncidentObserved(o) => Some(o.raw_json.clone()),
+            _ => None,
+        })
+        .ok_or("no observation recorded")?;
+    let view: Value = serde_json::from_str(&raw)
+        .map_err(|e| format!("the recorded observation does not parse: {e}"))?;
+    match view.get("alert") {
+        Some(alert) if alert.is_object() => Ok(alert.clone()),
+        _ => Err("the recorded observation holds no Graph alert".into()),
     }
 }
 

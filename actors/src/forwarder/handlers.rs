@@ -1,12 +1,12 @@
 //! The Forwarder's messages: `Forward` pages (and tags) one incident, `Reconcile` finishes open
-//! intents, `InFlight` reports work in flight.
+//! intents (one pass at a time), `InFlight` reports work in flight.
 
 use actix::Handler;
 
 use super::Forwarder;
 use crate::messages::{Forward, InFlight, Reconcile};
 use crate::ports::{SentinelApi, Signl4Api};
-use crate::tracker::spawn_tracked;
+use crate::tracker::{spawn_exclusive, spawn_tracked};
 
 impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<Forward> for Forwarder<S, G> {
     type Result = ();
@@ -29,8 +29,16 @@ impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<Reconcile> for Fo
     fn handle(&mut self, _: Reconcile, ctx: &mut Self::Context) {
         let context = self.context.clone();
         let work = async move { context.reconcile().await };
-        let tracker = self.tracker.clone();
-        spawn_tracked(self, ctx, &tracker, "reconciliation not recorded", work);
+        let (tracker, reconciling) = (self.tracker.clone(), self.reconciling.clone());
+        // One pass at a time: a tick while a (slow) pass runs is skipped, not stacked.
+        spawn_exclusive(
+            self,
+            ctx,
+            &tracker,
+            &reconciling,
+            "reconciliation not recorded",
+            work,
+        );
     }
 }
 

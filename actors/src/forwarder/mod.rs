@@ -45,6 +45,8 @@ const MAX_CONFLICTS: u32 = 8;
 pub struct Forwarder<S: SentinelApi + 'static, G: Signl4Api + 'static> {
     context: Rc<ForwardContext<S, G>>,
     tracker: Tracker,
+    /// The reconcile pass in flight (at most one; see `tracker::spawn_exclusive`).
+    reconciling: Tracker,
 }
 
 /// Everything forwarding needs; shared with in-flight work.
@@ -63,6 +65,7 @@ impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Forwarder<S, G> {
         Forwarder {
             context: Rc::new(context),
             tracker: Tracker::default(),
+            reconciling: Tracker::default(),
         }
     }
 }

@@ -151,13 +151,20 @@ fn list(items: &[Value], line: fn(&Value) -> String) -> String {
 }
 
 fn alert_line(alert: &Value) -> String {
-    let p = &alert["properties"];
+    // A Sentinel SecurityAlert keeps its fields under `properties`; a Graph alert at the top.
+    let p = alert.get("properties").unwrap_or(alert);
     let name = p["alertDisplayName"]
         .as_str()
         .or(p["friendlyName"].as_str())
+        .or(p["title"].as_str())
         .unwrap_or("alert");
     let mut extras = Vec::new();
-    for key in ["productName", "severity", "compromisedEntity"] {
+    let product = if p["productName"].is_string() {
+        "productName"
+    } else {
+        "serviceSource"
+    };
+    for key in [product, "severity", "compromisedEntity"] {
         if let Some(v) = p[key].as_str().filter(|v| !v.is_empty()) {
             extras.push(v.to_string());
         }
@@ -170,6 +177,9 @@ fn alert_line(alert: &Value) -> String {
 }
 
 fn entity_line(entity: &Value) -> String {
+    if let Some(odata_type) = entity["@odata.type"].as_str() {
+        return evidence_line(odata_type, entity);
+    }
     let kind = entity["kind"].as_str().unwrap_or("Entity");
     let p = &entity["properties"];
     let detail = match kind {
@@ -200,6 +210,37 @@ fn entity_line(entity: &Value) -> String {
     let detail = detail
         .or_else(|| p["friendlyName"].as_str().map(str::to_string))
         .unwrap_or_default();
+    format!("{kind}: {detail}")
+}
+
+/// One item of a Graph alert's `evidence`, named by its `@odata.type`
+/// (`#microsoft.graph.security.deviceEvidence` -> `Device`); unknown types show their
+/// `displayName`, if any.
+fn evidence_line(odata_type: &str, e: &Value) -> String {
+    let short = odata_type.rsplit('.').next().unwrap_or(odata_type);
+    let short = short.strip_suffix("Evidence").unwrap_or(short);
+    let mut kind = short.to_string();
+    if let Some(first) = kind.get(..1).map(str::to_ascii_uppercase) {
+        kind.replace_range(..1, &first);
+    }
+    let s = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+    let detail = match short {
+        "device" => s(&e["deviceDnsName"]).or(s(&e["hostName"])),
+        "user" => s(&e["userAccount"]["userPrincipalName"]).or(s(&e["userAccount"]["accountName"])),
+        "ip" => s(&e["ipAddress"]).map(|a| match s(&e["countryLetterCode"]) {
+            Some(c) => format!("{a} ({c})"),
+            None => a,
+        }),
+        "url" => s(&e["url"]),
+        "file" => s(&e["fileDetails"]["fileName"]),
+        "process" => s(&e["imageFile"]["fileName"]).or(s(&e["processCommandLine"])),
+        "mailbox" => s(&e["primaryAddress"]),
+        "analyzedMessage" => s(&e["subject"]),
+        "registryKey" => s(&e["registryKey"]),
+        "registryValue" => s(&e["registryValueName"]),
+        _ => None,
+    };
+    let detail = detail.or(s(&e["displayName"])).unwrap_or_default();
     format!("{kind}: {detail}")
 }
 
@@ -265,5 +306,37 @@ mod tests {
             .as_str()
             .unwrap()
             .starts_with("Something happened"));
+    }
+
+    #[test]
+    fn a_graph_alert_and_its_evidence_read_like_sentinel_items() {
+        let alerts = vec![json!({"@odata.type": "#microsoft.graph.security.alert",
+            "title": "Suspicious execution of hidden file", "severity": "low",
+            "serviceSource": "microsoftDefenderForEndpoint"})];
+        let entities = vec![
+            json!({"@odata.type": "#microsoft.graph.security.deviceEvidence", "deviceDnsName": "host-7"}),
+            json!({"@odata.type": "#microsoft.graph.security.userEvidence",
+                "userAccount": {"accountName": "admin", "userPrincipalName": "admin@contoso.com"}}),
+            json!({"@odata.type": "#microsoft.graph.security.ipEvidence", "ipAddress": "203.0.113.7",
+                "countryLetterCode": "NZ"}),
+            json!({"@odata.type": "#microsoft.graph.security.futureEvidence", "displayName": "x"}),
+        ];
+        let body = signl_body(
+            &SignlContext::default(),
+            &IncidentView::default(),
+            &EnrichmentView {
+                alerts: &alerts,
+                entities: &entities,
+                ..EnrichmentView::default()
+            },
+        );
+        assert_eq!(
+            body["Alerts"],
+            "1. Suspicious execution of hidden file (microsoftDefenderForEndpoint, low)"
+        );
+        assert_eq!(
+            body["Entities"],
+            "1. Device: host-7\n2. User: admin@contoso.com\n3. Ip: 203.0.113.7 (NZ)\n4. Future: x"
+        );
     }
 }

@@ -6,7 +6,7 @@ use actix::{ActorFutureExt, Handler, ResponseActFuture, WrapFuture};
 use super::StatusSync;
 use crate::messages::{InFlight, PollSignl4, Reconcile, Recorded, SentinelChanged, Signl4Notified};
 use crate::ports::{SentinelApi, Signl4Api};
-use crate::tracker::spawn_tracked;
+use crate::tracker::{spawn_exclusive, spawn_tracked};
 
 impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<Signl4Notified>
     for StatusSync<S, G>
@@ -56,11 +56,13 @@ impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<Reconcile> for St
     fn handle(&mut self, _: Reconcile, ctx: &mut Self::Context) {
         let context = self.context.clone();
         let work = async move { context.reconcile().await };
-        let tracker = self.tracker.clone();
-        spawn_tracked(
+        let (tracker, reconciling) = (self.tracker.clone(), self.reconciling.clone());
+        // One pass at a time: a tick while a (slow) pass runs is skipped, not stacked.
+        spawn_exclusive(
             self,
             ctx,
             &tracker,
+            &reconciling,
             "StatusSync reconciliation not recorded",
             work,
         );

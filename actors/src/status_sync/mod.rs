@@ -54,6 +54,8 @@ use notification::Notification;
 pub struct StatusSync<S: SentinelApi + 'static, G: Signl4Api + 'static> {
     context: Rc<SyncContext<S, G>>,
     tracker: Tracker,
+    /// The reconcile pass in flight (at most one; see `tracker::spawn_exclusive`).
+    reconciling: Tracker,
 }
 
 /// Everything syncing needs; shared with in-flight work.
@@ -90,6 +92,7 @@ impl<S: SentinelApi + 'static, G: Signl4Api + 'static> StatusSync<S, G> {
         StatusSync {
             context: Rc::new(context),
             tracker: Tracker::default(),
+            reconciling: Tracker::default(),
         }
     }
 }

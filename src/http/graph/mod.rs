@@ -1,0 +1,368 @@
+//! [`GraphClient`]: Microsoft Graph security alerts_v2 (`{graph}/security/alerts_v2`) behind the
+//! `SentinelApi` port, for connectors with `read_source = "graph"` (azure-apis.md §4).
+//!
+//! Each alert is presented to the pipeline as an incident ([`view`]): listing is
+//! `GET /security/alerts_v2` with the poll's `$filter` (status, severity,
+//! `lastUpdateDateTime ge`) and `$top`, following `@odata.nextLink` verbatim; a read is
+//! `GET .../{id}`; an incident write (acknowledge, close) is a `PATCH .../{id}` of status,
+//! assignedTo and classification; a comment is `POST .../{id}/comments`. The alert's linked
+//! items are the alert itself and its `evidence` (the Enricher reads them from the recorded
+//! observation and calls nothing; [`SentinelApi::list_alerts`] and
+//! [`SentinelApi::list_entities`] read the alert when called anyway).
+//!
+//! Choices:
+//! - No `$orderby`: alerts_v2 documents `$count`, `$filter`, `$skip` and `$top` only, and the
+//!   Poller does not need an order (its watermark moves only after the whole listing).
+//! - `Prefer: include-unknown-enum-members` on every request, so evolvable values (serviceSource
+//!   `microsoftSentinel`, status `awaitingAction`) arrive as themselves.
+//! - Graph POSTs a new comment on every call, so a comment carries a marker with its id
+//!   ([`view::comment_marker`]) and is posted only when the alert has no comment with it yet:
+//!   a retry after a lost answer does not comment twice.
+//! - Labels do not exist on alerts; the configuration turns tagging off for Graph connectors.
+//!
+//! Invariants:
+//! - Every call draws from the tenant's Graph [rate budget](super::budget) (key
+//!   `graph/{tenant}`), then takes a token for the Graph scope; a 401 forces one refresh and one
+//!   retry; a 429 is `Throttled` with Graph's `Retry-After` ([`classify`](super::classify)).
+//! - Writes send the caller's `request_id` as `x-ms-client-request-id` (Graph echoes it as
+//!   `client-request-id`); reads a fresh v4.
+//! - An `@odata.nextLink` must point at the configured Graph origin; anything else is refused,
+//!   so our bearer token never leaves for another host.
+
+pub mod view;
+
+use std::sync::Arc;
+
+use actors::ports::{IncidentPage, IncidentQuery, IncidentRecord, SentinelApi};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::budget::{CallClass, SubscriptionBudget};
+use super::classify;
+use super::send::{self, pct_encode, segment, CallInfo, Exchange};
+use super::token::{AzureCredentials, TokenProvider, GRAPH_SCOPE};
+use super::{ApiError, HttpContext, Redactor};
+
+/// The public-cloud Graph base (with `/v1.0`).
+pub const PUBLIC_GRAPH_ENDPOINT: &str = "https://graph.microsoft.com/v1.0";
+
+/// Everything needed to read one tenant's alerts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphSettings {
+    /// App credentials (the token provider is shared through the `HttpContext`).
+    pub credentials: AzureCredentials,
+    /// Graph base including `/v1.0`, e.g. [`PUBLIC_GRAPH_ENDPOINT`].
+    pub endpoint: String,
+    /// Token scope.
+    pub scope: String,
+}
+
+impl GraphSettings {
+    /// Settings with the Graph scope.
+    pub fn new(credentials: AzureCredentials, endpoint: impl Into<String>) -> Self {
+        GraphSettings {
+            credentials,
+            endpoint: endpoint.into(),
+            scope: GRAPH_SCOPE.into(),
+        }
+    }
+}
+
+/// The alerts_v2 client of one tenant. Cheap to clone.
+#[derive(Clone)]
+pub struct GraphClient {
+    http: reqwest::Client,
+    tokens: TokenProvider,
+    budget: Arc<SubscriptionBudget>,
+    settings: Arc<GraphSettings>,
+    /// `{graph}/security/alerts_v2`.
+    alerts: String,
+    /// `scheme://host[:port]` of the Graph endpoint, lowercase.
+    origin: String,
+    redactor: Redactor,
+}
+
+impl std::fmt::Debug for GraphClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphClient")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a request sends as its body.
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    None,
+    Json(&'a Value),
+}
+
+fn origin_of(url: &str) -> Option<String> {
+    let u = reqwest::Url::parse(url).ok()?;
+    Some(u.origin().ascii_serialization().to_ascii_lowercase())
+}
+
+fn read_call(template: &str) -> CallInfo<'_> {
+    CallInfo {
+        service: "graph",
+        method: "GET",
+        template,
+        request_id: Uuid::new_v4(),
+    }
+}
+
+impl GraphClient {
+    /// A client for `settings`, sharing `ctx`'s HTTP client and token cache; its rate budget is
+    /// the tenant's Graph budget (Graph throttles per tenant and app, not per subscription).
+    pub fn new(ctx: &HttpContext, settings: GraphSettings) -> Self {
+        let endpoint = settings.endpoint.trim_end_matches('/').to_string();
+        GraphClient {
+            http: ctx.client().clone(),
+            tokens: ctx.tokens(&settings.credentials),
+            budget: ctx.budget(&format!("graph/{}", settings.credentials.tenant_id)),
+            redactor: Redactor::new([settings.credentials.client_secret.expose()]),
+            alerts: format!("{endpoint}/security/alerts_v2"),
+            origin: origin_of(&endpoint).unwrap_or_default(),
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &GraphSettings {
+        &self.settings
+    }
+
+    fn alert_url(&self, id: &str) -> String {
+        format!("{}/{}", self.alerts, segment(id))
+    }
+
+    /// Budget, token, send; on 401 one forced refresh and one more try.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        call: CallInfo<'_>,
+        class: CallClass,
+        body: Body<'_>,
+    ) -> Result<Exchange, ApiError> {
+        send::send_authed(
+            &self.tokens,
+            &self.settings.scope,
+            Some((&self.budget, class)),
+            &call,
+            &self.redactor,
+            |token| {
+                let req = self
+                    .http
+                    .request(method.clone(), url)
+                    .bearer_auth(token.secret())
+                    .header(reqwest::header::ACCEPT, "application/json")
+                    .header("Prefer", "include-unknown-enum-members");
+                match body {
+                    Body::None => req,
+                    Body::Json(v) => req.json(v),
+                }
+            },
+        )
+        .await
+    }
+
+    fn json_ok(&self, x: &Exchange, call: &CallInfo<'_>) -> Result<Value, ApiError> {
+        if !x.is_success() {
+            return Err(classify::response(x, call, &self.redactor));
+        }
+        x.json(call, &self.redactor)
+    }
+
+    fn bad_resource(&self, call: &CallInfo<'_>, why: &str) -> ApiError {
+        ApiError::Transient(self.redactor.clean(&format!(
+            "{} {} {}: {why}",
+            call.service, call.method, call.template
+        )))
+    }
+
+    /// The alert as received.
+    pub async fn get_alert(&self, id: &str) -> Result<Value, ApiError> {
+        let call = read_call("/security/alerts_v2/{id}");
+        let x = self
+            .call(
+                reqwest::Method::GET,
+                &self.alert_url(id),
+                call,
+                CallClass::Read,
+                Body::None,
+            )
+            .await?;
+        let v = self.json_ok(&x, &call)?;
+        if !v.is_object() {
+            return Err(classify::unexpected(
+                &x,
+                &call,
+                &self.redactor,
+                "the alert is not an object",
+            ));
+        }
+        Ok(v)
+    }
+}
+
+impl SentinelApi for GraphClient {
+    async fn list_incidents(
+        &self,
+        query: &IncidentQuery,
+        next_link: Option<&str>,
+    ) -> Result<IncidentPage, ApiError> {
+        let call = read_call("/security/alerts_v2");
+        let url = match next_link {
+            Some(link) => {
+                let link = link.replace(' ', "%20");
+                if origin_of(&link).as_deref() != Some(self.origin.as_str()) {
+                    return Err(self.bad_resource(
+                        &call,
+                        "@odata.nextLink points outside the configured Graph endpoint; not \
+                         followed",
+                    ));
+                }
+                link
+            }
+            None => {
+                let filter = view::build_filter(query);
+                let mut qs = Vec::new();
+                if !filter.is_empty() {
+                    qs.push(format!("$filter={}", pct_encode(&filter)));
+                }
+                if query.page_size > 0 {
+                    qs.push(format!("$top={}", query.page_size.min(1000)));
+                }
+                if qs.is_empty() {
+                    self.alerts.clone()
+                } else {
+                    format!("{}?{}", self.alerts, qs.join("&"))
+                }
+            }
+        };
+        let x = self
+            .call(
+                reqwest::Method::GET,
+                &url,
+                call,
+                CallClass::Read,
+                Body::None,
+            )
+            .await?;
+        let body = self.json_ok(&x, &call)?;
+        let items = body
+            .get("value")
+            .and_then(Value::as_array)
+            .ok_or_else(|| classify::unexpected(&x, &call, &self.redactor, "no 'value' array"))?;
+        let mut incidents = Vec::with_capacity(items.len());
+        for item in items {
+            incidents.push(view::parse_alert(item).map_err(|e| self.bad_resource(&call, &e))?);
+        }
+        let next_link = body
+            .get("@odata.nextLink")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        Ok(IncidentPage {
+            incidents,
+            next_link,
+        })
+    }
+
+    async fn get_incident(&self, name: &str) -> Result<IncidentRecord, ApiError> {
+        let alert = self.get_alert(name).await?;
+        view::parse_alert(&alert)
+            .map_err(|e| self.bad_resource(&read_call("/security/alerts_v2/{id}"), &e))
+    }
+
+    /// Carries out an incident write built from an alert's view as a PATCH (see
+    /// [`view::alert_patch`]); answers the alert as written.
+    async fn put_incident(
+        &self,
+        name: &str,
+        resource: &Value,
+        request_id: Uuid,
+    ) -> Result<IncidentRecord, ApiError> {
+        let call = CallInfo {
+            service: "graph",
+            method: "PATCH",
+            template: "/security/alerts_v2/{id}",
+            request_id,
+        };
+        let patch = view::alert_patch(resource).map_err(|message| ApiError::Rejected {
+            status: 400,
+            message,
+        })?;
+        let x = self
+            .call(
+                reqwest::Method::PATCH,
+                &self.alert_url(name),
+                call,
+                CallClass::IncidentWrite,
+                Body::Json(&patch),
+            )
+            .await?;
+        let v = self.json_ok(&x, &call)?;
+        view::parse_alert(&v).map_err(|e| self.bad_resource(&call, &e))
+    }
+
+    /// The alert itself: an alert is its own only alert.
+    async fn list_alerts(&self, name: &str) -> Result<Vec<Value>, ApiError> {
+        Ok(vec![self.get_alert(name).await?])
+    }
+
+    /// The alert's `evidence`, as received (polymorphic by `@odata.type`).
+    async fn list_entities(&self, name: &str) -> Result<Vec<Value>, ApiError> {
+        let alert = self.get_alert(name).await?;
+        Ok(alert["evidence"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Posts the comment unless the alert already has it (found by its marker); answers the
+    /// creation time Graph gave it (comments have no etag).
+    async fn put_comment(
+        &self,
+        name: &str,
+        comment_id: Uuid,
+        message: &str,
+        request_id: Uuid,
+    ) -> Result<String, ApiError> {
+        let alert = self.get_alert(name).await?;
+        if view::find_comment(&alert, comment_id).is_some() {
+            return Ok(String::new());
+        }
+        let call = CallInfo {
+            service: "graph",
+            method: "POST",
+            template: "/security/alerts_v2/{id}/comments",
+            request_id,
+        };
+        let text = view::comment_text(message, comment_id);
+        let body = json!({"@odata.type": view::COMMENT_TYPE, "comment": text});
+        let x = self
+            .call(
+                reqwest::Method::POST,
+                &format!("{}/comments", self.alert_url(name)),
+                call,
+                CallClass::CommentWrite,
+                Body::Json(&body),
+            )
+            .await?;
+        let v = self.json_ok(&x, &call)?;
+        let comments = v.get("value").and_then(Value::as_array).ok_or_else(|| {
+            classify::unexpected(&x, &call, &self.redactor, "no 'value' array of comments")
+        })?;
+        Ok(comments
+            .iter()
+            .rev()
+            .find(|c| c["comment"].as_str() == Some(text.as_str()))
+            .and_then(|c| c["createdDateTime"].as_str())
+            .unwrap_or_default()
+            .to_string())
+    }
+
+    async fn get_comment(&self, name: &str, comment_id: Uuid) -> Result<Option<String>, ApiError> {
+        let alert = self.get_alert(name).await?;
+        Ok(view::find_comment(&alert, comment_id))
+    }
+}
