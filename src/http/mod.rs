@@ -1,5 +1,6 @@
 //! Outbound HTTP: the reqwest clients that implement the pipeline's ports (`actors::ports`) for
-//! Microsoft Sentinel (ARM), SIGNL4 and Log Analytics, with their shared plumbing.
+//! Microsoft Sentinel (ARM), SIGNL4, Log Analytics and the Logs Ingestion API (`SIGNL4_CL`), with
+//! their shared plumbing.
 //!
 //! Layout: [`HttpContext`] is built once per process and owns the one `reqwest::Client`
 //! (keep-alive pool), the per-subscription [rate budgets](budget) and the [token
@@ -46,6 +47,7 @@
 pub mod budget;
 pub mod classify;
 pub mod log_analytics;
+pub mod logs_ingestion;
 pub mod retry;
 pub mod send;
 pub mod sentinel;
@@ -60,6 +62,7 @@ use std::time::Duration;
 pub use actors::ports::ApiError;
 pub use budget::{BudgetLimits, SubscriptionBudget};
 pub use log_analytics::{LogAnalyticsClient, LogAnalyticsSettings};
+pub use logs_ingestion::{LogsIngestionClient, LogsIngestionSettings};
 pub use retry::{retry, RetryPolicy};
 pub use sentinel::{SentinelClient, SentinelSettings};
 pub use signl4::{Signl4Client, Signl4Settings};
