@@ -506,6 +506,9 @@ pub fn run(
     })
 }
 
+/// Typed columns and rows of an intermediate result.
+type Tabular = (Vec<(String, String)>, Vec<Row>);
+
 /// One aggregate of a `summarize`: output name, function, input column.
 struct Agg {
     name: String,
@@ -514,11 +517,7 @@ struct Agg {
 }
 
 /// `summarize [Name =] agg(...), ... [by Key, ...]`: one row per group, keys first.
-fn summarize(
-    rest: &str,
-    cols: &[(String, String)],
-    rows: Vec<Row>,
-) -> Result<(Vec<(String, String)>, Vec<Row>), KqlError> {
+fn summarize(rest: &str, cols: &[(String, String)], rows: Vec<Row>) -> Result<Tabular, KqlError> {
     let parts = split_top(rest, " by ");
     let (aggs_text, keys_text) = match parts.as_slice() {
         [aggs] => (aggs.as_str(), ""),
