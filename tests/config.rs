@@ -858,6 +858,11 @@ fn check_config_accepts_what_sandbox_config_out_writes() {
         "sandbox secrets must not be printed:\n{shown}"
     );
     assert!(shown.contains("SIGNL4 outbound webhook  none"), "{shown}");
+    assert!(shown.contains("SIGNL4_CL     http://127.0.0.1:"), "{shown}");
+    assert!(
+        shown.contains("stream Custom-SIGNL4_CL, every 30s"),
+        "{shown}"
+    );
 }
 
 mod mutations {

@@ -1,5 +1,6 @@
 //! The connector configuration the sandbox prints and writes (`--config-out`): one
-//! `[[connector]]` per tenant with its credentials, SIGNL4 team and the emulator endpoints.
+//! `[[connector]]` per tenant with its credentials, SIGNL4 team and the emulator endpoints, and
+//! `[connector.signl4_cl]` enabled against the Logs Ingestion emulator and the tenant's DCR.
 //!
 //! Invariant: the keys match what the connector's config parser reads (agreed in the issue);
 //! this file is the only place that knows them on the sandbox side.

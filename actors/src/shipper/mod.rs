@@ -53,9 +53,9 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 /// Events read from the log per chunk of a pass (bounds the rows held in memory).
 const EVENTS_PER_CHUNK: usize = 20_000;
 
-/// Incident states kept between events; past this the cache starts over (rebuilding one
-/// incident's state reads only that incident's events).
-const CACHED_INCIDENTS: usize = 4_096;
+/// Incident states kept between events; past this the least recently used half is dropped
+/// (rebuilding one incident's state reads only that incident's events).
+const CACHED_INCIDENTS: usize = 8_192;
 
 /// How one connector's shipper behaves.
 #[derive(Clone, Debug, PartialEq)]
@@ -232,6 +232,13 @@ impl<L: LogsIngestionApi> ShipContext<L> {
         self.stats.borrow_mut().cursor = cursor;
         while report.cursor < last {
             let (rows, scanned_to) = self.collect(report.cursor + 1, last)?;
+            if scanned_to <= report.cursor {
+                // Nothing readable after the cursor although the log is longer: never spin.
+                return Err(ShipError::Store(StoreError::Gap {
+                    expected: report.cursor + 1,
+                    found: last,
+                }));
+            }
             for batch in batches(rows, self.settings.max_batch_bytes) {
                 self.deliver(&batch, &mut report).await?;
             }
@@ -288,7 +295,7 @@ impl<L: LogsIngestionApi> ShipContext<L> {
                 state.apply(&earlier.event, earlier.recorded_at_ms);
             }
             if cache.len() >= CACHED_INCIDENTS {
-                cache.clear();
+                evict_older_half(&mut cache);
             }
             cache.insert(stored.incident, Cached { state, through: 0 });
         }
@@ -374,6 +381,16 @@ impl<L: LogsIngestionApi> ShipContext<L> {
         self.stats.borrow_mut().cursor = upto;
         Ok(())
     }
+}
+
+/// Drops the cached incidents whose last event is older than the median's (approximately the
+/// least recently used half), so that a busy connector keeps its active incidents cached.
+fn evict_older_half(cache: &mut HashMap<IncidentKey, Cached>) {
+    let mut throughs: Vec<u64> = cache.values().map(|c| c.through).collect();
+    let middle = throughs.len() / 2;
+    let (_, median, _) = throughs.select_nth_unstable(middle);
+    let median = *median;
+    cache.retain(|_, c| c.through > median);
 }
 
 /// Packs rows into batches whose JSON array body stays within `max_bytes` (a single row larger
