@@ -940,6 +940,11 @@ fn check_config_accepts_what_sandbox_config_out_writes() {
         "sandbox secrets must not be printed:\n{shown}"
     );
     assert!(shown.contains("SIGNL4 outbound webhook  none"), "{shown}");
+    assert!(shown.contains("SIGNL4_CL     http://127.0.0.1:"), "{shown}");
+    assert!(
+        shown.contains("stream Custom-SIGNL4_CL, every 30s"),
+        "{shown}"
+    );
 }
 
 mod mutations {
@@ -991,4 +996,85 @@ mod mutations {
             }
         }
     }
+}
+
+#[test]
+fn the_signl4_cl_section_is_read_with_defaults_and_checked_with_positions() {
+    let c = config::load_with(fixture("full.toml"), &full_env()).expect("full.toml is valid");
+    let cl = c.connectors[0]
+        .signl4_cl
+        .as_ref()
+        .expect("contoso ships SIGNL4_CL");
+    assert!(cl.enabled);
+    assert_eq!(
+        cl.endpoint.as_ref().unwrap().as_str(),
+        "https://dcr-sentinel-signl4-abcd.westeurope-1.ingest.monitor.azure.com/"
+    );
+    assert_eq!(cl.dcr_immutable_id, "dcr-0123456789abcdef0123456789abcdef");
+    assert_eq!(cl.interval, Duration::from_secs(60));
+    assert!(c.connectors[1].signl4_cl.is_none(), "absent: off");
+    assert_eq!(
+        config::ingestion_scope(c.connectors[1].endpoints.cloud),
+        "https://monitor.azure.us/.default"
+    );
+
+    // Defaults: the stream and the interval.
+    let section = "\n[connector.signl4_cl]\nendpoint = \"http://127.0.0.1:9\"\n\
+                   dcr_immutable_id = \"dcr-0123456789abcdef0123456789abcdef\"\n";
+    let c = parse(&format!("{BASE}{BASE_SIGNL4}{section}")).unwrap();
+    let cl = c.connectors[0].signl4_cl.as_ref().unwrap();
+    assert_eq!(cl.stream, config::DEFAULT_SIGNL4_CL_STREAM);
+    assert_eq!(cl.interval, config::DEFAULT_SIGNL4_CL_INTERVAL);
+
+    // Mistakes name their key and line.
+    let bad = "\n[connector.signl4_cl]\nendpoint = \"http://dce.example\"\n\
+               dcr_immutable_id = \"/subscriptions/x/resourceGroups/rg/providers/Microsoft.Insights/dataCollectionRules/r\"\n\
+               stream = \"SIGNL4_CL\"\ninterval = \"0s\"\nenable = true\n";
+    let e = parse_err(&format!("{BASE}{BASE_SIGNL4}{bad}"));
+    let line = |key: &str| e.at(&format!("connector[0].signl4_cl.{key}"))[0].line;
+    assert!(
+        e.at("connector[0].signl4_cl.endpoint")[0]
+            .message
+            .contains("use https"),
+        "{e}"
+    );
+    assert_eq!(line("endpoint"), Some(15));
+    assert!(
+        e.at("connector[0].signl4_cl.dcr_immutable_id")[0]
+            .message
+            .contains("resource id, not its immutable id"),
+        "{e}"
+    );
+    assert_eq!(line("dcr_immutable_id"), Some(16));
+    assert!(
+        e.at("connector[0].signl4_cl.stream")[0]
+            .message
+            .contains("\"Custom-\""),
+        "{e}"
+    );
+    assert!(
+        e.at("connector[0].signl4_cl.interval")[0]
+            .message
+            .contains("must not be zero"),
+        "{e}"
+    );
+    let unknown = &e.at("connector[0].signl4_cl.enable")[0];
+    assert_eq!(unknown.kind, ErrorKind::UnknownKey);
+    assert!(unknown.message.contains("did you mean `enabled`"), "{e}");
+
+    // Enabled without a rule is missing keys; disabled, the section may stay incomplete.
+    let e = parse_err(&format!("{BASE}{BASE_SIGNL4}\n[connector.signl4_cl]\n"));
+    assert_eq!(
+        e.at("connector[0].signl4_cl.endpoint")[0].kind,
+        ErrorKind::Missing
+    );
+    assert_eq!(
+        e.at("connector[0].signl4_cl.dcr_immutable_id")[0].kind,
+        ErrorKind::Missing
+    );
+    let c = parse(&format!(
+        "{BASE}{BASE_SIGNL4}\n[connector.signl4_cl]\nenabled = false\n"
+    ))
+    .unwrap();
+    assert!(!c.connectors[0].signl4_cl.as_ref().unwrap().enabled);
 }

@@ -32,6 +32,8 @@ fn every_incident_goes_round_the_loop_once() {
         summary.contains("incidents=12 round_trips=12 signls=12 duplicates=0 comments=24"),
         "{summary}"
     );
+    // Each incident's page, acknowledgement and close reached SIGNL4_CL.
+    assert!(summary.contains("signl4_cl_rows=36"), "{summary}");
     assert!(stdout.contains("ok: the log is contiguous"), "{stdout}");
 
     let timeline = Command::new(BIN)

@@ -17,5 +17,6 @@ pub mod poller;
 pub mod ports;
 pub mod retry;
 pub mod settings;
+pub mod shipper;
 pub mod status_sync;
 pub mod tracker;

@@ -92,3 +92,16 @@ pub struct Reconcile;
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "usize")]
 pub struct InFlight;
+
+// MESSAGES TO THE SHIPPER
+
+/// Ship what the log holds beyond the cursor now (the timer does it otherwise). Answered when
+/// the pass ends, with what it did.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<crate::shipper::PassReport, crate::shipper::ShipError>")]
+pub struct ShipNow;
+
+/// The shipper's counters (answered between passes).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "crate::shipper::ShipperStats")]
+pub struct ShipperStatus;

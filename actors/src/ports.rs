@@ -306,3 +306,13 @@ pub trait LogAnalyticsApi {
         timespan: &str,
     ) -> impl Future<Output = Result<QueryResult, ApiError>>;
 }
+
+/// The Azure Monitor Logs Ingestion API, bound to one data collection rule and stream (the
+/// connector's `SIGNL4_CL` table).
+pub trait LogsIngestionApi {
+    /// POSTs `body`, a JSON array of rows already serialised (the caller sizes its batches in
+    /// bytes), with `request_id` as `x-ms-client-request-id`. `Ok` means 204: the rows were
+    /// accepted. A too-large call is `Rejected { status: 413, .. }`, rows the rule refuses are
+    /// `Rejected { status: 400, .. }`.
+    fn upload(&self, body: &[u8], request_id: Uuid) -> impl Future<Output = Result<(), ApiError>>;
+}

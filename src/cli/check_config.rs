@@ -212,6 +212,20 @@ fn connector(out: &mut String, c: &ConnectorConfig) {
         Signl4Target::WebhookUrl(_) => "(full webhook URL configured)".to_string(),
     };
     let _ = writeln!(out, "    signl4      {signl4}");
+    let shipping = match &c.signl4_cl {
+        Some(cl) if cl.enabled => format!(
+            "{} rule {} stream {}, every {}",
+            cl.endpoint
+                .as_ref()
+                .map_or("", |u| u.as_str().trim_end_matches('/')),
+            cl.dcr_immutable_id,
+            cl.stream,
+            crate::config::format_duration(cl.interval)
+        ),
+        Some(_) => "off (enabled = false)".to_string(),
+        None => "off".to_string(),
+    };
+    let _ = writeln!(out, "  SIGNL4_CL     {shipping}");
     let (target_name, target) = match &s4.target {
         Signl4Target::TeamSecret(s) => ("team_secret", s),
         Signl4Target::WebhookUrl(s) => ("webhook_url", s),

@@ -51,12 +51,13 @@ pub fn run(args: Args) -> CliResult {
         timeout: args.timeout,
     })?;
     println!(
-        "\ndemo: incidents={} round_trips={} signls={} duplicates={} comments={} in {:.1}s",
+        "\ndemo: incidents={} round_trips={} signls={} duplicates={} comments={} signl4_cl_rows={} in {:.1}s",
         summary.incidents,
         summary.done,
         summary.signls,
         summary.duplicates,
         summary.comments,
+        summary.signl4_cl_rows,
         summary.elapsed.as_secs_f64()
     );
     let me = std::env::current_exe()?;

@@ -171,7 +171,7 @@ const KEY_NAMES: &[&str] = &[
     "webhook_url_env", "webhook_url_file", "api_key", "api_key_env", "api_key_file",
     "alerting_scenario", "service", "endpoints", "cloud", "authority_host", "arm", "log_analytics",
     "graph", "sentinel_api_version", "ack_signl_on_sentinel_owner", "comments_to_signl4",
-    "poll_status",
+    "poll_status", "signl4_cl", "enabled", "endpoint", "dcr_immutable_id", "stream", "interval",
 ];
 
 /// The key written at the start of the line holding `offset` (`key = ...`), to name it in a
@@ -430,6 +430,7 @@ fn read_connector(ctx: &mut Ctx, t: &mut TableReader) -> Option<ConnectorConfig>
         }
     };
     let endpoints = read_endpoints(ctx, t);
+    let signl4_cl = super::signl4_cl::read(ctx, t);
     let webhook_token = optional_secret(
         ctx,
         t,
@@ -503,6 +504,7 @@ fn read_connector(ctx: &mut Ctx, t: &mut TableReader) -> Option<ConnectorConfig>
         signl4: signl4?,
         endpoints: endpoints?,
         webhook_token: webhook_token?,
+        signl4_cl: signl4_cl?,
     })
 }
 

@@ -55,6 +55,12 @@
 //! cloud = "public"                        # usgov, china: default URLs and token scopes
 //! # authority_host, arm, log_analytics, graph, signl4: overrides (e.g. the sandbox)
 //! sentinel_api_version = "2025-12-01"
+//!
+//! [connector.signl4_cl]                   # optional: SIGNL4 activity into SIGNL4_CL
+//! endpoint = "https://dcr-x.westeurope-1.ingest.monitor.azure.com"  # DCE or DCR endpoint
+//! dcr_immutable_id = "dcr-0123456789abcdef0123456789abcdef"
+//! stream = "Custom-SIGNL4_CL"             # the default
+//! interval = "30s"                        # between shipping passes; enabled = false: off
 //! ```
 //!
 //! Decisions:
@@ -98,6 +104,7 @@ mod model;
 mod reader;
 mod secret;
 mod settings;
+mod signl4_cl;
 mod validate;
 
 pub use duration::{format as format_duration, parse as parse_duration};
@@ -121,4 +128,8 @@ pub use model::{
 };
 pub use reader::Env;
 pub use secret::{Secret, SecretSource};
+pub use signl4_cl::{
+    ingestion_scope, Signl4ClConfig, DEFAULT_INTERVAL as DEFAULT_SIGNL4_CL_INTERVAL,
+    DEFAULT_STREAM as DEFAULT_SIGNL4_CL_STREAM,
+};
 pub use validate::{is_loopback, MIN_TOKEN_LEN};

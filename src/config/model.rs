@@ -109,6 +109,8 @@ pub struct ConnectorConfig {
     /// Path token of this connector's SIGNL4 outbound webhook; `None` disables the inbound
     /// webhook for this connector (Sentinel -> SIGNL4 only).
     pub webhook_token: Option<Secret>,
+    /// Shipping SIGNL4 activity into `SIGNL4_CL`; `None` when not configured.
+    pub signl4_cl: Option<super::signl4_cl::Signl4ClConfig>,
 }
 
 /// What an acknowledgement in SIGNL4 does to the Sentinel incident.

@@ -4,7 +4,8 @@
 //! sandbox prints (exactly as a user would), runs every connector with the real HTTP clients,
 //! the real event log and the real webhook listener, and plays SIGNL4 users who acknowledge and
 //! then close each Signl. Every incident goes round the loop: polled, enriched, paged, tagged,
-//! acknowledged (owner, Active, comment), closed (classification, comment).
+//! acknowledged (owner, Active, comment), closed (classification, comment); and each
+//! connector's `SIGNL4_CL` shipper delivers that activity to the sandbox's Logs Ingestion API.
 //!
 //! Invariant: the demo only drives the sandbox's users and reads state; it never writes the
 //! event log or calls the actors itself, so what it shows is what the connector does.
@@ -52,6 +53,8 @@ pub struct Summary {
     pub duplicates: usize,
     /// Sentinel comments written by the connector.
     pub comments: usize,
+    /// Rows the `SIGNL4_CL` shippers delivered to the sandbox's Logs Ingestion API.
+    pub signl4_cl_rows: u64,
     pub elapsed: Duration,
 }
 
@@ -107,7 +110,11 @@ pub fn run(options: &DemoOptions) -> Result<Summary, Box<dyn std::error::Error>>
         );
         let summary = drive(options, &sandbox, &store, &running).await;
         server.stop(true).await;
-        summary
+        let rows = ship_all(&running).await;
+        summary.map(|s| Summary {
+            signl4_cl_rows: rows,
+            ..s
+        })
     });
     drop(system);
     sandbox.stop();
@@ -168,6 +175,20 @@ async fn drive(
             _ = &mut ctrl_c => return Ok(summarize(store, started)),
         }
     }
+}
+
+/// Runs a last pass of every `SIGNL4_CL` shipper; returns the rows they delivered in all.
+async fn ship_all(running: &Running) -> u64 {
+    let mut rows = 0;
+    for (name, shipper) in &running.shippers {
+        if let Ok(Err(error)) = shipper.send(actors::messages::ShipNow).await {
+            tracing::warn!(connector = %name, %error, "last SIGNL4_CL pass failed");
+        }
+        if let Ok(stats) = shipper.send(actors::messages::ShipperStatus).await {
+            rows += stats.rows_shipped;
+        }
+    }
+    rows
 }
 
 /// How often watch mode adds an incident.

@@ -1,6 +1,6 @@
 //! Outbound HTTP: the reqwest clients that implement the pipeline's ports (`actors::ports`) for
-//! Microsoft Sentinel (ARM), Microsoft Graph (security alerts_v2), SIGNL4 and Log Analytics,
-//! with their shared plumbing.
+//! Microsoft Sentinel (ARM), Microsoft Graph (security alerts_v2), SIGNL4, Log Analytics and the
+//! Logs Ingestion API (`SIGNL4_CL`), with their shared plumbing.
 //!
 //! Layout: [`HttpContext`] is built once per process and owns the one `reqwest::Client`
 //! (keep-alive pool), the per-subscription [rate budgets](budget) and the [token
@@ -51,6 +51,7 @@ pub mod classify;
 pub mod graph;
 pub mod incidents;
 pub mod log_analytics;
+pub mod logs_ingestion;
 pub mod retry;
 pub mod send;
 pub mod sentinel;
@@ -67,6 +68,7 @@ pub use budget::{BudgetLimits, SubscriptionBudget};
 pub use graph::{GraphClient, GraphSettings};
 pub use incidents::IncidentClient;
 pub use log_analytics::{LogAnalyticsClient, LogAnalyticsSettings};
+pub use logs_ingestion::{LogsIngestionClient, LogsIngestionSettings};
 pub use retry::{retry, RetryPolicy};
 pub use sentinel::{SentinelClient, SentinelSettings};
 pub use signl4::{Signl4Client, Signl4Settings};

@@ -5,13 +5,15 @@
 //! (connection pool, token caches, per-subscription rate budgets) and one webhook listener (its
 //! own path token); a connector whose configuration cannot run (a webhook URL that is not
 //! SIGNL4's shape) stops the start with an error naming it, before any connector polls. Each
-//! connector reads Sentinel (ARM) or Microsoft Graph alerts, as its `read_source` says. Secrets go from the configuration straight into the clients.
+//! connector reads Sentinel (ARM) or Microsoft Graph alerts, as its `read_source` says. Secrets
+//! go from the configuration straight into the clients. A connector with `[connector.signl4_cl]`
+//! enabled also gets its `SIGNL4_CL` shipper ([`Running::shippers`]).
 
 mod serve;
 mod wiring;
 
 pub use serve::serve_webhooks;
-pub use wiring::{start_connectors, Handle, Running, WiringError};
+pub use wiring::{start_connectors, Handle, Running, ShipperAddr, WiringError};
 
 /// Waits until every connector's pipeline has been idle for a few consecutive checks, or
 /// `max_checks` checks (one per `step`) have passed. Returns whether it settled.

@@ -5,13 +5,16 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use actix::{Actor, Addr};
 use actors::connector::{self, ConnectorHandle, Services};
+use actors::shipper::{ShipContext, Shipper, ShipperSettings};
 use store::{Store, StoreError};
 
-use crate::config::{Audience, Config, ConnectorConfig, ReadSource, Signl4Target};
+use crate::config::{ingestion_scope, Audience, Config, ConnectorConfig, ReadSource, Signl4Target};
 use crate::http::graph::{GraphClient, GraphSettings};
 use crate::http::incidents::IncidentClient;
 use crate::http::log_analytics::{LogAnalyticsClient, LogAnalyticsSettings};
+use crate::http::logs_ingestion::{LogsIngestionClient, LogsIngestionSettings};
 use crate::http::sentinel::{SentinelClient, SentinelSettings};
 use crate::http::signl4::{Signl4Client, Signl4Settings};
 use crate::http::token::AzureCredentials;
@@ -22,12 +25,17 @@ use crate::webhook::{Route, Routes};
 /// or Graph's, as the connector's `read_source` says).
 pub type Handle = ConnectorHandle<IncidentClient, Signl4Client, LogAnalyticsClient>;
 
+/// The `SIGNL4_CL` shipper of one connector, with the concrete client.
+pub type ShipperAddr = Addr<Shipper<LogsIngestionClient>>;
+
 /// Every started connector and the webhook routes to serve.
 pub struct Running {
     /// One per connector, in configuration order.
     pub connectors: Vec<(String, Handle)>,
     /// The routes for the webhook listener.
     pub routes: Routes,
+    /// One per connector with `[connector.signl4_cl]` enabled, in configuration order.
+    pub shippers: Vec<(String, ShipperAddr)>,
 }
 
 /// Why connectors could not start.
@@ -89,6 +97,7 @@ pub async fn start_connectors(
     let mut running = Running {
         connectors: Vec::new(),
         routes: Routes::default(),
+        shippers: Vec::new(),
     };
     let mut routes = HashMap::new();
     for (c, (signl4_host, team_secret)) in prepared {
@@ -159,7 +168,35 @@ pub async fn start_connectors(
         }
         tracing::info!(connector = %c.name, "connector started");
         running.connectors.push((c.name.clone(), handle));
+        if let Some(shipper) = start_shipper(c, store, http, &credentials) {
+            running.shippers.push((c.name.clone(), shipper));
+        }
     }
     running.routes = Routes(Arc::new(routes));
     Ok(running)
+}
+
+/// Starts the `SIGNL4_CL` shipper of `c` when its `[connector.signl4_cl]` is enabled.
+fn start_shipper(
+    c: &ConnectorConfig,
+    store: &Store,
+    http: &HttpContext,
+    credentials: &AzureCredentials,
+) -> Option<ShipperAddr> {
+    let cl = c.signl4_cl.as_ref().filter(|cl| cl.enabled)?;
+    // Enabled implies an endpoint (checked at load).
+    let endpoint = cl.endpoint.as_ref()?;
+    let mut settings = LogsIngestionSettings::new(
+        credentials.clone(),
+        endpoint.as_str().trim_end_matches('/'),
+        &cl.dcr_immutable_id,
+        &cl.stream,
+    );
+    settings.scope = ingestion_scope(c.endpoints.cloud).to_string();
+    let client = LogsIngestionClient::new(http, settings);
+    let mut shipper = ShipperSettings::new(&c.name, &c.tenant_id.to_string());
+    shipper.stream.clone_from(&cl.stream);
+    shipper.interval = cl.interval;
+    tracing::info!(connector = %c.name, stream = %cl.stream, "SIGNL4_CL shipper started");
+    Some(Shipper::new(ShipContext::new(shipper, store.clone(), client)).start())
 }

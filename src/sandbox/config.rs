@@ -1,5 +1,6 @@
 //! The connector configuration the sandbox prints and writes (`--config-out`): one
-//! `[[connector]]` per tenant with its credentials, SIGNL4 team and the emulator endpoints.
+//! `[[connector]]` per tenant with its credentials, SIGNL4 team and the emulator endpoints, and
+//! `[connector.signl4_cl]` enabled against the Logs Ingestion emulator and the tenant's DCR.
 //!
 //! Invariant: the keys match what the connector's config parser reads (agreed in the issue);
 //! this file is the only place that knows them on the sandbox side.
@@ -47,6 +48,21 @@ pub struct ConnectorConfig {
     pub signl4: Signl4Config,
     /// Endpoints (the sandbox's).
     pub endpoints: Endpoints,
+    /// Shipping SIGNL4 activity into the tenant's `SIGNL4_CL` (the ingestion emulator).
+    pub signl4_cl: Signl4ClConfig,
+}
+
+/// `[connector.signl4_cl]`: the Logs Ingestion endpoint and rule of one tenant.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Signl4ClConfig {
+    /// Ship (on in the sandbox's configuration).
+    pub enabled: bool,
+    /// The ingestion emulator's base URL (what a DCE or the DCR's endpoint is in Azure).
+    pub endpoint: String,
+    /// The tenant's DCR immutable id.
+    pub dcr_immutable_id: String,
+    /// The stream the emulator accepts.
+    pub stream: String,
 }
 
 /// SIGNL4 settings of one connector.
@@ -109,6 +125,12 @@ pub fn connector_file(tenants: &[TenantInfo], urls: &SandboxUrls) -> ConnectorFi
                     log_analytics: urls.log_analytics.clone(),
                     graph: urls.graph.clone(),
                     signl4: urls.signl4.clone(),
+                },
+                signl4_cl: Signl4ClConfig {
+                    enabled: true,
+                    endpoint: urls.ingestion.clone(),
+                    dcr_immutable_id: t.dcr_immutable_id.clone(),
+                    stream: "Custom-SIGNL4_CL".into(),
                 },
             })
             .collect(),

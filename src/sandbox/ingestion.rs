@@ -25,22 +25,37 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// Columns of `SIGNL4_CL` inferred from the rows (first-seen order, `TimeGenerated` first).
+/// Columns of `SIGNL4_CL` inferred from the rows (first-seen order, `TimeGenerated` first). A
+/// column's type comes from its first non-null value (a column only ever null is a string), so
+/// a nullable number sent as `null` first is still a number column.
 pub fn columns(rows: &[Map<String, Value>]) -> Vec<(String, String)> {
     let mut cols: Vec<(String, String)> = vec![("TimeGenerated".into(), "datetime".into())];
+    // Columns seen so far with only nulls: their type is still open.
+    let mut open: Vec<String> = Vec::new();
     for r in rows {
         for (k, v) in r {
-            if cols.iter().any(|(c, _)| c == k) {
-                continue;
-            }
+            let known = cols.iter().position(|(c, _)| c == k);
             let ty = match v {
-                Value::Bool(_) => "bool",
-                Value::Number(n) if n.is_i64() || n.is_u64() => "long",
-                Value::Number(_) => "real",
-                Value::Object(_) | Value::Array(_) => "dynamic",
-                _ => "string",
+                Value::Null => None,
+                Value::Bool(_) => Some("bool"),
+                Value::Number(n) if n.is_i64() || n.is_u64() => Some("long"),
+                Value::Number(_) => Some("real"),
+                Value::Object(_) | Value::Array(_) => Some("dynamic"),
+                Value::String(_) => Some("string"),
             };
-            cols.push((k.clone(), ty.into()));
+            match (known, ty) {
+                (None, ty) => {
+                    cols.push((k.clone(), ty.unwrap_or("string").into()));
+                    if ty.is_none() {
+                        open.push(k.clone());
+                    }
+                }
+                (Some(i), Some(ty)) if open.contains(k) => {
+                    cols[i].1 = ty.into();
+                    open.retain(|o| o != k);
+                }
+                _ => {}
+            }
         }
     }
     cols

@@ -5,6 +5,9 @@
 //!   `Col in ("a", "b")`, `Col between (datetime(a) .. datetime(b))`, and `>`/`>=`/`<`/`<=`
 //!   against `datetime(...)`, `ago(7d|12h|30m|10s)` or numbers;
 //! - `summarize arg_max(Col, *) by Key`;
+//! - `summarize [Name =] agg, ... [by Key, ...]` with `count()`, `avg(Col)`, `sum(Col)`,
+//!   `min(Col)`, `max(Col)`, `dcount(Col)` (nulls ignored; groups in first-seen order; default
+//!   names `count_`, `avg_Col`, ...);
 //! - `extend X = parse_json(Col)`;
 //! - `project a, b, Name = tostring(X["key"]), N = toint(X["key"]), Alias = Col`;
 //! - `order by`/`sort by Col [asc|desc]`; `take N`/`limit N`.
@@ -388,6 +391,9 @@ pub fn run(
                 let n: usize = rest.parse().map_err(|_| syntax("take needs a number"))?;
                 rows.truncate(n);
             }
+            "summarize" if !rest.starts_with("arg_max(") => {
+                (cols, rows) = summarize(rest, &cols, rows)?;
+            }
             "summarize" => {
                 let inner = rest
                     .strip_prefix("arg_max(")
@@ -500,6 +506,135 @@ pub fn run(
     })
 }
 
+/// Typed columns and rows of an intermediate result.
+type Tabular = (Vec<(String, String)>, Vec<Row>);
+
+/// One aggregate of a `summarize`: output name, function, input column.
+struct Agg {
+    name: String,
+    func: String,
+    col: Option<String>,
+}
+
+/// `summarize [Name =] agg(...), ... [by Key, ...]`: one row per group, keys first.
+fn summarize(rest: &str, cols: &[(String, String)], rows: Vec<Row>) -> Result<Tabular, KqlError> {
+    let parts = split_top(rest, " by ");
+    let (aggs_text, keys_text) = match parts.as_slice() {
+        [aggs] => (aggs.as_str(), ""),
+        [aggs, keys] => (aggs.as_str(), keys.as_str()),
+        _ => return Err(syntax("summarize takes one 'by' clause")),
+    };
+    let keys: Vec<String> = split_top(keys_text, ",")
+        .into_iter()
+        .filter(|k| !k.is_empty())
+        .collect();
+    for k in &keys {
+        col_index(cols, k)?;
+    }
+    let mut aggs = Vec::new();
+    for item in split_top(aggs_text, ",") {
+        let (name, expr) = match item.split_once('=') {
+            Some((n, e)) if !n.contains('(') => (Some(n.trim().to_string()), e.trim().to_string()),
+            _ => (None, item.trim().to_string()),
+        };
+        let (func, arg) = expr
+            .strip_suffix(')')
+            .and_then(|x| x.split_once('('))
+            .ok_or_else(|| syntax(format!("unsupported aggregate '{expr}'")))?;
+        let (func, arg) = (func.trim().to_string(), arg.trim().to_string());
+        let col = match (func.as_str(), arg.is_empty()) {
+            ("count", true) => None,
+            ("avg" | "sum" | "min" | "max" | "dcount", false) => {
+                col_index(cols, &arg)?;
+                Some(arg)
+            }
+            _ => {
+                return Err(syntax(format!(
+                    "aggregate '{expr}' is not supported by the sandbox (count(), avg, sum, min, max, dcount)"
+                )))
+            }
+        };
+        let name = name.unwrap_or_else(|| match &col {
+            Some(c) => format!("{func}_{c}"),
+            None => format!("{func}_"),
+        });
+        aggs.push(Agg { name, func, col });
+    }
+    if aggs.is_empty() {
+        return Err(syntax("summarize needs at least one aggregate"));
+    }
+    let mut groups: Vec<(Vec<Value>, Vec<Row>)> = Vec::new();
+    for r in rows {
+        let key: Vec<Value> = keys
+            .iter()
+            .map(|k| r.get(k).cloned().unwrap_or(Value::Null))
+            .collect();
+        match groups.iter_mut().find(|(g, _)| *g == key) {
+            Some((_, members)) => members.push(r),
+            None => groups.push((key, vec![r])),
+        }
+    }
+    let mut out_cols: Vec<(String, String)> = keys
+        .iter()
+        .map(|k| cols[col_index(cols, k).unwrap_or(0)].clone())
+        .collect();
+    for a in &aggs {
+        let ty = match (a.func.as_str(), &a.col) {
+            ("count" | "dcount", _) => "long".to_string(),
+            ("avg", _) => "real".to_string(),
+            (_, Some(c)) => cols[col_index(cols, c)?].1.clone(),
+            _ => "real".to_string(),
+        };
+        out_cols.push((a.name.clone(), ty));
+    }
+    let out_rows = groups
+        .into_iter()
+        .map(|(key, members)| {
+            let mut row: Row = keys.iter().cloned().zip(key).collect();
+            for a in &aggs {
+                row.insert(a.name.clone(), aggregate(a, &members));
+            }
+            row
+        })
+        .collect();
+    Ok((out_cols, out_rows))
+}
+
+/// The value of one aggregate over a group's rows.
+fn aggregate(a: &Agg, rows: &[Row]) -> Value {
+    let Some(col) = &a.col else {
+        return Value::from(rows.len() as i64);
+    };
+    let cells: Vec<&Value> = rows
+        .iter()
+        .filter_map(|r| r.get(col))
+        .filter(|v| !v.is_null())
+        .collect();
+    let numbers: Vec<f64> = cells.iter().filter_map(|v| v.as_f64()).collect();
+    match a.func.as_str() {
+        "dcount" => {
+            let mut seen: Vec<&Value> = Vec::new();
+            for c in &cells {
+                if !seen.contains(c) {
+                    seen.push(c);
+                }
+            }
+            Value::from(seen.len() as i64)
+        }
+        "avg" if numbers.is_empty() => Value::Null,
+        "avg" => Value::from(numbers.iter().sum::<f64>() / numbers.len() as f64),
+        "sum" => Value::from(numbers.iter().sum::<f64>()),
+        "min" => cells
+            .iter()
+            .min_by(|x, y| order(Some(x), Some(y)))
+            .map_or(Value::Null, |v| (*v).clone()),
+        _ => cells
+            .iter()
+            .max_by(|x, y| order(Some(x), Some(y)))
+            .map_or(Value::Null, |v| (*v).clone()),
+    }
+}
+
 fn order(a: Option<&Value>, b: Option<&Value>) -> Ordering {
     match (a, b) {
         (Some(Value::String(x)), Some(Value::String(y))) => match (parse_ts(x), parse_ts(y)) {
@@ -524,5 +659,68 @@ fn cell(v: Option<&Value>, ty: &str) -> Value {
         (Some(Value::String(s)), _) => Value::String(s.clone()),
         (Some(v), "dynamic") => Value::String(v.to_string()),
         (Some(v), _) => v.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn source() -> Source {
+        let rows = [
+            json!({"EventId": "a", "Severity": "High", "User": "x", "S": 60.0, "TimeGenerated": "2026-01-01T00:00:00Z"}),
+            json!({"EventId": "b", "Severity": "High", "User": "y", "S": 120.0, "TimeGenerated": "2026-01-01T00:00:01Z"}),
+            json!({"EventId": "b", "Severity": "High", "User": "y", "S": 120.0, "TimeGenerated": "2026-01-01T00:00:02Z"}),
+            json!({"EventId": "c", "Severity": "Medium", "User": "x", "S": null, "TimeGenerated": "2026-01-01T00:00:03Z"}),
+        ];
+        let rows: Vec<Map<String, Value>> = rows
+            .into_iter()
+            .map(|r| r.as_object().unwrap().clone())
+            .collect();
+        (super::super::ingestion::columns(&rows), rows)
+    }
+
+    fn query(q: &str) -> Result<Table, KqlError> {
+        run(q, &|name| (name == "T").then(source), None)
+    }
+
+    #[test]
+    fn summarize_aggregates_by_keys_after_deduplication() {
+        let t = query(
+            "T | summarize arg_max(TimeGenerated, *) by EventId \
+             | summarize Mean = avg(S), n = count(), dcount(User), max(S) by Severity \
+             | order by Severity asc",
+        )
+        .unwrap();
+        let names: Vec<&str> = t.columns.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(names, ["Severity", "Mean", "n", "dcount_User", "max_S"]);
+        assert_eq!(t.columns[1].1, "real");
+        assert_eq!(
+            t.rows[0],
+            vec![json!("High"), json!(90.0), json!(2), json!(2), json!(120.0)]
+        );
+        // avg over nulls only is null; count() still counts the row.
+        assert_eq!(t.rows[1][1], Value::Null);
+        assert_eq!(t.rows[1][2], json!(1));
+        let raw = query("T | summarize avg(S)").unwrap();
+        assert_eq!(
+            raw.rows,
+            vec![vec![json!(100.0)]],
+            "without dedup, b counts twice"
+        );
+    }
+
+    #[test]
+    fn unsupported_aggregates_are_syntax_errors() {
+        assert_eq!(
+            query("T | summarize percentile(S, 50)").unwrap_err().0,
+            "SyntaxError"
+        );
+        assert_eq!(
+            query("T | summarize avg(Nope)").unwrap_err().0,
+            "SemanticError"
+        );
+        assert_eq!(query("T | summarize").unwrap_err().0, "SyntaxError");
     }
 }

@@ -34,6 +34,7 @@
 //! | `inbox`       | `source:1 ‖ tenant:16 ‖ id bytes`    | `seq:u64` of the event      |
 //! | `snapshots`   | `seq:u64`                            | snapshot ([`snapshot`])     |
 //! | `meta`        | ASCII name                           | value                       |
+//! | `cursors`     | ASCII consumer name                  | `seq:u64` it finished with  |
 //!
 //! # Crash guarantees
 //! A commit is one sled transaction over `events`, `by_incident`, `outbox` and `inbox`, followed

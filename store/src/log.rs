@@ -8,6 +8,9 @@
 //!   check them. This layer never skips a record: iteration reports undecodable records and gaps.
 //! - `meta["store_format"]` is written when a log is created; opening a log whose format is newer
 //!   than [`STORE_FORMAT`] fails with [`StoreError::NewerFormat`] before anything is written.
+//! - Consumer cursors (the `cursors` tree) live beside the log, never inside it: setting one
+//!   appends nothing and changes no event encoding; [`EventLog::set_cursor`] returns once the
+//!   value is durable.
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +27,9 @@ use crate::keys;
 pub const STORE_FORMAT: u32 = 1;
 
 const META_FORMAT: &[u8] = b"store_format";
+
+/// Longest cursor name accepted (names are ASCII keys such as `signl4_cl/contoso`).
+pub const MAX_CURSOR_NAME: usize = 200;
 
 /// Tuning of the sled database.
 #[derive(Clone, Debug)]
@@ -82,6 +88,8 @@ pub struct EventLog {
     pub(crate) inbox: sled::Tree,
     pub(crate) snapshots: sled::Tree,
     meta: sled::Tree,
+    /// Consumers' positions in the log (see [`EventLog::cursor`]).
+    cursors: sled::Tree,
 }
 
 impl EventLog {
@@ -116,6 +124,7 @@ impl EventLog {
             inbox: tree("inbox")?,
             snapshots: tree("snapshots")?,
             meta: tree("meta")?,
+            cursors: tree("cursors")?,
             db,
         };
         log.check_format()?;
@@ -163,6 +172,32 @@ impl EventLog {
         self.meta
             .insert(key.as_bytes(), value)
             .map_err(StoreError::io("writing meta"))?;
+        Ok(())
+    }
+
+    /// The durable position of consumer `name` (the last seq it finished with), 0 when it was
+    /// never set. Consumers of the log that deliver it elsewhere (the `SIGNL4_CL` shipper) keep
+    /// their progress here so that a restart resumes where the last confirmed delivery ended.
+    pub fn cursor(&self, name: &str) -> Result<u64, StoreError> {
+        match self
+            .cursors
+            .get(cursor_key(name)?)
+            .map_err(StoreError::io("reading a cursor"))?
+        {
+            None => Ok(0),
+            Some(bytes) => keys::event_seq(&bytes).ok_or_else(|| StoreError::BadMeta {
+                path: self.path.clone(),
+                key: format!("cursors/{name}"),
+            }),
+        }
+    }
+
+    /// Sets consumer `name`'s position to `seq` and returns once that is durable (flushed).
+    pub fn set_cursor(&self, name: &str, seq: u64) -> Result<(), StoreError> {
+        self.cursors
+            .insert(cursor_key(name)?, &keys::event(seq))
+            .map_err(StoreError::io("writing a cursor"))?;
+        self.flush()?;
         Ok(())
     }
 
@@ -387,6 +422,21 @@ impl EventLog {
             .map_err(StoreError::io("removing a record"))?;
         self.flush()?;
         Ok(())
+    }
+}
+
+/// The key of cursor `name`: its ASCII bytes, refused when empty, too long or not printable
+/// (a programming error of the caller, reported rather than stored under an odd key).
+fn cursor_key(name: &str) -> Result<&[u8], StoreError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_CURSOR_NAME
+        && name.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(name.as_bytes())
+    } else {
+        Err(StoreError::BadKey {
+            key_hex: keys::hex(name.as_bytes()),
+        })
     }
 }
 

@@ -342,3 +342,31 @@ fn async_callers_get_durable_outcomes() {
     seqs.sort();
     assert_eq!(seqs, vec![1, 2]);
 }
+
+#[test]
+fn a_consumer_cursor_survives_a_reopen_and_leaves_the_log_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), no_snapshots()).unwrap();
+    for n in 1..=3 {
+        store.execute_blocking(observe(n, "e1", n)).unwrap();
+    }
+    let log = store.log();
+    assert_eq!(log.cursor("signl4_cl/contoso").unwrap(), 0, "never set");
+    log.set_cursor("signl4_cl/contoso", 2).unwrap();
+    log.set_cursor("signl4_cl/fabrikam", 3).unwrap();
+    assert_eq!(log.cursor("signl4_cl/contoso").unwrap(), 2);
+    // Names that would make odd keys are refused, not stored.
+    assert!(matches!(
+        log.set_cursor("", 1),
+        Err(StoreError::BadKey { .. })
+    ));
+    assert!(log.set_cursor("has space", 1).is_err());
+    store.shutdown().unwrap();
+
+    let store = Store::open(dir.path(), no_snapshots()).unwrap();
+    assert_eq!(store.log().cursor("signl4_cl/contoso").unwrap(), 2);
+    assert_eq!(store.log().cursor("signl4_cl/fabrikam").unwrap(), 3);
+    // A cursor is not an event: the log and its verification are untouched.
+    assert_eq!(store.log().last_seq().unwrap(), 3);
+    assert!(verify_now(store.log(), i64::MAX).is_ok());
+}
