@@ -74,8 +74,11 @@ fn main() -> ExitCode {
                 println!("problem: {problem}");
             }
             println!(
-                "took {:.0?}; {} kills at crash points; {} events in the log",
-                report.elapsed, report.crash_point_kills, report.findings.events
+                "took {:.0?}; {} kills at crash points {:?}; {} events in the log",
+                report.elapsed,
+                report.crash_point_kills,
+                report.points_reached,
+                report.findings.events
             );
             println!("{}", report.line());
             if report.is_clean() {

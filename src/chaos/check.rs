@@ -70,6 +70,9 @@ pub fn settle_and_check(
                 open,
                 missing.len()
             );
+            for line in missing.iter().take(10) {
+                println!("  pending: {line}");
+            }
         }
     }
     let mut findings = inspect(world, activity)?;

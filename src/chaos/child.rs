@@ -43,7 +43,8 @@ impl Connector {
             .arg("run")
             .arg("--config")
             .arg(world.config_path())
-            .args(["--snapshot-every", "40"])
+            // Snapshots every few events, so kills land in and around them too.
+            .args(["--snapshot-every", "8"])
             .env("RUST_LOG", "warn")
             .env_remove("FAILPOINTS")
             .stdin(Stdio::null())

@@ -61,6 +61,8 @@ pub struct ChaosReport {
     pub kills: u32,
     /// Kills that happened at a named crash point (the rest were at random times).
     pub crash_point_kills: u32,
+    /// Which crash points were reached, and how often.
+    pub points_reached: std::collections::BTreeMap<&'static str, u32>,
     pub incidents: usize,
     pub findings: Findings,
     pub elapsed: Duration,
@@ -98,9 +100,9 @@ pub fn run(options: &ChaosOptions) -> Result<ChaosReport, Box<dyn std::error::Er
     for kill in 0..options.kills {
         // Alternate: odd kills at a crash point (cycling through all of them), even ones at a
         // random moment.
-        let crash_point = (kill % 2 == 1).then(|| {
+        let crash_point: Option<(&'static str, u32)> = (kill % 2 == 1).then(|| {
             let (name, _) = points[(kill as usize / 2) % points.len()];
-            (name, rng.random_range(0..3u32))
+            (name, rng.random_range(0..2u32))
         });
         // A crash point needs the work it sits in to happen: give those processes longer.
         let longest = options.max_life.as_millis().max(201) as u64;
@@ -113,6 +115,9 @@ pub fn run(options: &ChaosOptions) -> Result<ChaosReport, Box<dyn std::error::Er
         report.kills += 1;
         if died_at_point {
             report.crash_point_kills += 1;
+            if let Some((name, _)) = crash_point {
+                *report.points_reached.entry(name).or_default() += 1;
+            }
         }
         if options.verbose {
             println!(

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::sandbox::control::Control;
+use crate::sandbox::options::ThrottleLimits;
 use crate::sandbox::scenario::{generate, ScenarioSpec};
 use crate::sandbox::{Sandbox, SandboxHandle, SandboxOptions};
 
@@ -30,6 +31,14 @@ impl World {
         // connector runs arrive at the next one (about 25 minutes of retries here).
         sandbox_options.signl4.outbound_max_attempts = 60;
         sandbox_options.signl4.outbound_backoff = Duration::from_millis(200);
+        // Polls every 400 ms over tiny pages would exceed ARM's read limits within minutes;
+        // throttling has its own tests, this run is about kills.
+        sandbox_options.throttle = ThrottleLimits {
+            incident_writes: 1_000_000,
+            comment_writes: 1_000_000,
+            reads: 1_000_000,
+            window: Duration::from_secs(1),
+        };
         let sandbox = Sandbox::start(sandbox_options)?;
         generate(
             sandbox.control(),

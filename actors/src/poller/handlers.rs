@@ -2,9 +2,11 @@
 
 use actix::{ActorFutureExt, AsyncContext, Handler, WrapFuture};
 
-use super::{poll_once, Poller};
+use std::time::Instant;
+
+use super::{poll_once, PollError, Poller};
 use crate::messages::{InFlight, PollNow};
-use crate::ports::SentinelApi;
+use crate::ports::{ApiError, SentinelApi};
 
 impl<S: SentinelApi + 'static> Handler<PollNow> for Poller<S> {
     type Result = ();
@@ -13,22 +15,37 @@ impl<S: SentinelApi + 'static> Handler<PollNow> for Poller<S> {
         if self.tracker.count() > 0 {
             return; // a poll is running; this tick is skipped, not queued
         }
+        let now = Instant::now();
+        if self.throttled_until.is_some_and(|until| now < until) {
+            return; // Retry-After not over yet
+        }
         let guard = self.tracker.start();
         let context = self.context.clone();
         let sweep = self
             .last_sweep
             .is_none_or(|at| at.elapsed() >= context.settings.sweep_interval);
-        if sweep {
-            self.last_sweep = Some(std::time::Instant::now());
-        }
         let poll = async move {
             let result = poll_once(&context, sweep).await;
             (result, context.settings.name.clone())
         };
-        ctx.spawn(poll.into_actor(self).map(move |(result, name), _, _| {
+        ctx.spawn(poll.into_actor(self).map(move |(result, name), poller, _| {
             drop(guard);
             match result {
-                Ok(stats) => tracing::debug!(connector = %name, ?stats, "poll done"),
+                Ok(stats) => {
+                    if sweep {
+                        poller.last_sweep = Some(now);
+                    }
+                    poller.throttled_until = None;
+                    tracing::debug!(connector = %name, ?stats, "poll done")
+                }
+                Err(PollError::Api(ApiError::Throttled { retry_after })) => {
+                    poller.throttled_until = Some(Instant::now() + retry_after);
+                    tracing::warn!(
+                        connector = %name,
+                        retry_after_s = retry_after.as_secs(),
+                        "Sentinel throttles this subscription; polls pause until Retry-After"
+                    )
+                }
                 Err(error) => {
                     tracing::warn!(connector = %name, %error, "poll failed; retrying next tick")
                 }

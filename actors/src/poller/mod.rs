@@ -41,8 +41,12 @@ pub struct Poller<S: SentinelApi + 'static> {
     context: Rc<PollContext<S>>,
     /// Work in flight: 1 while a poll runs.
     tracker: Tracker,
-    /// When the last sweep started (`None`: none yet, so the next poll is one).
+    /// When the last successful sweep started (`None`: none yet, so the next poll is one; a
+    /// failed sweep is tried again on the next tick).
     last_sweep: Option<std::time::Instant>,
+    /// After a 429, no poll before this: ticks in between are skipped, so a throttled
+    /// subscription is not asked again (nor the log filled) every poll interval.
+    throttled_until: Option<std::time::Instant>,
 }
 
 /// Everything a poll needs; shared between the actor and its in-flight poll.
@@ -80,6 +84,7 @@ impl<S: SentinelApi + 'static> Poller<S> {
             context: Rc::new(context),
             tracker: Tracker::default(),
             last_sweep: None,
+            throttled_until: None,
         }
     }
 }
