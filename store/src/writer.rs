@@ -18,6 +18,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -148,11 +149,19 @@ enum Message {
         reply: Reply,
     },
     Snapshot(Sender<Result<u64, StoreError>>),
+    SetCursor {
+        name: String,
+        seq: u64,
+        reply: Sender<Result<(), StoreError>>,
+    },
     Shutdown(Sender<Result<(), StoreError>>),
 }
 
 struct Shared {
     log: EventLog,
+    /// The last seq known to be flushed: readers outside the writer (the `SIGNL4_CL` shipper)
+    /// read up to here and never see an event a crash could still take back.
+    durable_seq: AtomicU64,
     projection: RwLock<Projection>,
     replay: ReplayReport,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -188,6 +197,7 @@ impl Store {
         );
         let (tx, rx) = crossbeam_channel::unbounded();
         let shared = Arc::new(Shared {
+            durable_seq: AtomicU64::new(report.last_seq),
             log,
             projection: RwLock::new(projection),
             replay: report,
@@ -207,6 +217,28 @@ impl Store {
             })?;
         *shared.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread);
         Ok(Store { tx, shared })
+    }
+
+    /// The last seq known to be on disk (every event up to it survives a crash).
+    pub fn durable_seq(&self) -> u64 {
+        self.shared.durable_seq.load(Ordering::Acquire)
+    }
+
+    /// Sets cursor `name` to `seq` and flushes, on the writer thread.
+    ///
+    /// Why through the writer: sled 0.34 guards every tree operation with one process-wide
+    /// lock, and its `flush` holds that lock's read side while it waits for the disk. A flush on
+    /// another thread while the writer waits to start a transaction can stall both for good
+    /// (seen as a hang in the tests). With every flush and transaction on one thread per log,
+    /// that wait cannot form.
+    pub fn set_cursor(&self, name: &str, seq: u64) -> Result<(), StoreError> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.send(Message::SetCursor {
+            name: name.to_string(),
+            seq,
+            reply: tx,
+        })?;
+        rx.recv().map_err(|_| StoreError::WriterStopped)?
     }
 
     /// Decides and appends one execution; returns once its events are durable.
@@ -342,6 +374,9 @@ impl Writer {
                 Message::Snapshot(reply) => {
                     let _ = reply.send(self.snapshot());
                 }
+                Message::SetCursor { name, seq, reply } => {
+                    let _ = reply.send(self.shared.log.set_cursor(&name, seq));
+                }
                 Message::Shutdown(reply) => {
                     let _ = reply.send(self.snapshot().map(|_| ()));
                     return;
@@ -368,6 +403,9 @@ impl Writer {
                 shared.log.commit(&prepared)?;
                 crate::crash::point("store.commit.before_flush");
                 shared.log.flush()?;
+                if let Some(last) = prepared.last() {
+                    shared.durable_seq.store(last.seq, Ordering::Release);
+                }
             }
             Ok((outcomes, prepared.len() as u64))
         });

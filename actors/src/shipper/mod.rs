@@ -213,9 +213,9 @@ impl<L: LogsIngestionApi> ShipContext<L> {
     async fn pass(&self) -> Result<PassReport, ShipError> {
         let log = self.store.log();
         let name = self.settings.cursor_name();
-        // Read the end first, then flush: everything up to `last` is durable.
-        let last = log.last_seq()?;
-        log.flush()?;
+        // Only what the writer has flushed: a crash cannot take it back. (The shipper never
+        // flushes itself: see `Store::set_cursor` for why all flushes stay on the writer.)
+        let last = self.store.durable_seq();
         let mut cursor = log.cursor(&name)?;
         if cursor > last {
             tracing::warn!(
@@ -223,7 +223,7 @@ impl<L: LogsIngestionApi> ShipContext<L> {
                 "SIGNL4_CL cursor is past the end of the log (a restored backup?); starting at the end"
             );
             cursor = last;
-            log.set_cursor(&name, cursor)?;
+            self.store.set_cursor(&name, cursor)?;
         }
         let mut report = PassReport {
             cursor,
@@ -244,7 +244,7 @@ impl<L: LogsIngestionApi> ShipContext<L> {
             }
             if scanned_to > report.cursor {
                 // The tail of the chunk made no row (other tenants, non-Signl events).
-                log.set_cursor(&name, scanned_to)?;
+                self.store.set_cursor(&name, scanned_to)?;
                 report.cursor = scanned_to;
                 self.stats.borrow_mut().cursor = scanned_to;
             }
@@ -374,9 +374,7 @@ impl<L: LogsIngestionApi> ShipContext<L> {
             self.stats.borrow_mut().halted = Some("simulated crash".into());
             return Err(ShipError::SimulatedCrash);
         }
-        self.store
-            .log()
-            .set_cursor(&self.settings.cursor_name(), upto)?;
+        self.store.set_cursor(&self.settings.cursor_name(), upto)?;
         report.cursor = upto;
         self.stats.borrow_mut().cursor = upto;
         Ok(())
