@@ -5,7 +5,9 @@
 //! Invariant: pure dispatch; each call goes to the one client of the connector's source and
 //! nothing is translated here (Graph's translation lives in [`super::graph::view`]).
 
-use actors::ports::{ApiError, IncidentPage, IncidentQuery, IncidentRecord, SentinelApi};
+use actors::ports::{
+    ApiError, CommentRecord, IncidentPage, IncidentQuery, IncidentRecord, SentinelApi,
+};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -72,5 +74,12 @@ impl SentinelApi for IncidentClient {
 
     async fn get_comment(&self, name: &str, comment_id: Uuid) -> Result<Option<String>, ApiError> {
         dispatch!(self, c => c.get_comment(name, comment_id))
+    }
+
+    // Must be dispatched explicitly: the port's default (no comments) would silently turn off
+    // analyst comments -> SIGNL4 annotations for every connector (it did, until the
+    // no-ping-pong test over the sandbox caught it).
+    async fn list_comments(&self, name: &str) -> Result<Vec<CommentRecord>, ApiError> {
+        dispatch!(self, c => c.list_comments(name))
     }
 }

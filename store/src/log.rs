@@ -36,12 +36,21 @@ pub const MAX_CURSOR_NAME: usize = 200;
 pub struct OpenOptions {
     /// sled's page cache in bytes. The log is read mostly at start, so it can be small.
     pub cache_bytes: u64,
+    /// Run sled's background flusher (every 500 ms), which also reclaims the space of
+    /// rewritten pages (snapshots, outbox entries). Every commit is flushed explicitly anyway.
+    ///
+    /// Turn it off where several logs live in one process and are dropped while others
+    /// commit (tests): sled 0.34 guards all its trees with one process-wide lock, and a closing
+    /// log's final flush, its flusher and another log's transaction can wait on each other for
+    /// good. One log per process (the connector) cannot form that wait.
+    pub background_flush: bool,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
         OpenOptions {
             cache_bytes: 64 << 20,
+            background_flush: true,
         }
     }
 }
@@ -98,6 +107,7 @@ impl EventLog {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(options.cache_bytes)
+            .flush_every_ms(options.background_flush.then_some(500))
             .open()
             .map_err(|source| {
                 let locked = matches!(&source, sled::Error::Io(e)

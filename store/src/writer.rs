@@ -48,6 +48,21 @@ pub struct StoreConfig {
     pub max_batch_events: usize,
 }
 
+impl StoreConfig {
+    /// For a log that shares its process with other logs that open, commit and close at the
+    /// same time (the in-process tests): the defaults without sled's background flusher (see
+    /// [`OpenOptions::background_flush`] for the wait it avoids).
+    pub fn shared_process() -> StoreConfig {
+        StoreConfig {
+            open: OpenOptions {
+                background_flush: false,
+                ..OpenOptions::default()
+            },
+            ..StoreConfig::default()
+        }
+    }
+}
+
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
