@@ -183,11 +183,9 @@ async fn hundreds_of_incidents_over_paged_listings_are_each_paged_once() {
     assert_eq!(report.open_intents, 0);
 }
 
-// Passes alone (`cargo test --test pipeline_sandbox outage -- --ignored`), but when it runs
-// beside the 300-incident test on 2 busy cores, one tenant's raise intents sometimes stay open
-// for over 90 s (seen: 10 and 0 Signls of 13). Not diagnosed yet; kept out of the default run so
-// CI stays green, and reported in the session notes for the fault-suite work (#6).
-#[ignore = "flaky under load: raise intents can stay open; see the comment above"]
+// This test used to hang now and then beside the others: not the connector, but sled 0.34's
+// process-wide lock, which deadlocks a log closing at the end of one test against another
+// test's commit. Tests of a binary now run one at a time (.cargo/config.toml).
 #[actix_rt::test]
 async fn an_outage_a_429_storm_409s_and_expiring_tokens_lose_and_duplicate_nothing() {
     let world = world(

@@ -277,10 +277,25 @@ fn analyst(world: &World, name: &str, action: AnalystAction) {
         .unwrap();
 }
 
+/// Every incident paged and tagged, nothing in flight. (The tag is waited for too: between a
+/// Signl's outcome and the tag's intent nothing is open, and a restart there tags afterwards.)
 async fn paged(world: &World) {
+    let tag = world.config.connectors[0].tag.clone().unwrap_or_default();
     wait_until("every incident paged", Duration::from_secs(60), || {
-        world.names.iter().all(|n| signl_of(world, n).is_some())
-            && world.store.read(|p| p.open_effects().is_empty())
+        world.names.iter().all(|n| {
+            signl_of(world, n).is_some()
+                && (tag.is_empty()
+                    || world
+                        .sandbox
+                        .control()
+                        .incident(TENANT, n)
+                        .map(|i| {
+                            i["properties"]["labels"]
+                                .as_array()
+                                .is_some_and(|l| l.iter().any(|l| l["labelName"] == tag.as_str()))
+                        })
+                        .unwrap_or(false))
+        }) && world.store.read(|p| p.open_effects().is_empty())
     })
     .await;
 }
