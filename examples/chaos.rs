@@ -45,7 +45,7 @@ struct Args {
 
 fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some(CONNECTOR) {
-        // `cli::main` parses the process's arguments: drop the marker by re-reading them.
+        // Skip the program name: the marker then stands in for argv[0], which clap ignores.
         return sentinel_signl4::cli::main_with(std::env::args().skip(1));
     }
     let args = Args::parse();
@@ -84,6 +84,8 @@ fn main() -> ExitCode {
             if report.is_clean() {
                 ExitCode::SUCCESS
             } else {
+                let kept = temp.keep();
+                println!("logs and process output kept in {}", kept.display());
                 ExitCode::FAILURE
             }
         }

@@ -29,12 +29,14 @@ fn options(api_key: bool, kills: u32, seed: u64) -> (ChaosOptions, tempfile::Tem
 
 #[test]
 fn with_an_api_key_kills_at_every_crash_point_lose_and_duplicate_nothing() {
-    // 2 x 7 crash points, each reached once, plus as many random-time kills.
+    // Every other kill arms the next crash point (each of the 7 twice); whether it is reached
+    // depends on timing, so only "some" is asserted and the report lists which.
     let (options, _dir) = options(true, 28, 11);
     let report = chaos::run(&options).unwrap();
     println!("{}", report.line());
     assert_eq!(report.kills, 28);
     assert!(report.crash_point_kills > 0, "no crash point was reached");
+    println!("crash points reached: {:?}", report.points_reached);
     assert_eq!(report.incidents, 12);
     assert!(
         report.is_clean(),

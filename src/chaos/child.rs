@@ -79,6 +79,10 @@ impl Connector {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        // It may have died at its point during the last sleep: that is not our kill.
+        if let Some(status) = self.child.try_wait()? {
+            return Ok(status.signal() == Some(SIGKILL));
+        }
         self.kill()?;
         Ok(false)
     }

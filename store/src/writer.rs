@@ -243,9 +243,10 @@ impl Store {
     ///
     /// Why through the writer: sled 0.34 guards every tree operation with one process-wide
     /// lock, and its `flush` holds that lock's read side while it waits for the disk. A flush on
-    /// another thread while the writer waits to start a transaction can stall both for good
-    /// (seen as a hang in the tests). With every flush and transaction on one thread per log,
-    /// that wait cannot form.
+    /// another thread while the writer waits to start a transaction was one side of a hang seen
+    /// in the tests (with gdb). Keeping every explicit flush and transaction on one thread per
+    /// log removes our part of that wait (sled's own background flusher remains; see
+    /// `OpenOptions::background_flush`).
     pub fn set_cursor(&self, name: &str, seq: u64) -> Result<(), StoreError> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.send(Message::SetCursor {

@@ -452,10 +452,17 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
         let tag = Effect::TagIncident {
             label: label.clone(),
         };
+        // Only incidents active within the lookback window: the gap comes from a recent crash,
+        // and a changed `tag` setting must not rewrite every incident the log ever held.
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let since_ms =
+            now_ms.saturating_sub(i64::try_from(self.settings.lookback.as_millis()).unwrap_or(0));
         let untagged: Vec<IncidentKey> = self.store.read(|p| {
             p.incidents
                 .values()
-                .filter(|i| i.tenant == tenant)
+                .filter(|i| i.tenant == tenant && i.last_event_ms >= since_ms)
                 .filter(|i| !matches!(i.signl.status, SignlStatus::None | SignlStatus::Requested))
                 .filter(|i| {
                     let id = store::aggregate::effect_id(tenant, i.key, &tag);
