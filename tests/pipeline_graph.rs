@@ -91,7 +91,7 @@ fn world() -> World {
         c.enrichment_deadline = Duration::from_secs(2);
         c.webhook_token = Some(Secret::new("g".repeat(32), SecretSource::Inline));
     }
-    let store = Store::open(&config.data_dir, StoreConfig::shared_process()).unwrap();
+    let store = Store::open(&config.data_dir, StoreConfig::default()).unwrap();
     World {
         sandbox,
         config,
@@ -279,7 +279,7 @@ fn a_graph_connector_pages_each_alert_once_writes_back_and_survives_a_restart() 
         _dir,
     } = world;
     store.shutdown().unwrap();
-    let store = Store::open(&config.data_dir, StoreConfig::shared_process()).unwrap();
+    let store = Store::open(&config.data_dir, StoreConfig::default()).unwrap();
     let world = World {
         sandbox,
         config,

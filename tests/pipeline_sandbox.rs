@@ -57,7 +57,7 @@ fn world(tenants: usize, incidents: usize, options: SandboxOptions) -> World {
         c.enrichment_deadline = Duration::from_secs(2);
         c.webhook_token = Some(Secret::new("t".repeat(32), SecretSource::Inline));
     }
-    let store = Store::open(&config.data_dir, StoreConfig::shared_process()).unwrap();
+    let store = Store::open(&config.data_dir, StoreConfig::default()).unwrap();
     World {
         sandbox,
         config,
@@ -285,7 +285,7 @@ fn a_restart_sends_nothing_twice() {
         _dir,
     } = world;
     store.shutdown().unwrap();
-    let store = Store::open(&config.data_dir, StoreConfig::shared_process()).unwrap();
+    let store = Store::open(&config.data_dir, StoreConfig::default()).unwrap();
     let world = World {
         sandbox,
         config,

@@ -59,7 +59,7 @@ fn lab() -> Lab {
 
 impl Lab {
     fn open(&self) -> Store {
-        Store::open(self.dir.path(), StoreConfig::shared_process()).unwrap()
+        Store::open(self.dir.path(), StoreConfig::default()).unwrap()
     }
 
     fn credentials(&self) -> AzureCredentials {
@@ -803,7 +803,7 @@ async fn the_sandbox_configuration_starts_a_shipper_that_ships_the_pipelines_pag
         c.poll_interval = Duration::from_millis(300);
         c.enrichment_deadline = Duration::from_secs(2);
     }
-    let store = Store::open(&config.data_dir, StoreConfig::shared_process()).unwrap();
+    let store = Store::open(&config.data_dir, StoreConfig::default()).unwrap();
     let http = HttpContext::new(HttpSettings {
         budget: BudgetLimits::unlimited(),
         ..HttpSettings::for_tests()

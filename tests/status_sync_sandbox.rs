@@ -80,7 +80,7 @@ fn world(incidents: usize, options: SandboxOptions, channels: Channels) -> World
             .then(|| Secret::new("w".repeat(32), SecretSource::Inline));
         c.signl4.status_poll = channels.rest_poll.then_some(Duration::from_millis(300));
     }
-    let store = Store::open(&config.data_dir, StoreConfig::shared_process()).unwrap();
+    let store = Store::open(&config.data_dir, StoreConfig::default()).unwrap();
     World {
         sandbox,
         config,
@@ -557,7 +557,7 @@ fn a_restart_between_the_put_and_its_outcome_ends_with_one_comment_and_one_statu
         _dir,
     } = world;
     store.shutdown().unwrap();
-    let store = Store::open(&config.data_dir, StoreConfig::shared_process()).unwrap();
+    let store = Store::open(&config.data_dir, StoreConfig::default()).unwrap();
     let world = World {
         sandbox,
         config,

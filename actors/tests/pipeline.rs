@@ -20,7 +20,7 @@ use store::{Command, IncidentKey, Store, StoreConfig};
 #[actix_rt::test]
 async fn eligible_incidents_are_paged_once_each_and_tagged() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreConfig::shared_process()).unwrap();
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     let sentinel = Rc::new(FakeSentinel::default());
     let signl4 = Rc::new(FakeSignl4::default());
     let high = sentinel.add(1, "New", "High");
@@ -78,7 +78,7 @@ async fn eligible_incidents_are_paged_once_each_and_tagged() {
 #[actix_rt::test]
 async fn a_tag_survives_etag_conflicts() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreConfig::shared_process()).unwrap();
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     let sentinel = Rc::new(FakeSentinel::default());
     let signl4 = Rc::new(FakeSignl4::default());
     let name = sentinel.add(1, "New", "High");
@@ -121,7 +121,7 @@ async fn crashed_mid_raise(store: &Store, sentinel: &FakeSentinel, name: &str) {
 #[actix_rt::test]
 async fn after_a_crash_a_signl_found_by_external_id_is_not_sent_again() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreConfig::shared_process()).unwrap();
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     let sentinel = Rc::new(FakeSentinel::default());
     let name = sentinel.add(1, "New", "High");
     crashed_mid_raise(&store, &sentinel, &name).await;
@@ -157,7 +157,7 @@ async fn after_a_crash_a_signl_found_by_external_id_is_not_sent_again() {
 #[actix_rt::test]
 async fn after_a_crash_without_an_api_key_the_resend_is_counted_as_at_least_once() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreConfig::shared_process()).unwrap();
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     let sentinel = Rc::new(FakeSentinel::default());
     let name = sentinel.add(1, "New", "High");
     crashed_mid_raise(&store, &sentinel, &name).await;
@@ -182,7 +182,7 @@ async fn after_a_crash_without_an_api_key_the_resend_is_counted_as_at_least_once
 #[actix_rt::test]
 async fn a_crash_between_the_signl_and_the_tag_intent_still_tags() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreConfig::shared_process()).unwrap();
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     let sentinel = Rc::new(FakeSentinel::default());
     let name = sentinel.add(1, "New", "High");
     crashed_mid_raise(&store, &sentinel, &name).await;
@@ -220,7 +220,7 @@ fn a_reopened_incident_is_paged_again_and_a_restart_sends_nothing_twice() {
     let sentinel = Rc::new(FakeSentinel::default());
     let signl4 = Rc::new(FakeSignl4::default());
     let name = sentinel.add(1, "New", "High");
-    let store = Store::open(dir.path(), StoreConfig::shared_process()).unwrap();
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     actix_rt::System::new().block_on(async {
         let handle = start(&store, &sentinel, &signl4).await;
         settle(&handle).await;
@@ -242,7 +242,7 @@ fn a_reopened_incident_is_paged_again_and_a_restart_sends_nothing_twice() {
     );
     // The first process is gone (its System and actors dropped); close the log and start again.
     store.shutdown().unwrap();
-    let store = Store::open(dir.path(), StoreConfig::shared_process()).unwrap();
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     actix_rt::System::new().block_on(async {
         let handle = start(&store, &sentinel, &signl4).await;
         settle(&handle).await;
@@ -259,7 +259,7 @@ fn a_reopened_incident_is_paged_again_and_a_restart_sends_nothing_twice() {
 #[actix_rt::test]
 async fn an_incident_is_paged_even_when_enrichment_fails() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreConfig::shared_process()).unwrap();
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     let sentinel = Rc::new(FakeSentinel::default());
     let signl4 = Rc::new(FakeSignl4::default());
     sentinel.add(1, "New", "High");

@@ -193,7 +193,7 @@ where
 #[actix_rt::test]
 async fn forwarder_reconcile_passes_do_not_overlap() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreConfig::shared_process()).unwrap();
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     let sentinel = Rc::new(FakeSentinel::default());
     let tenant = settings().tenant();
     two_open_intents(&store, &sentinel, |key, round| Effect::RaiseSignl {
@@ -221,7 +221,7 @@ async fn forwarder_reconcile_passes_do_not_overlap() {
 #[actix_rt::test]
 async fn status_sync_reconcile_passes_do_not_overlap() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreConfig::shared_process()).unwrap();
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     let gate = Rc::new(Gate::default());
     let sentinel = Rc::new(BlockingSentinel {
         gate: gate.clone(),

@@ -32,7 +32,7 @@ async fn paged_incident() -> World {
 /// One incident, paged and tagged, with this SIGNL4.
 async fn paged_incident_with(signl4: FakeSignl4) -> World {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreConfig::shared_process()).unwrap();
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     let sentinel = Rc::new(FakeSentinel::default());
     let signl4 = Rc::new(signl4);
     let name = sentinel.add(1, "New", "High");

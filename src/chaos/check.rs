@@ -58,7 +58,7 @@ pub fn settle_and_check(
         // Let outcomes and tags that follow the visible changes land, then stop gracefully.
         std::thread::sleep(Duration::from_millis(1500));
         process.stop()?;
-        let store = Store::open(&world.log_dir(), StoreConfig::shared_process())?;
+        let store = Store::open(&world.log_dir(), StoreConfig::default())?;
         let open = store.read(|p| p.open_effects().len());
         store.shutdown()?;
         if missing.is_empty() && open == 0 {
@@ -139,7 +139,7 @@ fn inspect(world: &World, activity: &Activity) -> Result<Findings, Box<dyn std::
             *per_external.entry(external).or_default() += 1;
         }
     }
-    let store = Store::open(&world.log_dir(), StoreConfig::shared_process())?;
+    let store = Store::open(&world.log_dir(), StoreConfig::default())?;
     for t in activity.incidents.values() {
         let count = per_external.get(&t.external_id).copied().unwrap_or(0);
         if count == 0 {

@@ -39,10 +39,8 @@ pub struct OpenOptions {
     /// Run sled's background flusher (every 500 ms), which also reclaims the space of
     /// rewritten pages (snapshots, outbox entries). Every commit is flushed explicitly anyway.
     ///
-    /// Turn it off where several logs live in one process and are dropped while others
-    /// commit (tests): sled 0.34 guards all its trees with one process-wide lock, and a closing
-    /// log's final flush, its flusher and another log's transaction can wait on each other for
-    /// good. One log per process (the connector) cannot form that wait.
+    /// Keep it on: a test run with it off (several logs in one process) hung with the writer
+    /// waiting for sled's process-wide lock, so explicit flushes alone are not enough for sled.
     pub background_flush: bool,
 }
 

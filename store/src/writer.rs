@@ -48,21 +48,6 @@ pub struct StoreConfig {
     pub max_batch_events: usize,
 }
 
-impl StoreConfig {
-    /// For a log that shares its process with other logs that open, commit and close at the
-    /// same time (the in-process tests): the defaults without sled's background flusher (see
-    /// [`OpenOptions::background_flush`] for the wait it avoids).
-    pub fn shared_process() -> StoreConfig {
-        StoreConfig {
-            open: OpenOptions {
-                background_flush: false,
-                ..OpenOptions::default()
-            },
-            ..StoreConfig::default()
-        }
-    }
-}
-
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
@@ -554,6 +539,32 @@ impl Writer {
         }
         self.since_snapshot = 0;
         Ok(seq)
+    }
+}
+
+/// Dropping the last handle closes the log before the drop returns: the writer thread is told
+/// to stop (its channel closes), takes its final snapshot and is joined, and the database is
+/// then dropped on this thread. Closing in the background instead let a test's log close while
+/// the next test's log committed, and sled 0.34's process-wide lock deadlocked the two.
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Ours and the writer's: any more and another handle still uses the log.
+        if Arc::strong_count(&self.shared) > 2 {
+            return;
+        }
+        let (closed, _) = crossbeam_channel::unbounded();
+        drop(std::mem::replace(&mut self.tx, closed));
+        let thread = self
+            .shared
+            .thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(thread) = thread {
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
+        }
     }
 }
 

@@ -67,7 +67,7 @@ struct Model {
 fn config() -> StoreConfig {
     StoreConfig {
         snapshot_every: 7,
-        ..StoreConfig::shared_process()
+        ..StoreConfig::default()
     }
 }
 

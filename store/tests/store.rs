@@ -26,7 +26,7 @@ fn observe(n: i64, etag: &str, at: i64) -> Execution {
 fn no_snapshots() -> StoreConfig {
     StoreConfig {
         snapshot_every: 0,
-        ..StoreConfig::shared_process()
+        ..StoreConfig::default()
     }
 }
 
@@ -70,7 +70,7 @@ fn appended_events_survive_a_reopen_with_the_same_state() {
 #[test]
 fn concurrent_writers_share_commits_and_the_sequence_stays_contiguous() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(dir.path(), StoreConfig::shared_process()).unwrap());
+    let store = Arc::new(Store::open(dir.path(), StoreConfig::default()).unwrap());
     let threads: Vec<_> = (0..8)
         .map(|t| {
             let store = store.clone();
@@ -99,7 +99,7 @@ fn concurrent_writers_share_commits_and_the_sequence_stays_contiguous() {
 #[test]
 fn a_page_of_executions_commits_together_and_reports_each_outcome() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreConfig::shared_process()).unwrap();
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     let outcomes = store
         .execute_many_blocking(vec![
             observe(1, "e1", 1),
@@ -125,7 +125,7 @@ fn a_page_of_executions_commits_together_and_reports_each_outcome() {
 #[test]
 fn an_inbound_notification_is_recorded_once_even_across_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreConfig::shared_process()).unwrap();
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     store.execute_blocking(observe(1, "e1", 1)).unwrap();
     let ack = |id: &str| {
         Execution::incident(
@@ -153,7 +153,7 @@ fn an_inbound_notification_is_recorded_once_even_across_a_reopen() {
     assert!(matches!(&outcomes[0], ExecuteOutcome::Appended(e) if e[0].seq == 2));
     assert_eq!(outcomes[1], ExecuteOutcome::Duplicate { seq: 2 });
     store.shutdown().unwrap();
-    let store = Store::open(dir.path(), StoreConfig::shared_process()).unwrap();
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     assert_eq!(
         store.execute_blocking(ack("n1")).unwrap(),
         ExecuteOutcome::Duplicate { seq: 2 }
@@ -164,7 +164,7 @@ fn an_inbound_notification_is_recorded_once_even_across_a_reopen() {
 #[test]
 fn intents_stay_in_the_outbox_until_their_outcome() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreConfig::shared_process()).unwrap();
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     store.execute_blocking(observe(1, "e1", 1)).unwrap();
     let tag = Effect::TagIncident {
         label: "SIGNL4".into(),
@@ -211,7 +211,7 @@ fn restart_replays_only_the_tail_after_the_newest_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let config = StoreConfig {
         snapshot_every: 10,
-        ..StoreConfig::shared_process()
+        ..StoreConfig::default()
     };
     let store = Store::open(dir.path(), config.clone()).unwrap();
     for n in 1..=25 {
@@ -254,7 +254,7 @@ fn a_log_from_a_newer_build_is_refused_with_a_clear_message() {
         log.set_meta("store_format", &99u32.to_be_bytes()).unwrap();
         log.flush().unwrap();
     }
-    let error = Store::open(dir.path(), StoreConfig::shared_process())
+    let error = Store::open(dir.path(), StoreConfig::default())
         .err()
         .expect("must refuse");
     assert!(matches!(error, StoreError::NewerFormat { found: 99, .. }));
@@ -328,7 +328,7 @@ fn a_gap_stops_the_start_and_is_reported() {
 #[test]
 fn async_callers_get_durable_outcomes() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreConfig::shared_process()).unwrap();
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
