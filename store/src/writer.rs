@@ -542,32 +542,6 @@ impl Writer {
     }
 }
 
-/// Dropping the last handle closes the log before the drop returns: the writer thread is told
-/// to stop (its channel closes), takes its final snapshot and is joined, and the database is
-/// then dropped on this thread. Closing in the background instead let a test's log close while
-/// the next test's log committed, and sled 0.34's process-wide lock deadlocked the two.
-impl Drop for Store {
-    fn drop(&mut self) {
-        // Ours and the writer's: any more and another handle still uses the log.
-        if Arc::strong_count(&self.shared) > 2 {
-            return;
-        }
-        let (closed, _) = crossbeam_channel::unbounded();
-        drop(std::mem::replace(&mut self.tx, closed));
-        let thread = self
-            .shared
-            .thread
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(thread) = thread {
-            if thread.thread().id() != std::thread::current().id() {
-                let _ = thread.join();
-            }
-        }
-    }
-}
-
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
