@@ -1,5 +1,5 @@
 //! Validates the sandbox's Sentinel and Log Analytics responses (and the example request bodies
-//! the tests send) against the official Swagger schemas in /work/shared/specs, with the
+//! the tests send) against the official Swagger schemas vendored in `tests/specs`, with the
 //! `jsonschema` crate (draft 4, formats checked).
 //!
 //! The spec files reference each other with relative `$ref`s. The loader reads every file
@@ -21,20 +21,16 @@ use std::path::{Component, Path, PathBuf};
 use sandbox_util::*;
 use serde_json::{json, Map, Value};
 
-/// The official specs: `shared/specs` beside the checkout (as on CI and developer machines),
-/// else the workplace's `/work/shared`. Missing specs fail the test with the paths tried.
+/// The official specs, vendored verbatim in `tests/specs` (provenance in its README), so a clean
+/// clone validates without anything beside it.
 fn specs() -> String {
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/specs/azure/specification");
-    let candidates = [
-        beside,
-        PathBuf::from("/work/shared/specs/azure/specification"),
-    ];
-    for candidate in &candidates {
-        if candidate.is_dir() {
-            return candidate.to_string_lossy().into_owned();
-        }
-    }
-    panic!("the official Azure specs are not found; tried {candidates:?}");
+    let vendored = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/specs/azure/specification");
+    assert!(
+        vendored.is_dir(),
+        "the vendored Azure specs are missing: {}",
+        vendored.display()
+    );
+    vendored.to_string_lossy().into_owned()
 }
 const INCIDENTS: &str =
     "securityinsights/resource-manager/Microsoft.SecurityInsights/stable/2025-12-01/Incidents.json";
