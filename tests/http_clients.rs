@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use actors::ports::{ApiError, IncidentQuery, LogAnalyticsApi, SentinelApi, Signl4Api};
+use actors::ports::{ApiError, LogAnalyticsApi, SentinelApi, Signl4Api};
 use sentinel_signl4::http::budget::{BudgetLimits, CallClass, SubscriptionBudget};
 use sentinel_signl4::http::classify;
 use sentinel_signl4::http::sentinel::{build_filter, parse_incident, parse_time_ms};
@@ -15,142 +15,13 @@ use sentinel_signl4::http::{
     retry, AzureCredentials, HttpContext, HttpSettings, LogAnalyticsClient, LogAnalyticsSettings,
     RetryPolicy, SentinelClient, SentinelSettings, Signl4Client, Signl4Settings,
 };
-use sentinel_signl4::sandbox::control::{AnalystAction, IncidentSpec, TenantSpec};
-use sentinel_signl4::sandbox::{
-    FaultKind, FaultSpec, Sandbox, SandboxHandle, SandboxOptions, Service, TenantInfo,
-};
+use sentinel_signl4::sandbox::control::{AnalystAction, TenantSpec};
+use sentinel_signl4::sandbox::{FaultKind, Sandbox, SandboxOptions, Service};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-// ---------------------------------------------------------------------------------------------
-// Helpers
-
-fn ctx() -> HttpContext {
-    let mut s = HttpSettings::for_tests();
-    s.budget = BudgetLimits::unlimited();
-    HttpContext::new(s).expect("http context")
-}
-
-fn start(opts: SandboxOptions) -> (SandboxHandle, TenantInfo) {
-    let sb = Sandbox::start(opts).expect("sandbox");
-    let t = sb
-        .control()
-        .create_tenant(TenantSpec::default())
-        .expect("tenant");
-    (sb, t)
-}
-
-fn creds(sb: &SandboxHandle, t: &TenantInfo) -> AzureCredentials {
-    AzureCredentials::new(
-        sb.urls().entra.clone(),
-        t.tenant_id.clone(),
-        t.client_id.clone(),
-        t.client_secret.clone(),
-    )
-}
-
-fn sentinel_settings(sb: &SandboxHandle, t: &TenantInfo) -> SentinelSettings {
-    SentinelSettings::new(
-        creds(sb, t),
-        sb.urls().arm.clone(),
-        t.subscription_id.clone(),
-        t.resource_group.clone(),
-        t.workspace_name.clone(),
-    )
-}
-
-fn sentinel(ctx: &HttpContext, sb: &SandboxHandle, t: &TenantInfo) -> SentinelClient {
-    SentinelClient::new(ctx, sentinel_settings(sb, t))
-}
-
-fn signl4(ctx: &HttpContext, sb: &SandboxHandle, t: &TenantInfo, key: bool) -> Signl4Client {
-    let mut s = Signl4Settings::new(sb.urls().signl4.clone(), t.team_secret.clone());
-    if key {
-        s = s.with_api_key(t.api_key.clone());
-    }
-    Signl4Client::new(ctx, s)
-}
-
-fn log_analytics(ctx: &HttpContext, sb: &SandboxHandle, t: &TenantInfo) -> LogAnalyticsClient {
-    LogAnalyticsClient::new(
-        ctx,
-        LogAnalyticsSettings::new(
-            creds(sb, t),
-            sb.urls().log_analytics.clone(),
-            t.workspace_id.clone(),
-        ),
-    )
-}
-
-fn incident(sb: &SandboxHandle, t: &TenantInfo, status: &str, severity: &str) -> String {
-    let v = sb
-        .control()
-        .create_incident(
-            &t.name,
-            IncidentSpec {
-                status: status.into(),
-                severity: severity.into(),
-                ..Default::default()
-            },
-        )
-        .expect("incident");
-    v["name"].as_str().expect("name").to_string()
-}
-
-fn query(statuses: &[&str], severities: &[&str], since_ms: i64, page: u32) -> IncidentQuery {
-    IncidentQuery {
-        statuses: statuses.iter().map(|s| s.to_string()).collect(),
-        severities: severities.iter().map(|s| s.to_string()).collect(),
-        modified_since_ms: since_ms,
-        page_size: page,
-    }
-}
-
-/// All pages of a listing (bounded).
-async fn list_all(c: &SentinelClient, q: &IncidentQuery) -> Vec<actors::ports::IncidentRecord> {
-    let mut out = Vec::new();
-    let mut next: Option<String> = None;
-    for _ in 0..100 {
-        let page = c.list_incidents(q, next.as_deref()).await.expect("page");
-        out.extend(page.incidents);
-        match page.next_link {
-            Some(n) => next = Some(n),
-            None => return out,
-        }
-    }
-    panic!("more than 100 pages");
-}
-
-fn requests(
-    sb: &SandboxHandle,
-    service: &str,
-) -> Vec<sentinel_signl4::sandbox::state::RequestRecord> {
-    sb.control()
-        .requests()
-        .into_iter()
-        .filter(|r| r.service == service)
-        .collect()
-}
-
-fn fault(sb: &SandboxHandle, service: Service, kind: FaultKind, times: u32, path: Option<&str>) {
-    sb.control().add_fault(FaultSpec {
-        service,
-        kind,
-        times: Some(times),
-        probability: None,
-        path_contains: path.map(str::to_string),
-        method: None,
-    });
-}
-
-/// Asserts that no rendering of `err` contains any of `secrets`.
-fn assert_no_secret(err: &ApiError, secrets: &[&str]) {
-    let shown = format!("{err} {err:?}");
-    for s in secrets {
-        assert!(!s.is_empty());
-        assert!(!shown.contains(s), "secret leaked in {shown}");
-    }
-}
+mod common;
+use common::http::*;
 
 // ---------------------------------------------------------------------------------------------
 // Sentinel: listing
@@ -1454,78 +1325,4 @@ async fn callers_queued_behind_a_failed_refresh_share_its_error() {
     // The next caller tries afresh.
     c.get_incident(&name).await.expect("recovered");
     assert_eq!(requests(&sb, "entra").len(), 2);
-}
-
-/// A `MakeWriter` collecting formatted log lines in memory.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-#[tokio::test]
-async fn logs_name_path_templates_status_and_request_ids_never_secrets() {
-    let (sb, t) = start(SandboxOptions::for_tests());
-    let name = incident(&sb, &t, "New", "High");
-    let out = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(out.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
-    let ctx = ctx();
-    let rid = Uuid::new_v4();
-    signl4(&ctx, &sb, &t, true)
-        .send_event(&json!({"Title": "x", "X-S4-ExternalID": "e"}), rid)
-        .await
-        .expect("send");
-    let bad = Signl4Client::new(
-        &ctx,
-        Signl4Settings::new(sb.urls().signl4.clone(), "badsecret77"),
-    );
-    bad.send_event(&json!({"Title": "x"}), Uuid::new_v4())
-        .await
-        .unwrap_err();
-    sentinel(&ctx, &sb, &t)
-        .get_incident(&name)
-        .await
-        .expect("get");
-
-    let logs = String::from_utf8(out.0.lock().expect("lock").clone()).expect("utf8");
-    assert!(logs.contains("path=\"/webhook/{secret}\""), "{logs}");
-    assert!(logs.contains(&rid.to_string()));
-    assert!(
-        logs.contains("status=201") && logs.contains("status=404"),
-        "{logs}"
-    );
-    assert!(logs.contains("path=\"/incidents/{id}\"") && logs.contains("elapsed_ms="));
-    assert!(logs.contains("service=\"entra\""));
-    for s in [
-        &t.team_secret,
-        &t.client_secret,
-        &t.api_key,
-        &"badsecret77".to_string(),
-    ] {
-        assert!(!logs.contains(s.as_str()), "secret in logs: {logs}");
-    }
-    assert!(!logs.contains("sbx."), "no access token in logs");
 }

@@ -5,6 +5,8 @@
 //! as alert PATCHes and comments, an alert resolved in Graph resolves its Signl, and a restart
 //! sends nothing twice.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -290,7 +292,15 @@ fn a_graph_connector_pages_each_alert_once_writes_back_and_survives_a_restart() 
         let running = start_connectors(&world.config, &world.store, &http())
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(1500)).await; // several polls and a sweep
+        // Several polls after the restart, each seeing the same alerts.
+        common::after_more_requests(
+            &world.sandbox,
+            "graph",
+            "/security/alerts_v2?",
+            4,
+            Duration::from_secs(60),
+        )
+        .await;
         settle(&running, Duration::from_millis(50), 200).await;
     });
     assert_eq!(signls(&world).len(), PAGED);

@@ -4,6 +4,8 @@
 //! PUT and its outcome; and a longer round of users and analysts on both sides in which the
 //! connector's own changes echo back through SIGNL4's outbound webhooks without any ping-pong.
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -763,8 +765,15 @@ async fn a_round_of_users_and_analysts_on_both_sides_has_no_ping_pong() {
         );
         assert_eq!(got, &expected, "{name}: script {script:?}");
     }
-    // And it stays so: several more polls of both sides change nothing.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // And it stays so: several more polls change nothing.
+    common::after_more_requests(
+        &world.sandbox,
+        "sentinel",
+        "/incidents?",
+        4,
+        Duration::from_secs(60),
+    )
+    .await;
     assert_eq!(counts(&world), settled, "something kept growing");
     let report = store::verify::verify(
         world.store.log(),

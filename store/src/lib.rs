@@ -41,6 +41,14 @@
 //! by one `flush`. After a crash (SIGKILL, power loss after the flush returned) every acknowledged
 //! event is present; events whose commit never returned may or may not be, but the recovered log
 //! is always a contiguous prefix, and the indexes agree with it.
+//!
+//! # One log per process
+//! The connector opens one log per process, and so does every test (the suite runs under
+//! cargo-nextest, one process per test). sled 0.34 keeps process-wide state: a concurrency lock
+//! shared by every database in the process, and file handles released by background threads a
+//! moment after the last handle is dropped. Several logs opening, committing and closing side by
+//! side in one process have deadlocked on the first; the second makes a reopen right after a
+//! shutdown wait (bounded, see `log::open_db`) for this same process to let go of the file.
 
 pub mod aggregate;
 pub mod crash;

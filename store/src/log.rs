@@ -102,27 +102,7 @@ pub struct EventLog {
 impl EventLog {
     /// Opens (or creates) the log in directory `path`.
     pub fn open(path: &Path, options: &OpenOptions) -> Result<EventLog, StoreError> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(options.cache_bytes)
-            .flush_every_ms(options.background_flush.then_some(500))
-            .open()
-            .map_err(|source| {
-                let locked = matches!(&source, sled::Error::Io(e)
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.to_string().contains("could not acquire lock"));
-                StoreError::Open {
-                    path: path.to_path_buf(),
-                    source,
-                    hint: if locked {
-                        " (another process, probably a running connector, has it open: sled allows \
-                         one process per log. Audit a copy instead: pass --copy, or copy the \
-                         directory and point --data-dir at the copy)"
-                    } else {
-                        ""
-                    },
-                }
-            })?;
+        let db = open_db(path, options)?;
         let tree = |name: &str| db.open_tree(name).map_err(StoreError::io("opening a tree"));
         let log = EventLog {
             path: path.to_path_buf(),
@@ -490,4 +470,66 @@ pub fn decode_record(seq: u64, key: &[u8], bytes: &[u8]) -> Result<StoredEvent, 
         }));
     }
     Ok(event)
+}
+
+/// How long an open waits for a handle of this same process that is still closing the log.
+const SAME_PROCESS_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Opens the sled database, waiting (bounded) while a handle of this very process still holds
+/// its lock.
+///
+/// sled releases its file lock only when the last of its background threads lets go of the
+/// file, which can be a moment after `Store::shutdown` returned (seen under load: a reopen right
+/// after a shutdown failed with `WouldBlock`). A lock held by *another* process is reported at
+/// once with the hint to audit a copy.
+fn open_db(path: &Path, options: &OpenOptions) -> Result<sled::Db, StoreError> {
+    let deadline = std::time::Instant::now() + SAME_PROCESS_CLOSE_WAIT;
+    loop {
+        let opened = sled::Config::new()
+            .path(path)
+            .cache_capacity(options.cache_bytes)
+            .flush_every_ms(options.background_flush.then_some(500))
+            .open();
+        let source = match opened {
+            Ok(db) => return Ok(db),
+            Err(source) => source,
+        };
+        let locked = matches!(&source, sled::Error::Io(e)
+            if e.kind() == std::io::ErrorKind::WouldBlock
+                || e.to_string().contains("could not acquire lock"));
+        let ours = locked && this_process_has_open(&path.join("db"));
+        if ours && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            continue;
+        }
+        let hint = match (locked, ours) {
+            (true, true) => {
+                " (a handle of this process still holds it and did not close within 10 s)"
+            }
+            (true, false) => {
+                " (another process, probably a running connector, has it open: sled allows \
+                 one process per log. Audit a copy instead: pass --copy, or copy the \
+                 directory and point --data-dir at the copy)"
+            }
+            _ => "",
+        };
+        return Err(StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+            hint,
+        });
+    }
+}
+
+/// True when one of this process's file descriptors points at `file` (Linux `/proc`; false
+/// where it cannot be told, so the lock error is then reported at once).
+fn this_process_has_open(file: &Path) -> bool {
+    let Ok(target) = std::fs::canonicalize(file) else {
+        return false;
+    };
+    let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
+        return false;
+    };
+    fds.flatten()
+        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|link| link == target))
 }
