@@ -28,7 +28,7 @@ struct World {
     sandbox: SandboxHandle,
     config: Config,
     store: Store,
-    _dir: tempfile::TempDir,
+    _dir: store::scratch::ScratchDir,
 }
 
 fn obj(v: Value) -> Map<String, Value> {
@@ -83,7 +83,7 @@ fn world() -> World {
         .replace("read_source = \"sentinel\"", "read_source = \"graph\"")
         .replace("tag = \"SIGNL4\"", "tag = \"\"");
     let mut config = config::parse_str(&text, Path::new("graph.toml"), &Env::process()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = store::scratch::dir();
     config.data_dir = dir.path().join("log");
     for c in &mut config.connectors {
         c.poll_interval = Duration::from_millis(300);

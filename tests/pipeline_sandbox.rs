@@ -24,7 +24,7 @@ struct World {
     sandbox: SandboxHandle,
     config: Config,
     store: Store,
-    _dir: tempfile::TempDir,
+    _dir: store::scratch::ScratchDir,
 }
 
 fn world(tenants: usize, incidents: usize, options: SandboxOptions) -> World {
@@ -48,7 +48,7 @@ fn world(tenants: usize, incidents: usize, options: SandboxOptions) -> World {
         &Env::process(),
     )
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = store::scratch::dir();
     config.data_dir = dir.path().join("log");
     for c in &mut config.connectors {
         c.poll_interval = Duration::from_millis(300);

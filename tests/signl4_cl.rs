@@ -39,7 +39,7 @@ struct Lab {
     sandbox: SandboxHandle,
     tenant: TenantInfo,
     http: HttpContext,
-    dir: tempfile::TempDir,
+    dir: store::scratch::ScratchDir,
 }
 
 fn lab() -> Lab {
@@ -53,7 +53,7 @@ fn lab() -> Lab {
         sandbox,
         tenant,
         http: HttpContext::new(HttpSettings::for_tests()).unwrap(),
-        dir: tempfile::tempdir().unwrap(),
+        dir: store::scratch::dir(),
     }
 }
 
@@ -785,7 +785,7 @@ async fn the_sandbox_configuration_starts_a_shipper_that_ships_the_pipelines_pag
         &Env::process(),
     )
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = store::scratch::dir();
     config.data_dir = dir.path().join("log");
     let tenant = &sandbox.control().tenants()[0];
     {

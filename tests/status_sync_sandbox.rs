@@ -35,7 +35,7 @@ struct World {
     config: Config,
     store: Store,
     names: Vec<String>,
-    _dir: tempfile::TempDir,
+    _dir: store::scratch::ScratchDir,
 }
 
 /// How the connector hears about SIGNL4 changes.
@@ -72,7 +72,7 @@ fn world(incidents: usize, options: SandboxOptions, channels: Channels) -> World
         &Env::process(),
     )
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = store::scratch::dir();
     config.data_dir = dir.path().join("log");
     for c in &mut config.connectors {
         c.poll_interval = Duration::from_millis(300);

@@ -19,7 +19,7 @@ use store::{Command, IncidentKey, Store, StoreConfig};
 
 #[actix_rt::test]
 async fn eligible_incidents_are_paged_once_each_and_tagged() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = store::scratch::dir();
     let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     let sentinel = Rc::new(FakeSentinel::default());
     let signl4 = Rc::new(FakeSignl4::default());
@@ -77,7 +77,7 @@ async fn eligible_incidents_are_paged_once_each_and_tagged() {
 
 #[actix_rt::test]
 async fn a_tag_survives_etag_conflicts() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = store::scratch::dir();
     let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     let sentinel = Rc::new(FakeSentinel::default());
     let signl4 = Rc::new(FakeSignl4::default());
@@ -120,7 +120,7 @@ async fn crashed_mid_raise(store: &Store, sentinel: &FakeSentinel, name: &str) {
 
 #[actix_rt::test]
 async fn after_a_crash_a_signl_found_by_external_id_is_not_sent_again() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = store::scratch::dir();
     let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     let sentinel = Rc::new(FakeSentinel::default());
     let name = sentinel.add(1, "New", "High");
@@ -156,7 +156,7 @@ async fn after_a_crash_a_signl_found_by_external_id_is_not_sent_again() {
 
 #[actix_rt::test]
 async fn after_a_crash_without_an_api_key_the_resend_is_counted_as_at_least_once() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = store::scratch::dir();
     let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     let sentinel = Rc::new(FakeSentinel::default());
     let name = sentinel.add(1, "New", "High");
@@ -181,7 +181,7 @@ async fn after_a_crash_without_an_api_key_the_resend_is_counted_as_at_least_once
 /// (Found by the chaos run: five incidents stayed untagged in 200 kills.)
 #[actix_rt::test]
 async fn a_crash_between_the_signl_and_the_tag_intent_still_tags() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = store::scratch::dir();
     let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     let sentinel = Rc::new(FakeSentinel::default());
     let name = sentinel.add(1, "New", "High");
@@ -216,7 +216,7 @@ async fn a_crash_between_the_signl_and_the_tag_intent_still_tags() {
 
 #[test]
 fn a_reopened_incident_is_paged_again_and_a_restart_sends_nothing_twice() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = store::scratch::dir();
     let sentinel = Rc::new(FakeSentinel::default());
     let signl4 = Rc::new(FakeSignl4::default());
     let name = sentinel.add(1, "New", "High");
@@ -258,7 +258,7 @@ fn a_reopened_incident_is_paged_again_and_a_restart_sends_nothing_twice() {
 
 #[actix_rt::test]
 async fn an_incident_is_paged_even_when_enrichment_fails() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = store::scratch::dir();
     let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     let sentinel = Rc::new(FakeSentinel::default());
     let signl4 = Rc::new(FakeSignl4::default());

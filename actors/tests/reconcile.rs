@@ -192,7 +192,7 @@ where
 
 #[actix_rt::test]
 async fn forwarder_reconcile_passes_do_not_overlap() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = store::scratch::dir();
     let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     let sentinel = Rc::new(FakeSentinel::default());
     let tenant = settings().tenant();
@@ -220,7 +220,7 @@ async fn forwarder_reconcile_passes_do_not_overlap() {
 
 #[actix_rt::test]
 async fn status_sync_reconcile_passes_do_not_overlap() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = store::scratch::dir();
     let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     let gate = Rc::new(Gate::default());
     let sentinel = Rc::new(BlockingSentinel {

@@ -15,7 +15,7 @@ use store::events::Signl4Action;
 use store::{IncidentKey, Store, StoreConfig};
 
 struct World {
-    _dir: tempfile::TempDir,
+    _dir: store::scratch::ScratchDir,
     store: Store,
     sentinel: Rc<FakeSentinel>,
     signl4: Rc<FakeSignl4>,
@@ -31,7 +31,7 @@ async fn paged_incident() -> World {
 
 /// One incident, paged and tagged, with this SIGNL4.
 async fn paged_incident_with(signl4: FakeSignl4) -> World {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = store::scratch::dir();
     let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     let sentinel = Rc::new(FakeSentinel::default());
     let signl4 = Rc::new(signl4);

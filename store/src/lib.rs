@@ -60,6 +60,7 @@ pub mod keys;
 pub mod log;
 pub mod projection;
 pub mod replay;
+pub mod scratch;
 pub mod snapshot;
 pub mod verify;
 pub mod writer;
