@@ -34,13 +34,15 @@
 //! - Sentinel: default list order is `createdTimeUtc desc`; `POST .../alerts|entities` count as
 //!   reads for throttling; string comparisons in `$filter` are case-insensitive; `$skipToken` is
 //!   an opaque offset; unknown enum values in a PUT are rejected (400) although the spec marks
-//!   the enums as extensible; an unassigned incident renders `owner` as `{"ownerType":"Unknown"}`.
+//!   the enums as extensible; an unset owner field renders as an explicit `null` beside
+//!   `"ownerType": "Unknown"`, as real responses do (`SentinelQuirks::owner_nulls`; the schema
+//!   says string).
 //! - Log Analytics: unknown or expired tokens get 401 `InvalidTokenError`; rows with a
 //!   `TimeGenerated` outside the body `timespan` are dropped before the query runs.
 //! - SIGNL4 (signl4-api.md §7): see [`options::Signl4Options`]; webhook-driven ack/close emit
 //!   outbound 201 events without a `user`; multipart and XML bodies are not parsed (JSON,
 //!   form-encoded and plain text are).
-//! - Logs Ingestion: gzip bodies are refused (415).
+//! - Logs Ingestion: gzip and uncompressed bodies are accepted; other encodings get 415.
 //!
 //! Invariants: every listener is on loopback; all state is in one [`state::World`] behind a
 //! mutex; stopping is bounded (servers stop non-gracefully, the thread is joined with a timeout).
@@ -51,6 +53,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod control;
@@ -208,6 +211,7 @@ impl Sandbox {
                                 .app_data(web::Data::new(u.clone()))
                                 .app_data(web::PayloadConfig::new(4 << 20))
                                 .wrap(from_fn(faults::middleware))
+                                .wrap(from_fn(capture::middleware))
                                 .configure(|c| configure(service, c))
                                 .default_service(web::to(not_found))
                         })

@@ -77,6 +77,11 @@ pub struct SentinelQuirks {
     pub nextlink_literal_spaces: bool,
     /// Default `$top` when the client sends none (observed 50).
     pub default_page_size: usize,
+    /// Incidents render every owner field, unset ones as explicit `null`
+    /// (`"owner": {"objectId": null, "email": null, ...}`), as real responses and independent
+    /// emulators do although the 2025-12-01 schema types them as strings. A client that writes
+    /// back what it read must drop those nulls; off, an unset field is simply absent.
+    pub owner_nulls: bool,
 }
 
 impl Default for SentinelQuirks {
@@ -85,6 +90,7 @@ impl Default for SentinelQuirks {
             classification_undetermined_empty: true,
             nextlink_literal_spaces: true,
             default_page_size: 50,
+            owner_nulls: true,
         }
     }
 }
