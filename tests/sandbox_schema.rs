@@ -15,7 +15,6 @@
 mod sandbox_util;
 mod schema_util;
 
-use std::path::PathBuf;
 
 use sandbox_util::*;
 use schema_util::*;
