@@ -15,7 +15,6 @@
 mod sandbox_util;
 mod schema_util;
 
-
 use sandbox_util::*;
 use schema_util::*;
 use sentinel_signl4::sandbox::SandboxOptions;

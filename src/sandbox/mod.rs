@@ -25,7 +25,7 @@
 //! | Sentinel (ARM) | `GET .../incidents`, `GET/PUT/DELETE .../incidents/{id}`, `POST .../incidents/{id}/alerts\|entities\|bookmarks`, `GET .../incidents/{id}/comments`, `GET/PUT/DELETE .../comments/{cid}` | [`sentinel`] |
 //! | Log Analytics | `POST\|GET /v1/workspaces/{guid}/query` (KQL subset: see [`kql`]) | [`log_analytics`] |
 //! | Graph | `GET /v1.0/security/alerts_v2[/{id}]`, `PATCH .../{id}`, `POST .../{id}/comments` | [`graph`] |
-//! | SIGNL4 | `POST /webhook/{secret}`, `POST /api/v2/events/{team}`, `POST /api/v2/alerts/paged`, `GET /api/v2/alerts/{id}`, `POST .../acknowledge\|close\|annotate`, `GET /api/v2/users[/{idOrEmail}]`; outbound webhooks | [`signl4`] |
+//! | SIGNL4 | `POST /webhook/{secret}`, `POST /api/v2/events/{team}`, `POST /api/v2/alerts/paged`, `GET /api/v2/alerts/{id}[/timeline]`, `POST .../acknowledge\|close\|annotate`, `GET /api/v2/users[/{idOrEmail}]`; outbound webhooks | [`signl4`] |
 //! | Logs Ingestion | `POST /dataCollectionRules/{dcr}/streams/Custom-SIGNL4_CL?api-version=2023-01-01` | [`ingestion`] |
 //! | Control | `/control/...` (table in [`control`]) | [`control`] |
 //!
