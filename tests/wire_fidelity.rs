@@ -38,12 +38,7 @@ struct World {
 fn world(incidents: usize) -> World {
     sentinel_signl4::telemetry::init("off", false);
     let mut options = SandboxOptions::for_tests();
-    options.throttle = ThrottleLimits {
-        incident_writes: 1_000_000,
-        comment_writes: 1_000_000,
-        reads: 1_000_000,
-        window: Duration::from_secs(1),
-    };
+    options.throttle = ThrottleLimits::unlimited();
     assert!(options.sentinel.owner_nulls, "Azure's nulls are on");
     let sandbox = Sandbox::start(options).unwrap();
     let control = sandbox.control();

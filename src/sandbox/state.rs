@@ -8,7 +8,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -412,8 +411,11 @@ pub struct World {
     pub bodies: VecDeque<super::capture::BodyRecord>,
     /// Active fault rules.
     pub faults: Vec<FaultRule>,
-    /// Sliding-window throttle logs keyed by (subscription, class).
-    pub throttle: HashMap<(String, &'static str), VecDeque<Instant>>,
+    /// ARM token buckets keyed by (subscription, client id, operation type), lowercase ids.
+    pub throttle: HashMap<
+        (String, String, super::sentinel::throttle::OpType),
+        super::sentinel::throttle::Tokens,
+    >,
     /// Log Analytics queries in flight keyed by (client id, workspace id).
     pub la_inflight: HashMap<(String, String), usize>,
     /// Artificial Log Analytics query latency (ms), to provoke 429 on concurrency.
