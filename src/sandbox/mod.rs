@@ -67,6 +67,7 @@ pub mod log_analytics;
 pub mod odata;
 pub mod options;
 pub mod scenario;
+pub mod security_incident;
 pub mod sentinel;
 pub mod signl4;
 pub mod state;
