@@ -44,6 +44,10 @@
 //!   form-encoded and plain text are).
 //! - Logs Ingestion: gzip and uncompressed bodies are accepted; other encodings get 415.
 //!
+//! With [`SandboxOptions::tls`] every service is HTTPS ([`tls`]): base URLs and the Entra
+//! discovery document name `https://` endpoints; the `reset` fault needs plain TCP and does
+//! nothing under TLS.
+//!
 //! Invariants: every listener is on loopback; all state is in one [`state::World`] behind a
 //! mutex; stopping is bounded (servers stop non-gracefully, the thread is joined with a timeout).
 
@@ -71,6 +75,7 @@ pub mod security_incident;
 pub mod sentinel;
 pub mod signl4;
 pub mod state;
+pub mod tls;
 pub mod util;
 
 use std::net::TcpListener;
@@ -174,8 +179,13 @@ impl Sandbox {
         for _ in SERVICES {
             listeners.push(TcpListener::bind(("127.0.0.1", 0))?);
         }
+        let tls = match &opts.tls {
+            Some(identity) => Some(identity.server_config()?),
+            None => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let base = |n: usize| -> std::io::Result<String> {
-            Ok(format!("http://{}", listeners[n].local_addr()?))
+            Ok(format!("{scheme}://{}", listeners[n].local_addr()?))
         };
         let urls = SandboxUrls {
             entra: base(0)?,
@@ -204,6 +214,7 @@ impl Sandbox {
                     let mut handles = Vec::new();
                     for (service, l) in SERVICES.into_iter().zip(listeners) {
                         let (sh, ctl, u) = (sh.clone(), ctl.clone(), u.clone());
+                        let tls = tls.clone();
                         let srv = HttpServer::new(move || {
                             App::new()
                                 .app_data(web::Data::new(sh.clone()))
@@ -219,8 +230,11 @@ impl Sandbox {
                         .workers(workers)
                         .disable_signals()
                         .shutdown_timeout(1)
-                        .on_connect(faults::on_connect)
-                        .listen(l);
+                        .on_connect(faults::on_connect);
+                        let srv = match tls {
+                            Some(config) => srv.listen_rustls_0_23(l, config),
+                            None => srv.listen(l),
+                        };
                         match srv {
                             Ok(s) => {
                                 // A `Server` only starts when polled: spawn each one.

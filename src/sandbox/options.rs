@@ -26,6 +26,8 @@ pub struct SandboxOptions {
     pub workers: usize,
     /// Maximum number of request-log entries kept (oldest dropped first).
     pub request_log_capacity: usize,
+    /// Serve every emulator over HTTPS with this identity (`sandbox --tls`); `None`: plain HTTP.
+    pub tls: Option<super::tls::TlsIdentity>,
 }
 
 impl Default for SandboxOptions {
@@ -39,6 +41,7 @@ impl Default for SandboxOptions {
             tenant_not_found_error: "invalid_request".into(),
             workers: 1,
             request_log_capacity: 10_000,
+            tls: None,
         }
     }
 }
