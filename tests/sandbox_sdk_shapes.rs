@@ -35,7 +35,7 @@ fn signl4_cl_rows(incidents: &[String]) -> Value {
     let row = |n: usize, action: &str, user: Value, ack: Value, close: Value, note: Value| {
         json!({"TimeGenerated": format!("2026-12-0{}T10:00:0{n}.000Z", 1 + n % 3),
             "Connector": "contoso", "IncidentName": incidents[n % incidents.len()],
-            "IncidentNumber": n % incidents.len() + 1, "Severity": if n % 2 == 0 { "High" } else { "Medium" },
+            "IncidentNumber": n % incidents.len() + 1, "Severity": if n.is_multiple_of(2) { "High" } else { "Medium" },
             "Action": action, "User": user, "Note": note,
             "SecondsToAcknowledge": ack, "SecondsToClose": close,
             "EventId": format!("e{n}"), "EventSeq": n})

@@ -299,8 +299,11 @@ fn pred(p: &str, cols: &[(String, String)], now: DateTime<Utc>) -> Result<Pred, 
     Err(not_emulated(format!("the predicate '{p}'")))
 }
 
+/// Computes one cell of a row.
+type Cell = Box<dyn Fn(&Row) -> Value>;
+
 /// `name = expr` or `expr`; returns (output name, evaluator, type).
-type Proj = (String, Box<dyn Fn(&Row) -> Value>, String);
+type Proj = (String, Cell, String);
 
 fn projection(item: &str, cols: &[(String, String)]) -> Result<Proj, KqlError> {
     let (name, expr) = match item.split_once('=') {
@@ -612,7 +615,7 @@ fn extend(item: &str, cols: &mut Vec<(String, String)>, rows: &mut [Row]) -> Res
         cols.push((name, "dynamic".into()));
         return Ok(());
     }
-    let (eval, ty): (Box<dyn Fn(&Row) -> Value>, String) = match ops::literal(expr) {
+    let (eval, ty): (Cell, String) = match ops::literal(expr) {
         Some((v, ty)) => (Box::new(move |_: &Row| v.clone()), ty.to_string()),
         None => {
             let (_, f, ty) = projection(&format!("{name} = {expr}"), cols)?;
