@@ -91,9 +91,7 @@ fn main() {
         workers,
         ..Default::default()
     };
-    opts.throttle.reads = u32::MAX;
-    opts.throttle.incident_writes = u32::MAX;
-    opts.throttle.comment_writes = u32::MAX;
+    opts.throttle = sentinel_signl4::sandbox::options::ThrottleLimits::unlimited();
     opts.request_log_capacity = 1000;
     let sb = Sandbox::start(opts).expect("sandbox starts");
     let tenants = generate(

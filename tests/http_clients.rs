@@ -104,7 +104,7 @@ async fn list_honours_status_severity_and_modified_since() {
 #[tokio::test]
 async fn lists_1500_incidents_over_pages_each_once_in_order() {
     let mut opts = SandboxOptions::for_tests();
-    opts.throttle.reads = 100_000;
+    opts.throttle.reads.size = 100_000;
     let (sb, t) = start(opts);
     let mut expected = HashSet::new();
     for _ in 0..1500 {
@@ -438,8 +438,11 @@ async fn throttling_is_classified_and_the_retry_helper_waits_it_out() {
 #[tokio::test]
 async fn rate_budget_spreads_a_burst_across_clients_of_a_subscription() {
     let mut opts = SandboxOptions::for_tests();
-    opts.throttle.reads = 3;
-    opts.throttle.window = Duration::from_secs(1);
+    // ARM's read bucket shrunk: 3 at once, refilled at 3 per second.
+    opts.throttle.reads = sentinel_signl4::sandbox::options::Bucket {
+        size: 3,
+        per_second: 3.0,
+    };
     let sb = Sandbox::start(opts).expect("sandbox");
     let a = sb
         .control()

@@ -2,176 +2,23 @@
 //! the tests send) against the official Swagger schemas vendored in `tests/specs`, with the
 //! `jsonschema` crate (draft 4, formats checked).
 //!
-//! The spec files reference each other with relative `$ref`s. The loader reads every file
-//! reachable from `Incidents.json` and `OperationalInsights.json`, copies all their definitions
-//! into one document under `<file-key>__<Definition>` and rewrites each `$ref` to that local
-//! name, so no retriever or network is involved.
+//! The loader is `schema_util` (shared with `wire_fidelity.rs`). One documented relaxation:
+//! `OperationalInsights.json` declares every row cell as `{"type": "object"}`, which rejects the
+//! documented wire format (strings, numbers) and even the spec's own example; the cell schema is
+//! replaced by `{}` (any JSON value). A test shows the unrelaxed schema rejecting the official
+//! example, and negative tests show the validator catching broken responses.
 //!
-//! One documented relaxation: `OperationalInsights.json` declares every row cell as
-//! `{"type": "object"}`, which rejects the documented wire format (strings, numbers) and even the
-//! spec's own example; the cell schema is replaced by `{}` (any JSON value). A test shows the
-//! unrelaxed schema rejecting the official example, and negative tests show the validator
-//! catching broken responses.
+//! One documented deviation of the real service that the sandbox copies: an unset owner field is
+//! rendered as an explicit `null` (`SentinelQuirks::owner_nulls`) although the schema says
+//! string. The response test turns that quirk off; a separate test pins the deviation.
 
 mod sandbox_util;
-
-use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+mod schema_util;
 
 use sandbox_util::*;
-use serde_json::{json, Map, Value};
-
-/// The official specs, vendored verbatim in `tests/specs` (provenance in its README), so a clean
-/// clone validates without anything beside it.
-fn specs() -> String {
-    let vendored = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/specs/azure/specification");
-    assert!(
-        vendored.is_dir(),
-        "the vendored Azure specs are missing: {}",
-        vendored.display()
-    );
-    vendored.to_string_lossy().into_owned()
-}
-const INCIDENTS: &str =
-    "securityinsights/resource-manager/Microsoft.SecurityInsights/stable/2025-12-01/Incidents.json";
-const LA_SPEC: &str = "operationalinsights/data-plane/Microsoft.OperationalInsights/stable/2022-10-27/OperationalInsights.json";
-
-fn normalize(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-fn key_of(p: &Path) -> String {
-    p.to_string_lossy().replace(['/', '.', '-'], "_")
-}
-
-/// Rewrites `$ref`s in `v` (found in file `file`) to local definition names; queues new files.
-fn rewrite(v: &mut Value, file: &Path, queue: &mut Vec<PathBuf>) {
-    match v {
-        Value::Object(m) => {
-            if let Some(Value::String(r)) = m.get_mut("$ref") {
-                let (fpart, frag) = r.split_once('#').unwrap_or((r.as_str(), ""));
-                let target = if fpart.is_empty() {
-                    file.to_path_buf()
-                } else {
-                    normalize(&file.parent().unwrap().join(fpart))
-                };
-                let def = frag
-                    .strip_prefix("/definitions/")
-                    .unwrap_or_else(|| panic!("unsupported $ref {r} in {file:?}"));
-                let new = format!("#/definitions/{}__{}", key_of(&target), def);
-                if !queue.contains(&target) {
-                    queue.push(target);
-                }
-                *r = new;
-            }
-            for (_, x) in m.iter_mut() {
-                rewrite(x, file, queue);
-            }
-        }
-        Value::Array(a) => a.iter_mut().for_each(|x| rewrite(x, file, queue)),
-        _ => {}
-    }
-}
-
-/// All definitions reachable from the two root files, merged.
-fn definitions() -> Map<String, Value> {
-    let root = PathBuf::from(specs());
-    let mut queue = vec![
-        normalize(&root.join(INCIDENTS)),
-        normalize(&root.join(LA_SPEC)),
-    ];
-    let mut done = BTreeMap::new();
-    let mut i = 0;
-    while i < queue.len() {
-        let file = queue[i].clone();
-        i += 1;
-        if done.contains_key(&file) {
-            continue;
-        }
-        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file:?}: {e}"));
-        let doc: Value = serde_json::from_str(&text).expect("spec parses");
-        let mut defs = doc.get("definitions").cloned().unwrap_or(json!({}));
-        rewrite(&mut defs, &file, &mut queue);
-        done.insert(file, defs);
-    }
-    let mut all = Map::new();
-    for (file, defs) in done {
-        for (name, schema) in defs.as_object().unwrap() {
-            all.insert(format!("{}__{}", key_of(&file), name), schema.clone());
-        }
-    }
-    all
-}
-
-struct Specs {
-    defs: Map<String, Value>,
-    inc_key: String,
-    la_key: String,
-}
-
-impl Specs {
-    fn load(relax_la_cells: bool) -> Specs {
-        let mut defs = definitions();
-        let root = PathBuf::from(specs());
-        let inc_key = key_of(&normalize(&root.join(INCIDENTS)));
-        let la_key = key_of(&normalize(&root.join(LA_SPEC)));
-        if relax_la_cells {
-            let t = defs
-                .get_mut(&format!("{la_key}__table"))
-                .expect("table definition");
-            t["properties"]["rows"]["items"]["items"] = json!({});
-        }
-        Specs {
-            defs,
-            inc_key,
-            la_key,
-        }
-    }
-
-    fn validate(&self, key: &str, def: &str, v: &Value) -> Vec<String> {
-        let schema = json!({
-            "allOf": [{"$ref": format!("#/definitions/{key}__{def}")}],
-            "definitions": self.defs,
-        });
-        let validator = jsonschema::options()
-            .with_draft(jsonschema::Draft::Draft4)
-            .should_validate_formats(true)
-            .build(&schema)
-            .expect("schema compiles");
-        validator
-            .iter_errors(v)
-            .map(|e| format!("{e} at {}", e.instance_path()))
-            .collect()
-    }
-
-    fn assert_sentinel(&self, def: &str, v: &Value) {
-        let errs = self.validate(&self.inc_key, def, v);
-        assert!(errs.is_empty(), "{def} invalid: {errs:?}\n{v:#}");
-    }
-
-    fn assert_common(&self, def: &str, v: &Value) {
-        let key = key_of(&normalize(
-            &PathBuf::from(specs()).join("securityinsights/resource-manager/common/2.0/types.json"),
-        ));
-        let errs = self.validate(&key, def, v);
-        assert!(errs.is_empty(), "{def} invalid: {errs:?}\n{v:#}");
-    }
-
-    fn assert_la(&self, def: &str, v: &Value) {
-        let errs = self.validate(&self.la_key, def, v);
-        assert!(errs.is_empty(), "{def} invalid: {errs:?}\n{v:#}");
-    }
-}
+use schema_util::*;
+use sentinel_signl4::sandbox::SandboxOptions;
+use serde_json::{json, Value};
 
 fn example(rel: &str) -> Value {
     let p = format!("{}/securityinsights/resource-manager/Microsoft.SecurityInsights/stable/2025-12-01/examples/incidents/{rel}", specs());
@@ -237,7 +84,10 @@ fn la_spec_cell_type_contradicts_its_own_example() {
 #[tokio::test]
 async fn sandbox_responses_match_the_official_schemas() {
     let s = Specs::load(true);
-    let env = Env::new();
+    // The schema's owner fields are strings; the real service's nulls are pinned separately.
+    let mut opts = SandboxOptions::for_tests();
+    opts.sentinel.owner_nulls = false;
+    let env = Env::with(opts);
     let c = env.sb.control();
     let seeded = c.create_incident(&env.t.name, Default::default()).unwrap();
     let id = seeded["name"].as_str().unwrap().to_string();
@@ -360,4 +210,30 @@ async fn sandbox_responses_match_the_official_schemas() {
     .await;
     assert_eq!(st, 400);
     s.assert_la("errorResponse", &err);
+}
+
+#[tokio::test]
+async fn unset_owner_fields_are_explicit_nulls_like_azure_and_only_they_break_the_schema() {
+    let s = Specs::load(true);
+    let env = Env::new();
+    let seeded = env
+        .sb
+        .control()
+        .create_incident(&env.t.name, Default::default())
+        .unwrap();
+    let id = seeded["name"].as_str().unwrap().to_string();
+    let tok = env.token(ARM).await;
+    let (_, got) = send(env.http.get(env.incident_url(&id)).bearer_auth(&tok)).await;
+    let owner = &got["properties"]["owner"];
+    assert_eq!(
+        owner,
+        &json!({"objectId": null, "email": null, "assignedTo": null,
+                "userPrincipalName": null, "ownerType": "Unknown"})
+    );
+    let errs = s.validate(&s.inc_key, "Incident", &got);
+    assert_eq!(errs.len(), 4, "{errs:?}");
+    assert!(
+        errs.iter().all(|e| e.contains("/properties/owner/")),
+        "{errs:?}"
+    );
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use sandbox_util::*;
 use sentinel_signl4::sandbox::control::{AnalystAction, IncidentSpec};
+use sentinel_signl4::sandbox::options::{Bucket, ThrottleLimits};
 use sentinel_signl4::sandbox::SandboxOptions;
 use serde_json::{json, Value};
 
@@ -762,11 +763,19 @@ async fn analyst_changes_are_visible_and_recorded() {
 }
 
 #[tokio::test]
-async fn throttling_answers_429_with_retry_after() {
+async fn throttling_is_arms_token_bucket_per_operation_type() {
+    // Buckets shrunk to a few tokens that do not come back within the test (one per 1000 s), so
+    // nothing here depends on how fast the machine is.
+    let frozen = |size| Bucket {
+        size,
+        per_second: 0.001,
+    };
     let mut o = SandboxOptions::for_tests();
-    o.throttle.reads = 3;
-    o.throttle.incident_writes = 2;
-    o.throttle.window = Duration::from_millis(800);
+    o.throttle = ThrottleLimits {
+        reads: frozen(3),
+        writes: frozen(2),
+        deletes: frozen(1),
+    };
     let env = Env::with(o);
     let tok = env.token(ARM).await;
     let list = format!("{}/incidents?{API}", env.si());
@@ -780,20 +789,31 @@ async fn throttling_answers_429_with_retry_after() {
     }
     let r = env.http.get(&list).bearer_auth(&tok).send().await.unwrap();
     assert_eq!(r.status(), 429);
-    assert_eq!(r.headers()["retry-after"], "1");
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry > 900, "one token per 1000 s: {retry}");
     let b: Value = r.json().await.unwrap();
     assert_eq!(b["error"]["code"], "TooManyRequests");
-    // Writes have their own budget.
+    assert!(b["error"]["message"].as_str().unwrap().contains("Read"));
+    // Writes and deletes have their own buckets.
     let body = json!({"properties": {"title": "t", "severity": "Low", "status": "New"}});
     for k in 0..2 {
-        let (s, _) = send(
-            env.http
-                .put(env.incident_url(&format!("w{k}")))
-                .bearer_auth(&tok)
-                .json(&body),
-        )
-        .await;
-        assert_eq!(s, 201);
+        let r = env
+            .http
+            .put(env.incident_url(&format!("w{k}")))
+            .bearer_auth(&tok)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        assert_eq!(
+            r.headers()["x-ms-ratelimit-remaining-subscription-writes"],
+            (1 - k).to_string().as_str()
+        );
     }
     let (s, _) = send(
         env.http
@@ -803,7 +823,86 @@ async fn throttling_answers_429_with_retry_after() {
     )
     .await;
     assert_eq!(s, 429);
-    tokio::time::sleep(Duration::from_millis(850)).await;
-    let (s, _) = send(env.http.get(&list).bearer_auth(&tok)).await;
-    assert_eq!(s, 200, "window slid");
+    let r = env
+        .http
+        .delete(env.incident_url("w0"))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(
+        r.headers()["x-ms-ratelimit-remaining-subscription-deletes"],
+        "0"
+    );
+}
+
+#[tokio::test]
+async fn a_throttled_caller_gets_through_once_the_bucket_refills() {
+    // One token, five per second: a quick burst empties it, and it comes back on its own.
+    let mut o = SandboxOptions::for_tests();
+    o.throttle.reads = Bucket {
+        size: 1,
+        per_second: 5.0,
+    };
+    let env = Env::with(o);
+    let tok = env.token(ARM).await;
+    let list = format!("{}/incidents?{API}", env.si());
+    let mut throttled = None;
+    for _ in 0..50 {
+        let r = env.http.get(&list).bearer_auth(&tok).send().await.unwrap();
+        if r.status() == 429 {
+            throttled = Some(r.headers()["retry-after"].to_str().unwrap().to_string());
+            break;
+        }
+    }
+    assert_eq!(
+        throttled.as_deref(),
+        Some("1"),
+        "a burst empties the bucket"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (s, _) = send(env.http.get(&list).bearer_auth(&tok)).await;
+        if s == 200 {
+            break;
+        }
+        assert_eq!(s, 429);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bucket never refilled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_published_api_versions_are_accepted_and_others_refused_like_arm() {
+    let env = Env::new();
+    let tok = env.token(ARM).await;
+    for v in [
+        "2022-11-01",
+        "2023-02-01",
+        "2024-09-01",
+        "2025-03-01",
+        "2025-12-01",
+        "2025-07-01-preview",
+        "2025-10-01-preview",
+        "2021-10-01",
+    ] {
+        let url = format!("{}/incidents?api-version={v}", env.si());
+        let (s, body) = send(env.http.get(&url).bearer_auth(&tok)).await;
+        assert_eq!(s, 200, "{v}: {body}");
+    }
+    for v in ["2099-01-01", "2025-10-01", "2022-11-01-beta", "latest"] {
+        let url = format!("{}/incidents?api-version={v}", env.si());
+        let (s, body) = send(env.http.get(&url).bearer_auth(&tok)).await;
+        assert_eq!(s, 400, "{v}");
+        assert_eq!(body["error"]["code"], "InvalidApiVersionParameter");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(v) && message.contains("2025-10-01-preview"),
+            "{message}"
+        );
+    }
 }

@@ -955,3 +955,198 @@ async fn throughput() {
         store.log().last_seq().unwrap()
     );
 }
+
+/// Records `effect`'s intent, then SIGNL4's userless echo of it (milliseconds after the request,
+/// before the outcome, as in production), then its outcome.
+async fn ours_with_early_echo(
+    store: &Store,
+    incident: IncidentKey,
+    effect: Effect,
+    echo: Signl4Action,
+) {
+    let requested = run(store, incident, Command::Request(effect)).await;
+    let effect_id = requested[0].event.opens_effect().unwrap();
+    let echo = Command::RecordSignl4Action(Signl4ActionReceived {
+        notification_id: Uuid::new_v4().to_string(),
+        signl_id: format!("signl-{incident}"),
+        action: echo,
+        user_email: None,
+        user_name: None,
+        raised_at_ms: 0,
+    });
+    run(store, incident, echo).await;
+    let result = EffectResult::Signl4Accepted {
+        reference: Uuid::new_v4().to_string(),
+    };
+    run(store, incident, Command::Succeed { effect_id, result }).await;
+}
+
+/// (Action, User) of the rows of one incident, in order.
+fn actions_of(rows: &[Map<String, Value>], incident: IncidentKey) -> Vec<(String, Value)> {
+    let name = rows_name(incident);
+    rows.iter()
+        .filter(|r| r["IncidentName"] == name.as_str())
+        .map(|r| (r["Action"].as_str().unwrap().to_string(), r["User"].clone()))
+        .collect()
+}
+
+fn rows_name(incident: IncidentKey) -> String {
+    (1..=10u128)
+        .map(|n| Uuid::from_u128(0x73e0_1a99_5cd7_4139_a149_0000_0000_0000 + n).to_string())
+        .find(|name| IncidentKey::from_source_id(name) == incident)
+        .expect("an incident of paged()")
+}
+
+#[actix_rt::test]
+async fn echoes_of_our_own_changes_arriving_before_the_outcome_make_no_second_row() {
+    let lab = lab();
+    let store = lab.open();
+    let (closed, _) = paged(&store, 1, "High").await;
+    let external = external_id(tenant(), closed);
+    ours_with_early_echo(
+        &store,
+        closed,
+        Effect::ResolveSignl {
+            external_id: external,
+            round: 1,
+        },
+        Signl4Action::Closed,
+    )
+    .await;
+    let (acked, _) = paged(&store, 2, "High").await;
+    let external = external_id(tenant(), acked);
+    ours_with_early_echo(
+        &store,
+        acked,
+        Effect::AcknowledgeSignl {
+            external_id: external,
+            round: 1,
+        },
+        Signl4Action::Acknowledged,
+    )
+    .await;
+    let (noted, _) = paged(&store, 3, "High").await;
+    let text = "Ann (ann@contoso.com) in Sentinel: host 7 is a honeypot".to_string();
+    ours_with_early_echo(
+        &store,
+        noted,
+        Effect::AnnotateSignl {
+            signl_id: format!("signl-{noted}"),
+            text: text.clone(),
+            cause: "comment-1".into(),
+        },
+        Signl4Action::Annotated { text: text.clone() },
+    )
+    .await;
+    // The same note echoed once more after the outcome (a second delivery) is ours too, while
+    // a user's own note is a row.
+    let late_echo = Command::RecordSignl4Action(Signl4ActionReceived {
+        notification_id: Uuid::new_v4().to_string(),
+        signl_id: format!("signl-{noted}"),
+        action: Signl4Action::Annotated { text },
+        user_email: None,
+        user_name: None,
+        raised_at_ms: 0,
+    });
+    run(&store, noted, late_echo).await;
+    acted(
+        &store,
+        noted,
+        Signl4Action::Annotated {
+            text: "on it".into(),
+        },
+        "rene@signl4.com",
+        0,
+    )
+    .await;
+    let shipper = lab.shipper(&store, "Custom-SIGNL4_CL", actors::shipper::MAX_BATCH_BYTES);
+
+    shipper.ship().await.unwrap();
+
+    let rows = lab.rows();
+    let ana = Value::from("ana@contoso.com");
+    assert_eq!(
+        actions_of(&rows, closed),
+        vec![
+            ("Created".into(), Value::Null),
+            ("ResolvedFromSentinel".into(), ana.clone())
+        ]
+    );
+    assert_eq!(
+        actions_of(&rows, acked),
+        vec![
+            ("Created".into(), Value::Null),
+            ("AcknowledgedFromSentinel".into(), ana)
+        ]
+    );
+    assert_eq!(
+        actions_of(&rows, noted),
+        vec![
+            ("Created".into(), Value::Null),
+            ("AnnotatedFromSentinel".into(), Value::Null),
+            ("Annotated".into(), Value::from("rene@signl4.com")),
+        ]
+    );
+}
+
+#[actix_rt::test]
+async fn a_signl_recovered_by_its_external_id_still_has_its_response_times() {
+    let lab = lab();
+    let store = lab.open();
+    // Observed and asked for, then the reply was lost: reconciliation finds the Signl by its
+    // ExternalID and records the raise as AlreadyDone (no raise outcome with a time).
+    let name = Uuid::from_u128(0x73e0_1a99_5cd7_4139_a149_0000_0000_0000 + 4).to_string();
+    let incident = IncidentKey::from_source_id(&name);
+    let observed = IncidentObserved {
+        source: Source::Sentinel,
+        name: name.clone(),
+        etag: "\"1\"".into(),
+        incident_number: 4,
+        title: "Recovered".into(),
+        severity: "High".into(),
+        status: "New".into(),
+        owner: None,
+        created_ms: 1_700_000_000_000,
+        last_modified_ms: 1_700_000_000_000,
+        incident_url: String::new(),
+        labels: vec![],
+        raw_json: "{}".into(),
+    };
+    run(&store, incident, Command::Observe(observed)).await;
+    let effect = Effect::RaiseSignl {
+        external_id: external_id(tenant(), incident),
+        round: 1,
+    };
+    let requested = run(&store, incident, Command::Request(effect)).await;
+    let asked_at = requested[0].recorded_at_ms;
+    let effect_id = requested[0].event.opens_effect().unwrap();
+    let result = EffectResult::AlreadyDone {
+        detail: "found by ExternalID".into(),
+    };
+    run(&store, incident, Command::Succeed { effect_id, result }).await;
+    acted(
+        &store,
+        incident,
+        Signl4Action::Acknowledged,
+        "rene@signl4.com",
+        asked_at + 90_000,
+    )
+    .await;
+    acted(
+        &store,
+        incident,
+        Signl4Action::Closed,
+        "rene@signl4.com",
+        asked_at + 300_000,
+    )
+    .await;
+    let shipper = lab.shipper(&store, "Custom-SIGNL4_CL", actors::shipper::MAX_BATCH_BYTES);
+
+    shipper.ship().await.unwrap();
+
+    let rows = lab.rows();
+    let ack = rows.iter().find(|r| r["Action"] == "Acknowledged").unwrap();
+    assert_eq!(ack["SecondsToAcknowledge"], 90.0);
+    let close = rows.iter().find(|r| r["Action"] == "Closed").unwrap();
+    assert_eq!(close["SecondsToClose"], 300.0);
+}

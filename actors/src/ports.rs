@@ -234,7 +234,8 @@ pub trait Signl4Api {
         async { Ok(None) }
     }
 
-    /// The annotations of Signl `signl_id`, oldest first; `None` without an API key.
+    /// The annotations of Signl `signl_id`, oldest first; `None` without an API key, or while
+    /// the service does not serve the route they are read from (the adapter reports that).
     fn annotations(
         &self,
         signl_id: &str,

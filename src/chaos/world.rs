@@ -33,12 +33,7 @@ impl World {
         sandbox_options.signl4.outbound_backoff = Duration::from_millis(200);
         // Polls every 400 ms over tiny pages would exceed ARM's read limits within minutes;
         // throttling has its own tests, this run is about kills.
-        sandbox_options.throttle = ThrottleLimits {
-            incident_writes: 1_000_000,
-            comment_writes: 1_000_000,
-            reads: 1_000_000,
-            window: Duration::from_secs(1),
-        };
+        sandbox_options.throttle = ThrottleLimits::unlimited();
         let sandbox = Sandbox::start(sandbox_options)?;
         generate(
             sandbox.control(),

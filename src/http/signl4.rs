@@ -76,6 +76,9 @@ pub struct Signl4Client {
     redactor: Redactor,
     /// SIGNL4 user id (lowercase) -> (email, name), read through the REST API when needed.
     users: Arc<Mutex<HashMap<String, (String, String)>>>,
+    /// Whether the service served the alert timeline the last time it was asked (`None`:
+    /// not asked yet), so a missing route is reported once per change, not once per poll.
+    timeline: Arc<Mutex<Option<bool>>>,
 }
 
 impl std::fmt::Debug for Signl4Client {
@@ -100,6 +103,7 @@ impl Signl4Client {
             settings: Arc::new(settings),
             redactor,
             users: Arc::default(),
+            timeline: Arc::default(),
         }
     }
 

@@ -2,8 +2,11 @@
 //! connector configuration (and writes it with `--config-out` once everything listens), then
 //! serves until Ctrl-C.
 //!
+//! `--tls` serves every emulator over HTTPS and writes the certificate authority to trust next
+//! to the configuration (see [`super::tls`]).
+//!
 //! Invariant: only loopback addresses are bound; secrets appear only in the printed/written
-//! configuration the user asked for, never in logs.
+//! configuration the user asked for, never in logs; no private key is written.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -38,13 +41,23 @@ pub struct SandboxArgs {
     /// Exit right after printing the configuration (for scripts that only need the file format).
     #[arg(long)]
     pub once: bool,
+    /// Serve HTTPS with a certificate made at start (its CA is written next to the
+    /// configuration as `sandbox-ca.pem`), so the official Azure SDK credentials work.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// Runs the subcommand until Ctrl-C.
 pub fn run(args: SandboxArgs) -> std::io::Result<()> {
+    let tls = if args.tls {
+        Some(super::tls::TlsIdentity::generate()?)
+    } else {
+        None
+    };
     let opts = SandboxOptions {
         token_ttl: args.token_ttl,
         workers: args.workers,
+        tls: tls.clone(),
         ..Default::default()
     };
     let sb = Sandbox::start(opts)?;
@@ -66,6 +79,16 @@ pub fn run(args: SandboxArgs) -> std::io::Result<()> {
         "sandbox ready: entra {} | arm {} | log analytics {} | graph {} | signl4 {} | ingestion {} | control {}",
         u.entra, u.arm, u.log_analytics, u.graph, u.signl4, u.ingestion, u.control
     );
+    if let Some(identity) = &tls {
+        let ca = identity.write_ca(args.config_out.as_deref())?;
+        eprintln!(
+            "TLS: trust {} (Python: REQUESTS_CA_BUNDLE / SSL_CERT_FILE; the connector: \
+             SSL_CERT_FILE); azure-identity: ClientSecretCredential(..., authority=\"{}\", \
+             disable_instance_discovery=True)",
+            ca.display(),
+            u.entra
+        );
+    }
     if args.once {
         sb.stop();
         return Ok(());

@@ -359,6 +359,7 @@ impl Control {
             security_alert_rows: Vec::new(),
             signl4_cl_rows: Vec::new(),
             graph_alerts: Vec::new(),
+            owner_nulls: w.opts.sentinel.owner_nulls,
             team: Team {
                 id: guid(),
                 name: format!("{name} team"),

@@ -44,14 +44,18 @@ fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
 }
 
 async fn discovery(req: HttpRequest, tenant: web::Path<String>) -> HttpResponse {
-    let host = req.connection_info().host().to_string();
-    let base = format!("http://{host}/{tenant}");
+    // `https` when the sandbox serves TLS (actix marks those connections secure).
+    let (scheme, host) = {
+        let info = req.connection_info();
+        (info.scheme().to_string(), info.host().to_string())
+    };
+    let base = format!("{scheme}://{host}/{tenant}");
     json(
         200,
         &json!({
             "token_endpoint": format!("{base}/oauth2/v2.0/token"),
             "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
-            "jwks_uri": format!("http://{host}/{tenant}/discovery/v2.0/keys"),
+            "jwks_uri": format!("{scheme}://{host}/{tenant}/discovery/v2.0/keys"),
             "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
             "issuer": format!("https://login.microsoftonline.com/{tenant}/v2.0"),
             "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),

@@ -1,6 +1,8 @@
 //! Azure Monitor Logs Ingestion API: `POST /dataCollectionRules/{dcrImmutableId}/streams/{stream}
-//! ?api-version=2023-01-01` with a Monitor-audience token and a JSON array of objects; 204 on
-//! success, 413 over 1 MB, 400 for anything but an array of objects, Azure.Core errors with
+//! ?api-version=2023-01-01` with a Monitor-audience token and a JSON array of objects, plain or
+//! `Content-Encoding: gzip` (what azure-monitor-ingestion always sends); 204 on success, 413 over
+//! 1 MB (compressed or not), 400 for anything but an array of objects or for a body that is not
+//! the gzip it claims, 415 for other encodings (not emulated), Azure.Core errors with
 //! `x-ms-error-code`. Rows of stream `Custom-SIGNL4_CL` land in the tenant's `SIGNL4_CL` table,
 //! queryable through the Log Analytics emulator. No server-side deduplication (like Azure).
 //!
@@ -11,12 +13,21 @@ use chrono::Utc;
 use serde_json::{Map, Value};
 
 use super::auth::{self, AuthError};
+use super::capture::{gunzip, is_gzip};
 use super::errors;
 use super::state::{Audience, Shared};
 use super::util::{q, query_pairs, ts7};
 
 /// Maximum request body (about 1 MB per call, as documented).
 pub const MAX_BODY: usize = 1024 * 1024;
+
+fn too_large() -> HttpResponse {
+    errors::azure_core(
+        413,
+        "ContentLengthLimitExceeded",
+        "The request body exceeds the 1 MB limit.",
+    )
+}
 
 /// Registers the ingestion route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -98,24 +109,40 @@ async fn ingest(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes) -
             "The api-version query parameter must be '2023-01-01'.",
         );
     }
-    if req
+    let encoding = req
         .headers()
         .get("content-encoding")
-        .is_some_and(|v| v.as_bytes() != b"identity")
-    {
-        return errors::azure_core(
-            415,
-            "UnsupportedContentEncoding",
-            "The sandbox accepts uncompressed bodies only.",
-        );
-    }
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"));
     if body.len() > MAX_BODY {
-        return errors::azure_core(
-            413,
-            "ContentLengthLimitExceeded",
-            "The request body exceeds the 1 MB limit.",
-        );
+        return too_large();
     }
+    // azure-monitor-ingestion gzips every upload; the 1 MB limit holds compressed or not.
+    let body: Vec<u8> = match encoding {
+        None => body.to_vec(),
+        Some(e) if is_gzip(Some(e)) => match gunzip(&body, MAX_BODY) {
+            Some(plain) if plain.len() > MAX_BODY => return too_large(),
+            Some(plain) => plain,
+            None => {
+                return errors::azure_core(
+                    400,
+                    "InvalidContentEncoding",
+                    "The request body is not valid gzip although Content-Encoding says gzip.",
+                )
+            }
+        },
+        Some(e) => {
+            return errors::azure_core(
+                415,
+                "UnsupportedContentEncoding",
+                &format!(
+                    "Content-Encoding '{e}' is not emulated by the sandbox; send gzip or an \
+                     uncompressed body."
+                ),
+            )
+        }
+    };
     let dcr = req.match_info().get("dcr").unwrap_or_default();
     let stream = req.match_info().get("stream").unwrap_or_default();
     let Some(ti) = w.tenants.iter().position(|t| t.dcr_immutable_id == dcr) else {

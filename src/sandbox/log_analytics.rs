@@ -1,6 +1,8 @@
 //! Log Analytics query API (`POST /v1/workspaces/{workspaceGuid}/query`, plus the GET variant):
 //! runs the [`super::kql`] subset over the tenant's `SecurityAlert` rows (the real columns
-//! of azure-apis.md §3.5) and `SIGNL4_CL` (rows received by the ingestion emulator), answering
+//! of azure-apis.md §3.5), `SecurityIncident` (derived from the Sentinel emulator's incidents,
+//! [`super::security_incident`]) and `SIGNL4_CL` (rows received by the ingestion emulator),
+//! answering
 //! `{"tables":[{"name":"PrimaryResult","columns","rows"}]}` with typed cells.
 //!
 //! Quirks reproduced: a POST without a JSON body or without `Content-Type: application/json` gets
@@ -8,7 +10,9 @@
 //! than `la_max_concurrent` queries in flight per principal and workspace get **429**; a query
 //! slower than `Prefer: wait=N` (the latency knob) gets **504**; the
 //! `PartialError` variant (200 with `tables` and `error`) is a control knob; errors use the
-//! OneAPI shape.
+//! OneAPI shape. What the sandbox does not implement says so: KQL it does not emulate is a 400
+//! whose inner code is `NotEmulated`, and the documented routes it does not serve (`$batch`,
+//! resource-centric queries, metadata) answer 501.
 //!
 //! Invariant: the in-flight counter is decremented on every path (a guard), so a failed query
 //! never leaks a concurrency slot.
@@ -64,8 +68,27 @@ pub const SECURITY_ALERT_COLUMNS: [(&str, &str); 35] = [
     ("Type", "string"),
 ];
 
-/// Registers the LA routes (under `/v1`).
+/// A documented route the sandbox does not implement: 501, saying so plainly.
+async fn not_emulated(req: HttpRequest) -> HttpResponse {
+    errors::la(
+        501,
+        "NotImplemented",
+        &format!(
+            "{} {} is a Log Analytics route that is not emulated by the sandbox; use POST \
+             /v1/workspaces/{{workspaceId}}/query",
+            req.method(),
+            req.path()
+        ),
+        None,
+    )
+}
+
+/// Registers the LA routes (under `/v1`): the workspace query, and 501 for the documented
+/// routes not emulated (`$batch`, resource-centric queries, metadata).
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/$batch").to(not_emulated))
+        .service(web::resource("/v1/workspaces/{ws}/metadata").to(not_emulated))
+        .service(web::resource("/v1/subscriptions/{resource:.*}/query").to(not_emulated));
     cfg.service(
         web::resource("/v1/workspaces/{ws}/query")
             .route(web::post().to(query_post))
@@ -195,6 +218,7 @@ fn tables_of(w: &World, ti: usize) -> impl Fn(&str) -> Option<kql::Source> + '_ 
                 super::ingestion::columns(&t.signl4_cl_rows),
                 t.signl4_cl_rows.clone(),
             )),
+            "SecurityIncident" => Some(super::security_incident::table(t)),
             _ => None,
         }
     }
@@ -352,7 +376,7 @@ async fn execute(
     };
     let mut w = shared.lock();
     let t = &w.tenants[ti];
-    if t.security_alert_rows.is_empty() && t.signl4_cl_rows.is_empty() {
+    if t.security_alert_rows.is_empty() && t.signl4_cl_rows.is_empty() && t.incidents.is_empty() {
         // Release the world lock before the slot guard takes it again.
         drop(w);
         drop(slot);
@@ -366,6 +390,12 @@ async fn execute(
     drop(w);
     drop(slot);
     match result {
+        Err(kql::KqlError("NotEmulated", msg)) => errors::la(
+            400,
+            "BadArgumentError",
+            "The query uses something the sandbox does not emulate (this is not an error in your query)",
+            Some(("NotEmulated", &msg)),
+        ),
         Err(kql::KqlError(inner, msg)) => errors::la(
             400,
             "BadArgumentError",

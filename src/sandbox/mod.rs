@@ -25,7 +25,7 @@
 //! | Sentinel (ARM) | `GET .../incidents`, `GET/PUT/DELETE .../incidents/{id}`, `POST .../incidents/{id}/alerts\|entities\|bookmarks`, `GET .../incidents/{id}/comments`, `GET/PUT/DELETE .../comments/{cid}` | [`sentinel`] |
 //! | Log Analytics | `POST\|GET /v1/workspaces/{guid}/query` (KQL subset: see [`kql`]) | [`log_analytics`] |
 //! | Graph | `GET /v1.0/security/alerts_v2[/{id}]`, `PATCH .../{id}`, `POST .../{id}/comments` | [`graph`] |
-//! | SIGNL4 | `POST /webhook/{secret}`, `POST /api/v2/events/{team}`, `POST /api/v2/alerts/paged`, `GET /api/v2/alerts/{id}`, `POST .../acknowledge\|close\|annotate`, `GET /api/v2/users[/{idOrEmail}]`; outbound webhooks | [`signl4`] |
+//! | SIGNL4 | `POST /webhook/{secret}`, `POST /api/v2/events/{team}`, `POST /api/v2/alerts/paged`, `GET /api/v2/alerts/{id}[/timeline]`, `POST .../acknowledge\|close\|annotate`, `GET /api/v2/users[/{idOrEmail}]`; outbound webhooks | [`signl4`] |
 //! | Logs Ingestion | `POST /dataCollectionRules/{dcr}/streams/Custom-SIGNL4_CL?api-version=2023-01-01` | [`ingestion`] |
 //! | Control | `/control/...` (table in [`control`]) | [`control`] |
 //!
@@ -34,13 +34,19 @@
 //! - Sentinel: default list order is `createdTimeUtc desc`; `POST .../alerts|entities` count as
 //!   reads for throttling; string comparisons in `$filter` are case-insensitive; `$skipToken` is
 //!   an opaque offset; unknown enum values in a PUT are rejected (400) although the spec marks
-//!   the enums as extensible; an unassigned incident renders `owner` as `{"ownerType":"Unknown"}`.
+//!   the enums as extensible; an unset owner field renders as an explicit `null` beside
+//!   `"ownerType": "Unknown"`, as real responses do (`SentinelQuirks::owner_nulls`; the schema
+//!   says string).
 //! - Log Analytics: unknown or expired tokens get 401 `InvalidTokenError`; rows with a
 //!   `TimeGenerated` outside the body `timespan` are dropped before the query runs.
 //! - SIGNL4 (signl4-api.md §7): see [`options::Signl4Options`]; webhook-driven ack/close emit
 //!   outbound 201 events without a `user`; multipart and XML bodies are not parsed (JSON,
 //!   form-encoded and plain text are).
-//! - Logs Ingestion: gzip bodies are refused (415).
+//! - Logs Ingestion: gzip and uncompressed bodies are accepted; other encodings get 415.
+//!
+//! With [`SandboxOptions::tls`] every service is HTTPS ([`tls`]): base URLs and the Entra
+//! discovery document name `https://` endpoints; the `reset` fault needs plain TCP and does
+//! nothing under TLS.
 //!
 //! Invariants: every listener is on loopback; all state is in one [`state::World`] behind a
 //! mutex; stopping is bounded (servers stop non-gracefully, the thread is joined with a timeout).
@@ -51,6 +57,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod control;
@@ -64,9 +71,11 @@ pub mod log_analytics;
 pub mod odata;
 pub mod options;
 pub mod scenario;
+pub mod security_incident;
 pub mod sentinel;
 pub mod signl4;
 pub mod state;
+pub mod tls;
 pub mod util;
 
 use std::net::TcpListener;
@@ -170,8 +179,13 @@ impl Sandbox {
         for _ in SERVICES {
             listeners.push(TcpListener::bind(("127.0.0.1", 0))?);
         }
+        let tls = match &opts.tls {
+            Some(identity) => Some(identity.server_config()?),
+            None => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let base = |n: usize| -> std::io::Result<String> {
-            Ok(format!("http://{}", listeners[n].local_addr()?))
+            Ok(format!("{scheme}://{}", listeners[n].local_addr()?))
         };
         let urls = SandboxUrls {
             entra: base(0)?,
@@ -200,6 +214,7 @@ impl Sandbox {
                     let mut handles = Vec::new();
                     for (service, l) in SERVICES.into_iter().zip(listeners) {
                         let (sh, ctl, u) = (sh.clone(), ctl.clone(), u.clone());
+                        let tls = tls.clone();
                         let srv = HttpServer::new(move || {
                             App::new()
                                 .app_data(web::Data::new(sh.clone()))
@@ -208,14 +223,18 @@ impl Sandbox {
                                 .app_data(web::Data::new(u.clone()))
                                 .app_data(web::PayloadConfig::new(4 << 20))
                                 .wrap(from_fn(faults::middleware))
+                                .wrap(from_fn(capture::middleware))
                                 .configure(|c| configure(service, c))
                                 .default_service(web::to(not_found))
                         })
                         .workers(workers)
                         .disable_signals()
                         .shutdown_timeout(1)
-                        .on_connect(faults::on_connect)
-                        .listen(l);
+                        .on_connect(faults::on_connect);
+                        let srv = match tls {
+                            Some(config) => srv.listen_rustls_0_23(l, config),
+                            None => srv.listen(l),
+                        };
                         match srv {
                             Ok(s) => {
                                 // A `Server` only starts when polled: spawn each one.

@@ -1,4 +1,4 @@
-//! Knobs of the sandbox: token lifetime, throttling windows, the quirks the reference documents
+//! Knobs of the sandbox: token lifetime, ARM throttling buckets, the quirks the reference documents
 //! as uncertain (signl4-api.md §7), outbound-webhook retry policy and HTTP worker counts.
 //!
 //! Invariant: the defaults are the real services' documented (or best known) behaviour; tests
@@ -26,6 +26,8 @@ pub struct SandboxOptions {
     pub workers: usize,
     /// Maximum number of request-log entries kept (oldest dropped first).
     pub request_log_capacity: usize,
+    /// Serve every emulator over HTTPS with this identity (`sandbox --tls`); `None`: plain HTTP.
+    pub tls: Option<super::tls::TlsIdentity>,
 }
 
 impl Default for SandboxOptions {
@@ -39,31 +41,71 @@ impl Default for SandboxOptions {
             tenant_not_found_error: "invalid_request".into(),
             workers: 1,
             request_log_capacity: 10_000,
+            tls: None,
         }
     }
 }
 
-/// Per-subscription sliding-window limits, Sentinel-like (its RP limits are unpublished; these
-/// are the connector's planning numbers).
-#[derive(Debug, Clone)]
+/// One ARM token bucket: `size` requests at once, refilled at `per_second` (fractions kept).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bucket {
+    /// Tokens when full (a burst of this many requests passes).
+    pub size: u32,
+    /// Tokens added per second, up to `size`.
+    pub per_second: f64,
+}
+
+impl Bucket {
+    /// A bucket no test traffic empties.
+    pub fn unlimited() -> Bucket {
+        Bucket {
+            size: u32::MAX,
+            per_second: f64::from(u32::MAX),
+        }
+    }
+}
+
+/// ARM throttling as documented since 2024 (azure-apis.md §2.10): a token bucket per
+/// subscription, per service principal and per operation type (reads 250 refilled at 25/s,
+/// writes and deletes 200 at 10/s). Sentinel's own resource-provider limits are unpublished, so
+/// nothing tighter applies to incidents. Not emulated: the per-region split and the
+/// subscription-wide limit of 15 times the per-principal one.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ThrottleLimits {
-    /// PUT/DELETE on incidents within `window`.
-    pub incident_writes: u32,
-    /// PUT/DELETE on comments within `window`.
-    pub comment_writes: u32,
-    /// GETs and the POST list actions (alerts, entities) within `window`.
-    pub reads: u32,
-    /// Length of the sliding window.
-    pub window: Duration,
+    /// GETs and the POST list actions (alerts, entities, bookmarks).
+    pub reads: Bucket,
+    /// PUTs (incidents and comments).
+    pub writes: Bucket,
+    /// DELETEs.
+    pub deletes: Bucket,
 }
 
 impl Default for ThrottleLimits {
     fn default() -> Self {
         ThrottleLimits {
-            incident_writes: 75,
-            comment_writes: 75,
-            reads: 100,
-            window: Duration::from_secs(300),
+            reads: Bucket {
+                size: 250,
+                per_second: 25.0,
+            },
+            writes: Bucket {
+                size: 200,
+                per_second: 10.0,
+            },
+            deletes: Bucket {
+                size: 200,
+                per_second: 10.0,
+            },
+        }
+    }
+}
+
+impl ThrottleLimits {
+    /// Buckets no test traffic empties (tests that are not about throttling).
+    pub fn unlimited() -> ThrottleLimits {
+        ThrottleLimits {
+            reads: Bucket::unlimited(),
+            writes: Bucket::unlimited(),
+            deletes: Bucket::unlimited(),
         }
     }
 }
@@ -77,6 +119,11 @@ pub struct SentinelQuirks {
     pub nextlink_literal_spaces: bool,
     /// Default `$top` when the client sends none (observed 50).
     pub default_page_size: usize,
+    /// Incidents render every owner field, unset ones as explicit `null`
+    /// (`"owner": {"objectId": null, "email": null, ...}`), as real responses and independent
+    /// emulators do although the 2025-12-01 schema types them as strings. A client that writes
+    /// back what it read must drop those nulls; off, an unset field is simply absent.
+    pub owner_nulls: bool,
 }
 
 impl Default for SentinelQuirks {
@@ -85,6 +132,7 @@ impl Default for SentinelQuirks {
             classification_undetermined_empty: true,
             nextlink_literal_spaces: true,
             default_page_size: 50,
+            owner_nulls: true,
         }
     }
 }
@@ -126,17 +174,25 @@ impl Default for Signl4Options {
 }
 
 impl SandboxOptions {
-    /// For tests: 60 s tokens, 20 ms outbound backoff, and a 10 s throttle window with 10× the
-    /// production budgets (1000 reads, 750 incident writes, 750 comment writes), so a chatty
-    /// pipeline test is not throttled by accident; throttling tests set their own limits.
+    /// For tests: 60 s tokens, 20 ms outbound backoff, and ARM's buckets at 10× (2500 reads
+    /// refilled at 250/s, 2000 writes and deletes at 100/s), so a chatty pipeline test is not
+    /// throttled by accident; throttling tests set their own buckets.
     pub fn for_tests() -> Self {
         let mut o = SandboxOptions {
             token_ttl: Duration::from_secs(60),
             throttle: ThrottleLimits {
-                incident_writes: 750,
-                comment_writes: 750,
-                reads: 1000,
-                window: Duration::from_secs(10),
+                reads: Bucket {
+                    size: 2500,
+                    per_second: 250.0,
+                },
+                writes: Bucket {
+                    size: 2000,
+                    per_second: 100.0,
+                },
+                deletes: Bucket {
+                    size: 2000,
+                    per_second: 100.0,
+                },
             },
             ..Default::default()
         };

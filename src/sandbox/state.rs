@@ -1,6 +1,6 @@
 //! The sandbox's whole world: tenants (Entra app, ARM subscription, workspace, SIGNL4 team),
 //! issued tokens, incidents with comments/alerts/entities, Log Analytics rows, Graph alerts,
-//! Signls, outbound webhook records, faults and the request log.
+//! Signls, outbound webhook records, faults, the request log and the request bodies.
 //!
 //! Invariants: one `std::sync::Mutex<World>` guards everything; no lock is held across an
 //! `.await`; every mutation of an incident (including comments, labels and alerts joining) goes
@@ -8,7 +8,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -363,6 +362,10 @@ pub struct Tenant {
     pub signl4_cl_rows: Vec<Map<String, Value>>,
     /// Graph security alerts_v2 objects.
     pub graph_alerts: Vec<Value>,
+    /// Render unset owner fields as explicit nulls ([`SentinelQuirks::owner_nulls`]).
+    ///
+    /// [`SentinelQuirks::owner_nulls`]: super::options::SentinelQuirks::owner_nulls
+    pub owner_nulls: bool,
     /// SIGNL4 team.
     pub team: Team,
 }
@@ -404,10 +407,15 @@ pub struct World {
     pub tokens: HashMap<String, TokenInfo>,
     /// Request log (bounded).
     pub requests: VecDeque<RequestRecord>,
+    /// Bodies of the PUT/POST/PATCH requests (bounded like the request log).
+    pub bodies: VecDeque<super::capture::BodyRecord>,
     /// Active fault rules.
     pub faults: Vec<FaultRule>,
-    /// Sliding-window throttle logs keyed by (subscription, class).
-    pub throttle: HashMap<(String, &'static str), VecDeque<Instant>>,
+    /// ARM token buckets keyed by (subscription, client id, operation type), lowercase ids.
+    pub throttle: HashMap<
+        (String, String, super::sentinel::throttle::OpType),
+        super::sentinel::throttle::Tokens,
+    >,
     /// Log Analytics queries in flight keyed by (client id, workspace id).
     pub la_inflight: HashMap<(String, String), usize>,
     /// Artificial Log Analytics query latency (ms), to provoke 429 on concurrency.
@@ -430,6 +438,7 @@ impl World {
             tenants: Vec::new(),
             tokens: HashMap::new(),
             requests: VecDeque::new(),
+            bodies: VecDeque::new(),
             faults: Vec::new(),
             throttle: HashMap::new(),
             la_inflight: HashMap::new(),

@@ -159,9 +159,10 @@ pub struct ShipContext<L> {
     cache: RefCell<HashMap<IncidentKey, Cached>>,
 }
 
-/// An incident's state folded through event `through`.
+/// An incident's state (and the provenance the rows need) folded through event `through`.
 struct Cached {
     state: Incident,
+    provenance: row::Provenance,
     through: u64,
 }
 
@@ -284,6 +285,7 @@ impl<L: LogsIngestionApi> ShipContext<L> {
             // Unknown, or folded past this event (a pass that failed and starts over): rebuild
             // from the incident's own events before this one.
             let mut state = Incident::new(stored.tenant, stored.incident);
+            let mut provenance = row::Provenance::default();
             for earlier in self
                 .store
                 .log()
@@ -293,15 +295,24 @@ impl<L: LogsIngestionApi> ShipContext<L> {
                     break;
                 }
                 state.apply(&earlier.event, earlier.recorded_at_ms);
+                provenance.apply(&earlier.event);
             }
             if cache.len() >= CACHED_INCIDENTS {
                 evict_older_half(&mut cache);
             }
-            cache.insert(stored.incident, Cached { state, through: 0 });
+            cache.insert(
+                stored.incident,
+                Cached {
+                    state,
+                    provenance,
+                    through: 0,
+                },
+            );
         }
         let cached = cache.get_mut(&stored.incident).expect("inserted above");
-        let row = row::row(&self.source, &cached.state, stored);
+        let row = row::row(&self.source, &cached.state, &cached.provenance, stored);
         cached.state.apply(&stored.event, stored.recorded_at_ms);
+        cached.provenance.apply(&stored.event);
         cached.through = stored.seq;
         Ok(row)
     }

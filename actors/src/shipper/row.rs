@@ -99,16 +99,81 @@ pub struct Row {
     pub EventSeq: u64,
 }
 
+/// Most annotation texts of our own an incident's [`Provenance`] keeps (newest kept).
+const OWN_NOTES_KEPT: usize = 64;
+
+/// What the connector itself asked SIGNL4 to do for one incident, beyond what the aggregate
+/// keeps: the texts of the annotations it added (the aggregate keeps their SIGNL4 ids, which a
+/// recorded echo does not carry). Folded from the incident's own events, so it is as
+/// reproducible as the aggregate.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Provenance {
+    own_notes: std::collections::VecDeque<String>,
+}
+
+impl Provenance {
+    /// Folds one event of the incident.
+    pub fn apply(&mut self, event: &Event) {
+        if let Event::EffectRequested(r) = event {
+            if let Effect::AnnotateSignl { text, .. } = &r.effect {
+                if self.own_notes.len() >= OWN_NOTES_KEPT {
+                    self.own_notes.pop_front();
+                }
+                self.own_notes.push_back(text.clone());
+            }
+        }
+    }
+
+    /// True when the connector asked to add an annotation with exactly this text.
+    pub fn is_own_note(&self, text: &str) -> bool {
+        self.own_notes.iter().any(|own| own == text)
+    }
+}
+
+/// True when a userless SIGNL4 change is the echo of the connector's own request: its *intent*
+/// is in the log (open or done), whether or not the call's outcome was recorded yet. SIGNL4
+/// sends the echo milliseconds after the request, usually before the outcome, so the Signl's
+/// status alone cannot tell.
+fn echo_of_our_request(before: &Incident, action: &Signl4Action) -> bool {
+    // The ExternalID as StatusSync names it in the effects it asks for.
+    let external = external_id(before.tenant, before.key);
+    let round = before.round;
+    let resolve = || {
+        before.requested(&Effect::ResolveSignl {
+            external_id: external.clone(),
+            round,
+        })
+    };
+    match action {
+        Signl4Action::Closed => before.signl.status == SignlStatus::Closed || resolve(),
+        Signl4Action::Acknowledged => {
+            matches!(
+                before.signl.status,
+                SignlStatus::Acknowledged | SignlStatus::Closed
+            ) || before.requested(&Effect::AcknowledgeSignl {
+                external_id: external.clone(),
+                round,
+            }) || resolve()
+        }
+        Signl4Action::Annotated { .. } => false,
+    }
+}
+
 /// The row for `stored`, given the incident's state before it; `None` for events that are not
 /// Signl activity (observations, enrichment, intents, Sentinel write-backs, tenant events) and
-/// for the echo SIGNL4 sends of a change the connector itself made.
-pub fn row(source: &RowSource, before: &Incident, stored: &StoredEvent) -> Option<Row> {
+/// for the echo SIGNL4 sends of a change the connector itself made (recognised from the intent
+/// in the log, [`echo_of_our_request`], and for annotations from their text, [`Provenance`]).
+pub fn row(
+    source: &RowSource,
+    before: &Incident,
+    provenance: &Provenance,
+    stored: &StoredEvent,
+) -> Option<Row> {
     let signl = &before.signl;
-    let since_raise = |at_ms: i64| {
-        signl
-            .raised_at_ms
-            .map(|raised| (at_ms - raised).max(0) as f64 / 1000.0)
-    };
+    // A Signl recovered by its ExternalID (reply lost, or a crash between the call and its
+    // outcome) has no recorded raise time; the intent's time is when the page went out.
+    let raised = signl.raised_at_ms.or(signl.requested_at_ms);
+    let since_raise = |at_ms: i64| raised.map(|raised| (at_ms - raised).max(0) as f64 / 1000.0);
     let (action, user, note, signl_id, to_ack, to_close) = match &stored.event {
         Event::EffectSucceeded(e) => match before.open_effects.get(&e.effect_id)? {
             Effect::RaiseSignl { .. } => (Action::Created, None, None, None, None, None),
@@ -141,30 +206,24 @@ pub fn row(source: &RowSource, before: &Incident, stored: &StoredEvent) -> Optio
         Event::Signl4ActionReceived(e) => {
             let user = e.user_email.clone().or_else(|| e.user_name.clone());
             let id = Some(e.signl_id.clone());
+            if user.is_none() && echo_of_our_request(before, &e.action) {
+                return None;
+            }
             match &e.action {
                 Signl4Action::Acknowledged => {
-                    // Without a user it is the echo of a change we made (or SIGNL4's own); once
-                    // the Signl is acknowledged or closed it adds nothing.
-                    let echo = user.is_none()
-                        && matches!(
-                            signl.status,
-                            SignlStatus::Acknowledged | SignlStatus::Closed
-                        );
-                    if echo {
-                        return None;
-                    }
                     let to_ack = since_raise(e.raised_at_ms);
                     (Action::Acknowledged, user, None, id, to_ack, None)
                 }
                 Signl4Action::Closed => {
-                    // The echo of our own resolve: the close is counted on that row already.
-                    if user.is_none() && signl.status == SignlStatus::Closed {
-                        return None;
-                    }
                     let to_close = since_raise(e.raised_at_ms);
                     (Action::Closed, user, None, id, None, to_close)
                 }
                 Signl4Action::Annotated { text } => {
+                    // Our own note coming back (with or without the API user named): the
+                    // AnnotatedFromSentinel row counts it already.
+                    if provenance.is_own_note(text) {
+                        return None;
+                    }
                     (Action::Annotated, user, Some(text.clone()), id, None, None)
                 }
             }
@@ -269,7 +328,13 @@ mod tests {
             1_060_000,
             action(Signl4Action::Acknowledged, Some("a@x"), 1_060_500),
         );
-        let row = row(&source(), &raised_incident(), &event).unwrap();
+        let row = row(
+            &source(),
+            &raised_incident(),
+            &Provenance::default(),
+            &event,
+        )
+        .unwrap();
         let json = serde_json::to_value(&row).unwrap();
         let keys: Vec<&str> = json
             .as_object()
@@ -324,13 +389,33 @@ mod tests {
                 result: EffectResult::AlreadyDone { detail: "".into() },
             })
         };
-        let created = row(&source(), &before, &stored(1, 5, done(raise))).unwrap();
+        let created = row(
+            &source(),
+            &before,
+            &Provenance::default(),
+            &stored(1, 5, done(raise)),
+        )
+        .unwrap();
         assert_eq!(created.Action, Action::Created);
-        let resolved = row(&source(), &before, &stored(2, 1_300_000, done(resolve))).unwrap();
+        let resolved = row(
+            &source(),
+            &before,
+            &Provenance::default(),
+            &stored(2, 1_300_000, done(resolve)),
+        )
+        .unwrap();
         assert_eq!(resolved.Action, Action::ResolvedFromSentinel);
         assert_eq!(resolved.SecondsToClose, Some(300.0));
         assert_eq!(resolved.User.as_deref(), Some("ana@contoso.com"));
-        assert_eq!(row(&source(), &before, &stored(3, 5, done(tag))), None);
+        assert_eq!(
+            row(
+                &source(),
+                &before,
+                &Provenance::default(),
+                &stored(3, 5, done(tag))
+            ),
+            None
+        );
     }
 
     #[test]
@@ -338,15 +423,170 @@ mod tests {
         let mut closed = raised_incident();
         closed.signl.status = SignlStatus::Closed;
         let echo = stored(9, 5, action(Signl4Action::Closed, None, 5));
-        assert_eq!(row(&source(), &closed, &echo), None);
+        assert_eq!(row(&source(), &closed, &Provenance::default(), &echo), None);
         let long = "é".repeat(MAX_TEXT_BYTES);
         let note = stored(
             10,
             5,
             action(Signl4Action::Annotated { text: long }, Some("a@x"), 5),
         );
-        let row = row(&source(), &raised_incident(), &note).unwrap();
+        let row = row(&source(), &raised_incident(), &Provenance::default(), &note).unwrap();
         let text = row.Note.unwrap();
         assert!(text.len() <= MAX_TEXT_BYTES && text.len() > MAX_TEXT_BYTES - 2);
+    }
+
+    fn with_intent(before: &mut Incident, effect: Effect) -> EffectId {
+        let id = store::aggregate::effect_id(before.tenant, before.key, &effect);
+        before.open_effects.insert(id, effect);
+        id
+    }
+
+    fn ours(before: &Incident) -> String {
+        external_id(before.tenant, before.key)
+    }
+
+    #[test]
+    fn a_userless_echo_is_recognised_from_the_intent_before_the_outcome() {
+        // The resolve's intent is recorded, its outcome not yet: the Signl is still Open.
+        let mut before = raised_incident();
+        let external = ours(&before);
+        with_intent(
+            &mut before,
+            Effect::ResolveSignl {
+                external_id: external.clone(),
+                round: 1,
+            },
+        );
+        assert_eq!(before.signl.status, SignlStatus::Open);
+        let echo = stored(5, 1_000_003, action(Signl4Action::Closed, None, 1_000_003));
+        assert_eq!(row(&source(), &before, &Provenance::default(), &echo), None);
+        // Its acknowledge-shaped echo too (SIGNL4 may report the resolve as a status change).
+        let ack_echo = stored(
+            6,
+            1_000_003,
+            action(Signl4Action::Acknowledged, None, 1_000_003),
+        );
+        assert_eq!(
+            row(&source(), &before, &Provenance::default(), &ack_echo),
+            None
+        );
+
+        let mut acked = raised_incident();
+        with_intent(
+            &mut acked,
+            Effect::AcknowledgeSignl {
+                external_id: external,
+                round: 1,
+            },
+        );
+        let echo = stored(
+            7,
+            1_000_003,
+            action(Signl4Action::Acknowledged, None, 1_000_003),
+        );
+        assert_eq!(row(&source(), &acked, &Provenance::default(), &echo), None);
+
+        // Without an intent of ours, a userless close is SIGNL4's own (another integration's
+        // resolve): a row.
+        let theirs = stored(8, 1_000_009, action(Signl4Action::Closed, None, 1_000_009));
+        let r = row(
+            &source(),
+            &raised_incident(),
+            &Provenance::default(),
+            &theirs,
+        )
+        .unwrap();
+        assert_eq!((r.Action, r.User), (Action::Closed, None));
+        // A user's acknowledge while our resolve is in flight is still the user's.
+        let user_ack = stored(
+            9,
+            1_060_000,
+            action(Signl4Action::Acknowledged, Some("a@x"), 1_060_000),
+        );
+        let r = row(&source(), &before, &Provenance::default(), &user_ack).unwrap();
+        assert_eq!(r.Action, Action::Acknowledged);
+        assert_eq!(r.SecondsToAcknowledge, Some(60.0));
+    }
+
+    #[test]
+    fn our_annotation_echo_is_recognised_by_its_text_with_or_without_its_outcome() {
+        let before = raised_incident();
+        let intent = Event::EffectRequested(store::events::EffectRequested {
+            effect_id: EffectId(Uuid::from_u128(9)),
+            effect: Effect::AnnotateSignl {
+                signl_id: "s1".into(),
+                text: "Ann in Sentinel: look at host 7".into(),
+                cause: "c1".into(),
+            },
+        });
+        let mut provenance = Provenance::default();
+        provenance.apply(&intent);
+        let echo = stored(
+            4,
+            5,
+            action(
+                Signl4Action::Annotated {
+                    text: "Ann in Sentinel: look at host 7".into(),
+                },
+                None,
+                5,
+            ),
+        );
+        assert_eq!(row(&source(), &before, &provenance, &echo), None);
+        let user_note = stored(
+            5,
+            5,
+            action(
+                Signl4Action::Annotated {
+                    text: "on my way".into(),
+                },
+                Some("a@x"),
+                5,
+            ),
+        );
+        let r = row(&source(), &before, &provenance, &user_note).unwrap();
+        assert_eq!(r.Note.as_deref(), Some("on my way"));
+    }
+
+    #[test]
+    fn a_signl_recovered_by_its_external_id_still_measures_response_times() {
+        // Recovered: the raise's outcome is AlreadyDone, so no raise time was recorded; the
+        // intent's time stands in for it.
+        let mut recovered = raised_incident();
+        recovered.signl.raised_at_ms = None;
+        recovered.signl.requested_at_ms = Some(1_000_000);
+        let ack = stored(
+            3,
+            1_090_000,
+            action(Signl4Action::Acknowledged, Some("a@x"), 1_090_000),
+        );
+        let r = row(&source(), &recovered, &Provenance::default(), &ack).unwrap();
+        assert_eq!(r.SecondsToAcknowledge, Some(90.0));
+        let close = stored(
+            4,
+            1_120_000,
+            action(Signl4Action::Closed, Some("a@x"), 1_120_000),
+        );
+        let r = row(&source(), &recovered, &Provenance::default(), &close).unwrap();
+        assert_eq!(r.SecondsToClose, Some(120.0));
+        let resolve = with_intent(
+            &mut recovered,
+            Effect::ResolveSignl {
+                external_id: "x".into(),
+                round: 1,
+            },
+        );
+        let done = stored(
+            5,
+            1_300_000,
+            Event::EffectSucceeded(EffectSucceeded {
+                effect_id: resolve,
+                result: EffectResult::Signl4Accepted {
+                    reference: "e".into(),
+                },
+            }),
+        );
+        let r = row(&source(), &recovered, &Provenance::default(), &done).unwrap();
+        assert_eq!(r.SecondsToClose, Some(300.0));
     }
 }

@@ -13,6 +13,7 @@
 //!   it is spent; a 401 triggers one forced token refresh and one retry of the same request (same
 //!   request id).
 //! - Writes send the caller's `request_id` as `x-ms-client-request-id`; reads a fresh v4.
+//! - An incident PUT sends only what is set: explicit nulls are dropped ([`without_nulls`]).
 //! - A `nextLink` must point at the configured ARM origin; anything else is refused, so our
 //!   bearer token never leaves for another host.
 //! - Incidents are parsed leniently (unknown fields ignored, 0–7 fractional digits), but a
@@ -21,9 +22,11 @@
 
 use std::sync::Arc;
 
+mod body;
 mod parse;
 mod raw;
 
+pub use body::without_nulls;
 pub use parse::{build_filter, parse_comment, parse_incident, parse_time_ms};
 pub use raw::raw_array_items;
 
@@ -361,13 +364,15 @@ impl SentinelApi for SentinelClient {
             request_id,
         };
         let url = self.url(&format!("/incidents/{}", segment(name)), &[]);
+        // Only what is set: the resource as read may carry explicit nulls (an unassigned owner).
+        let resource = without_nulls(resource);
         let x = self
             .call(
                 reqwest::Method::PUT,
                 &url,
                 call,
                 CallClass::IncidentWrite,
-                Body::Json(resource),
+                Body::Json(&resource),
             )
             .await?;
         let v = self.json_ok(&x, &call)?;

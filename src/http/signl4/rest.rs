@@ -1,12 +1,17 @@
 //! The REST v2 calls of [`Signl4Client`] beyond the ExternalID lookup: the paged listing shared
 //! by every search, annotating a Signl, listing the Signls modified since a time (the polling
-//! fallback), a Signl's annotations, and the team's users (to name who acted).
+//! fallback), a Signl's annotations (from its timeline), and the team's users (to name who
+//! acted).
 //!
 //! Invariants:
 //! - Every call needs the API key; without one they answer `None` and send nothing.
-//! - The annotations path `GET /api/v2/alerts/{id}/annotations` and its shape
-//!   (`[{id, text, userId, timestamp, annotationType}]`, 204 when none) are v1's, served under
-//!   v2 (signl4-api.md §2.3 documents it for v1 only; v2's timeline lacks published codes).
+//! - Documented v2 routes only (signl4-api.md §2.3). In v2, annotations come with the alert's
+//!   timeline (`GET /api/v2/alerts/{id}/timeline`): entries whose `annotationtype` is 1 (Text)
+//!   are annotations. The envelope is unpublished, so a plain array and an object holding the
+//!   entries (`timelineEntries`, `entries`, `results`, `items`, `value`) are both read.
+//! - A timeline route the service does not serve (404/405) degrades visibly, not noisily: the
+//!   first miss logs one WARN and the reader answers `None` (no annotations by polling) until a
+//!   timeline is read again, which logs one INFO. One line per state change, never per poll.
 //! - Users are cached per client and the list is read again at most once per call, when an
 //!   actor's id is not in it; an unknown user is reported by id alone.
 
@@ -222,20 +227,33 @@ impl Signl4Client {
         Ok(Some(states))
     }
 
-    /// `GET /api/v2/alerts/{id}/annotations` (204: none), authors named.
+    /// The annotations of a Signl from `GET /api/v2/alerts/{id}/timeline` (204: none), authors
+    /// named, oldest first; `None` without an API key or while the route is missing.
     pub(super) async fn annotations_of(
         &self,
         signl_id: &str,
     ) -> Result<Option<Vec<SignlAnnotation>>, ApiError> {
-        let path = format!("/api/v2/alerts/{}/annotations", segment(signl_id));
-        let template = "/api/v2/alerts/{id}/annotations";
+        let path = format!("/api/v2/alerts/{}/timeline", segment(signl_id));
+        let template = "/api/v2/alerts/{id}/timeline";
         let request_id = Uuid::new_v4();
-        let Some(x) = self
+        let x = match self
             .rest(reqwest::Method::GET, &path, template, None, request_id)
-            .await?
-        else {
-            return Ok(None);
+            .await
+        {
+            Ok(Some(x)) => x,
+            Ok(None) => return Ok(None),
+            Err(
+                ApiError::NotFound
+                | ApiError::Rejected {
+                    status: 404 | 405, ..
+                },
+            ) => {
+                self.timeline_route(false);
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
         };
+        self.timeline_route(true);
         if x.status == 204 || x.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Some(Vec::new()));
         }
@@ -246,23 +264,15 @@ impl Signl4Client {
             request_id,
         };
         let v = x.json(&call, &self.redactor)?;
-        let items = v.as_array().ok_or_else(|| {
-            classify::unexpected(&x, &call, &self.redactor, "annotations are not an array")
+        let items = timeline_entries(&v).ok_or_else(|| {
+            classify::unexpected(
+                &x,
+                &call,
+                &self.redactor,
+                "the timeline has no entries array",
+            )
         })?;
-        let mut notes: Vec<SignlAnnotation> = items
-            .iter()
-            .filter_map(|a| {
-                Some(SignlAnnotation {
-                    id: text(a, "id")?,
-                    text: a.get("text").and_then(Value::as_str)?.to_string(),
-                    user: text(a, "userId").map(|id| SignlUser {
-                        id,
-                        ..SignlUser::default()
-                    }),
-                    at_ms: a.get("timestamp").and_then(time_ms).unwrap_or(0),
-                })
-            })
-            .collect();
+        let mut notes: Vec<SignlAnnotation> = items.iter().filter_map(annotation_of).collect();
         let ids: Vec<String> = notes
             .iter()
             .filter_map(|n| n.user.as_ref().map(|u| u.id.clone()))
@@ -275,6 +285,24 @@ impl Signl4Client {
         }
         notes.sort_by_key(|n| n.at_ms);
         Ok(Some(notes))
+    }
+
+    /// Records whether the timeline route answered; logs only when that changes.
+    fn timeline_route(&self, served: bool) {
+        let mut state = self.timeline.lock().unwrap_or_else(|e| e.into_inner());
+        let was = state.replace(served);
+        match (was, served) {
+            (Some(true) | None, false) => tracing::warn!(
+                route = "GET /api/v2/alerts/{id}/timeline",
+                "SIGNL4 does not serve the alert timeline; annotations are not polled (outbound \
+                 webhooks still bring them). Logged once until the route answers again."
+            ),
+            (Some(false), true) => tracing::info!(
+                route = "GET /api/v2/alerts/{id}/timeline",
+                "SIGNL4 serves the alert timeline again; annotations are polled"
+            ),
+            _ => {}
+        }
     }
 
     /// The cached users, read again (once) when one of `ids` is not known. A failed read is
@@ -319,6 +347,39 @@ impl Signl4Client {
     }
 }
 
+/// The entries of a timeline answer: a plain array, or an object holding one.
+pub fn timeline_entries(v: &Value) -> Option<&Vec<Value>> {
+    if let Some(a) = v.as_array() {
+        return Some(a);
+    }
+    ["timelineEntries", "entries", "results", "items", "value"]
+        .iter()
+        .find_map(|k| v.get(*k).and_then(Value::as_array))
+}
+
+/// The annotation a timeline entry holds: `annotationtype` 1 (Text, number or name) with text.
+pub fn annotation_of(e: &Value) -> Option<SignlAnnotation> {
+    let kind = e
+        .get("annotationtype")
+        .or_else(|| e.get("annotationType"))?;
+    let is_text = kind.as_u64() == Some(1)
+        || kind
+            .as_str()
+            .is_some_and(|k| k.eq_ignore_ascii_case("text"));
+    if !is_text {
+        return None;
+    }
+    Some(SignlAnnotation {
+        id: text(e, "id")?,
+        text: e.get("text").and_then(Value::as_str)?.to_string(),
+        user: text(e, "userId").map(|id| SignlUser {
+            id,
+            ..SignlUser::default()
+        }),
+        at_ms: e.get("timestamp").and_then(time_ms).unwrap_or(0),
+    })
+}
+
 /// Fills a user's email and name from the cache.
 fn name_user(user: &mut SignlUser, users: &HashMap<String, (String, String)>) {
     if let Some((mail, name)) = users.get(&user.id.to_ascii_lowercase()) {
@@ -345,5 +406,30 @@ mod tests {
         assert_eq!(s.status, 4);
         assert_eq!(s.acknowledged_at_ms, Some(1_767_258_000_000));
         assert!(parse_state(&json!({"status": 1})).is_none(), "no id");
+    }
+
+    #[test]
+    fn annotations_are_the_text_entries_of_the_timeline_whatever_the_envelope() {
+        let entries = json!([
+            {"annotationtype": 0, "entrytype": 0, "id": "t0", "text": "created",
+             "timestamp": "2026-01-01T09:00:00Z", "userId": null},
+            {"annotationtype": 1, "entrytype": 1, "id": "a1", "text": "on my way",
+             "timestamp": "2026-01-01T09:01:00Z", "userId": "u1"},
+            {"annotationtype": 2, "id": "img", "text": "", "userId": "u1"},
+            {"annotationType": "Text", "id": "a2", "text": "done"}]);
+        let notes: Vec<SignlAnnotation> = timeline_entries(&entries)
+            .unwrap()
+            .iter()
+            .filter_map(annotation_of)
+            .collect();
+        assert_eq!(
+            notes.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(),
+            ["a1", "a2"]
+        );
+        assert_eq!(notes[0].user.as_ref().unwrap().id, "u1");
+        assert_eq!(notes[0].at_ms, 1_767_258_060_000);
+        let wrapped = json!({"timelineEntries": entries});
+        assert_eq!(timeline_entries(&wrapped).unwrap().len(), 4);
+        assert!(timeline_entries(&json!({"other": 1})).is_none());
     }
 }

@@ -4,16 +4,15 @@
 //! the POST list actions (alerts, entities, bookmarks) and comments (PUT by id, get, list, delete).
 //!
 //! Every request passes `prelude`: bearer token with the ARM audience, `api-version` among the
-//! stable versions, subscription/resource group/workspace lookup (the token's tenant must own the
-//! subscription) and the per-subscription sliding-window throttle.
+//! published versions ([`API_VERSIONS`]), subscription/resource group/workspace lookup (the
+//! token's tenant must own the subscription) and ARM's token-bucket throttle ([`throttle`]).
 //!
 //! Invariants: any change to an incident (PUT, comment write/delete, alerts joining) bumps its
 //! etag and `lastModifiedTimeUtc`; error bodies are ARM `CloudError`s; nothing here panics on
 //! client input.
 
 pub mod model;
-
-use std::time::Instant;
+pub mod throttle;
 
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -26,17 +25,57 @@ use super::odata::{self, Expr, Lit, Op};
 use super::state::{Actor, Audience, Comment, Incident, Shared, TokenInfo, World};
 use super::util::{body_json, pct_encode, q, query_pairs, ts7};
 use model::{comment_fields, incident_fields, render_comment, render_incident};
+use throttle::{OpType, Tokens};
 
-/// Stable api-versions accepted for incidents (azure-apis.md §2.1).
-pub const API_VERSIONS: [&str; 8] = [
+/// The `Microsoft.SecurityInsights` api-versions published in azure-rest-api-specs (its
+/// resource-manager readme, stable and preview tags) plus `2025-10-01-preview`, the default of
+/// azure-mgmt-securityinsight 2.0.0b4 (azure-apis.md §4.6). The incident operations have the
+/// same wire shape in all of them (field additions only); anything else is refused like ARM,
+/// including `2019-01-01-preview`, whose incidents were still "cases".
+pub const API_VERSIONS: [&str; 43] = [
     "2025-12-01",
     "2025-09-01",
     "2025-06-01",
+    "2025-03-01",
+    "2024-09-01",
     "2024-03-01",
     "2023-11-01",
+    "2023-02-01",
+    "2022-11-01",
+    "2022-08-01",
     "2021-10-01",
     "2021-04-01",
     "2020-01-01",
+    "2025-10-01-preview",
+    "2025-07-01-preview",
+    "2025-04-01-preview",
+    "2025-01-01-preview",
+    "2024-10-01-preview",
+    "2024-04-01-preview",
+    "2024-01-01-preview",
+    "2023-12-01-preview",
+    "2023-10-01-preview",
+    "2023-09-01-preview",
+    "2023-08-01-preview",
+    "2023-07-01-preview",
+    "2023-06-01-preview",
+    "2023-05-01-preview",
+    "2023-04-01-preview",
+    "2023-03-01-preview",
+    "2023-02-01-preview",
+    "2022-12-01-preview",
+    "2022-11-01-preview",
+    "2022-10-01-preview",
+    "2022-09-01-preview",
+    "2022-08-01-preview",
+    "2022-07-01-preview",
+    "2022-06-01-preview",
+    "2022-05-01-preview",
+    "2022-04-01-preview",
+    "2022-01-01-preview",
+    "2021-10-01-preview",
+    "2021-09-01-preview",
+    "2021-03-01-preview",
 ];
 
 const BASE: &str = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.OperationalInsights/workspaces/{ws}/providers/Microsoft.SecurityInsights";
@@ -86,20 +125,12 @@ async fn wrong_method(req: HttpRequest) -> HttpResponse {
     )
 }
 
-/// Throttle classes (per subscription).
-#[derive(Clone, Copy, PartialEq)]
-enum Class {
-    Read,
-    IncidentWrite,
-    CommentWrite,
-}
-
 /// What a request that passed the prelude may use.
 struct Ctx {
     tenant: usize,
     token: TokenInfo,
     remaining: u32,
-    class: Class,
+    class: OpType,
 }
 
 fn auth_error(e: AuthError, tenant_hint: &str) -> HttpResponse {
@@ -133,39 +164,26 @@ fn auth_error(e: AuthError, tenant_hint: &str) -> HttpResponse {
     r
 }
 
-/// Sliding-window throttle; `Ok(remaining)` or `Err(retry_after_secs)`.
-fn throttle(w: &mut World, sub: &str, class: Class) -> Result<u32, u64> {
-    let lim = &w.opts.throttle;
-    let (key, limit) = match class {
-        Class::Read => ("reads", lim.reads),
-        Class::IncidentWrite => ("incident_writes", lim.incident_writes),
-        Class::CommentWrite => ("comment_writes", lim.comment_writes),
+/// ARM's token bucket of the caller (subscription, app, operation type); `Ok(remaining)` or
+/// `Err(retry_after_secs)`.
+fn throttle(w: &mut World, sub: &str, client_id: &str, class: OpType) -> Result<u32, u64> {
+    let bucket = match class {
+        OpType::Read => w.opts.throttle.reads,
+        OpType::Write => w.opts.throttle.writes,
+        OpType::Delete => w.opts.throttle.deletes,
     };
-    let window = lim.window;
-    let log = w
-        .throttle
-        .entry((sub.to_ascii_lowercase(), key))
-        .or_default();
-    let now = Instant::now();
-    while log
-        .front()
-        .is_some_and(|t| now.duration_since(*t) >= window)
-    {
-        log.pop_front();
-    }
-    if log.len() >= limit as usize {
-        let wait = log
-            .front()
-            .map(|t| window.saturating_sub(now.duration_since(*t)))
-            .unwrap_or(window);
-        return Err(wait.as_secs_f64().ceil().max(1.0) as u64);
-    }
-    log.push_back(now);
-    Ok(limit - log.len() as u32)
+    w.throttle
+        .entry((
+            sub.to_ascii_lowercase(),
+            client_id.to_ascii_lowercase(),
+            class,
+        ))
+        .or_insert_with(|| Tokens::full(bucket))
+        .take(bucket, std::time::Instant::now())
 }
 
 /// Auth, api-version, scope lookup and throttling, in ARM's order.
-fn prelude(w: &mut World, req: &HttpRequest, class: Class) -> Result<Ctx, HttpResponse> {
+fn prelude(w: &mut World, req: &HttpRequest, class: OpType) -> Result<Ctx, HttpResponse> {
     let mi = req.match_info();
     let (sub, rg, ws) = (
         mi.get("sub").unwrap_or_default(),
@@ -229,10 +247,9 @@ fn prelude(w: &mut World, req: &HttpRequest, class: Class) -> Result<Ctx, HttpRe
             "The Resource 'Microsoft.OperationalInsights/workspaces/{ws}' under resource group '{rg}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix")));
     }
     let sub = t.subscription_id.clone();
-    let remaining = throttle(w, &sub, class).map_err(|retry| {
-        let kind = if class == Class::Read { "Read" } else { "Write" };
+    let remaining = throttle(w, &sub, &token.client_id, class).map_err(|retry| {
         let mut r = errors::arm(429, "TooManyRequests", &format!(
-            "The request is being throttled as the limit has been reached for operation type - {kind}. For more information, see - https://aka.ms/srpthrottlinglimits"));
+            "The request is being throttled as the limit has been reached for operation type - {}. For more information, see - https://aka.ms/srpthrottlinglimits", class.name()));
         r.headers_mut()
             .insert(actix_web::http::header::RETRY_AFTER, HeaderValue::from(retry));
         r
@@ -264,13 +281,8 @@ fn arm_ok_raw(ctx: &Ctx, status: u16, body: Option<String>) -> HttpResponse {
         }
     };
     let h = r.headers_mut();
-    let name = if ctx.class == Class::Read {
-        "x-ms-ratelimit-remaining-subscription-reads"
-    } else {
-        "x-ms-ratelimit-remaining-subscription-writes"
-    };
     h.insert(
-        HeaderName::from_static(name),
+        HeaderName::from_static(ctx.class.header()),
         HeaderValue::from(ctx.remaining),
     );
     if let Ok(v) = HeaderValue::from_str(&super::util::guid()) {
@@ -401,7 +413,7 @@ fn list_body<'a>(items: impl Iterator<Item = &'a str>, next: Option<String>) -> 
 
 async fn list(shared: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
     let mut w = shared.lock();
-    let ctx = match prelude(&mut w, &req, Class::Read) {
+    let ctx = match prelude(&mut w, &req, OpType::Read) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -436,7 +448,7 @@ fn incident_key(req: &HttpRequest) -> String {
 
 async fn get(shared: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
     let mut w = shared.lock();
-    let ctx = match prelude(&mut w, &req, Class::Read) {
+    let ctx = match prelude(&mut w, &req, OpType::Read) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -460,7 +472,7 @@ fn arm_body(body: &[u8]) -> Result<Map<String, Value>, HttpResponse> {
 
 async fn put(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let mut w = shared.lock();
-    let ctx = match prelude(&mut w, &req, Class::IncidentWrite) {
+    let ctx = match prelude(&mut w, &req, OpType::Write) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -578,7 +590,7 @@ pub fn describe_change(old: &Map<String, Value>, new: &Map<String, Value>) -> St
 
 async fn delete(shared: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
     let mut w = shared.lock();
-    let ctx = match prelude(&mut w, &req, Class::IncidentWrite) {
+    let ctx = match prelude(&mut w, &req, OpType::Delete) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -623,7 +635,7 @@ fn list_action(
     render: impl Fn(&super::state::Tenant, &Incident) -> Value,
 ) -> HttpResponse {
     let mut w = shared.lock();
-    let ctx = match prelude(&mut w, &req, Class::Read) {
+    let ctx = match prelude(&mut w, &req, OpType::Read) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -639,7 +651,7 @@ fn list_action(
 
 async fn list_comments(shared: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
     let mut w = shared.lock();
-    let ctx = match prelude(&mut w, &req, Class::Read) {
+    let ctx = match prelude(&mut w, &req, OpType::Read) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -677,7 +689,7 @@ fn comment_key(req: &HttpRequest) -> String {
 
 async fn get_comment(shared: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
     let mut w = shared.lock();
-    let ctx = match prelude(&mut w, &req, Class::Read) {
+    let ctx = match prelude(&mut w, &req, OpType::Read) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -758,7 +770,7 @@ async fn put_comment(
     body: web::Bytes,
 ) -> HttpResponse {
     let mut w = shared.lock();
-    let ctx = match prelude(&mut w, &req, Class::CommentWrite) {
+    let ctx = match prelude(&mut w, &req, OpType::Write) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -807,7 +819,7 @@ async fn put_comment(
 
 async fn delete_comment(shared: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
     let mut w = shared.lock();
-    let ctx = match prelude(&mut w, &req, Class::CommentWrite) {
+    let ctx = match prelude(&mut w, &req, OpType::Delete) {
         Ok(c) => c,
         Err(r) => return r,
     };

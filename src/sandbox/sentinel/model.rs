@@ -98,10 +98,16 @@ pub fn serialized<'a>(t: &Tenant, i: &'a Incident) -> &'a str {
 /// The incident as `GET .../incidents/{id}` returns it.
 pub fn render_incident(t: &Tenant, i: &Incident) -> Value {
     let mut p = i.writable.clone();
+    if !matches!(p.get("owner"), Some(Value::Object(_))) {
+        p.insert("owner".into(), json!({}));
+    }
     if let Some(Value::Object(o)) = p.get_mut("owner") {
         o.entry("ownerType").or_insert(json!("Unknown"));
-    } else {
-        p.insert("owner".into(), json!({"ownerType": "Unknown"}));
+        if t.owner_nulls {
+            for k in ["objectId", "email", "assignedTo", "userPrincipalName"] {
+                o.entry(k).or_insert(Value::Null);
+            }
+        }
     }
     p.entry("labels").or_insert(json!([]));
     let id = incident_id(t, &i.name);

@@ -1,9 +1,16 @@
 //! SIGNL4 REST API v2 subset with `X-S4-Api-Key`: `POST /api/v2/alerts/paged` (filter incl.
 //! `externalId`, `alertStatusCodes` bit flags, `modifiedSince`, continuation), `GET
 //! /api/v2/alerts/{id}`, `POST .../acknowledge|close` (409 on an illegal transition),
-//! `POST .../annotate`, `GET .../annotations` (v1's shape under v2: an array of
-//! `{annotationType, id, text, timestamp, userId}`, 204 when none),
-//! `GET /api/v2/users[/{idOrEmail}]`, `POST /api/v2/events/{team}`.
+//! `POST .../annotate`, `GET .../timeline` (where v2 carries annotations),
+//! `GET /api/v2/users[/{idOrEmail}]`, `POST /api/v2/events/{team}`: documented v2 routes only
+//! (signl4-api.md §2.3); v1's `GET .../annotations` is not served (404 like any unknown path).
+//!
+//! The timeline is an array of entries `{annotationtype, creatorId, creatorType, entrytype, id,
+//! order, remoteActionId, remoteJobId, teamId, text, timestamp, userId}`, oldest first. SIGNL4
+//! publishes neither the envelope nor the `entrytype`/`creatorType` codes; the sandbox's choice:
+//! a plain array, `entrytype` 0 for status entries and 1 for annotations, `annotationtype` 0
+//! (None) for status entries and 1 (Text) for annotations, `creatorType` 1 for a user and 0 for
+//! the system or an API call.
 //!
 //! Invariants: the API key selects the team; a key never sees another team's Signls or users.
 
@@ -26,7 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/api/v2/alerts/{id}/annotate").route(web::post().to(annotate_route)),
         )
-        .service(web::resource("/api/v2/alerts/{id}/annotations").route(web::get().to(annotations)))
+        .service(web::resource("/api/v2/alerts/{id}/timeline").route(web::get().to(timeline)))
         .service(web::resource("/api/v2/users").route(web::get().to(users)))
         .service(web::resource("/api/v2/users/{id}").route(web::get().to(user)))
         .service(web::resource("/api/v2/events/{team}").route(web::post().to(events)));
@@ -293,7 +300,7 @@ async fn annotate_route(
     )
 }
 
-async fn annotations(shared: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
+async fn timeline(shared: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
     let w = shared.lock();
     let ti = match team_by_key(&w, &req) {
         Ok(t) => t,
@@ -303,15 +310,38 @@ async fn annotations(shared: web::Data<Shared>, req: HttpRequest) -> HttpRespons
         Ok(s) => s,
         Err(r) => return r,
     };
-    let notes: Vec<Value> = w.tenants[ti].team.signls[si]
-        .annotations
-        .iter()
-        .map(|a| json!({"annotationType": 1, "id": a.id, "text": a.text, "timestamp": ts7(a.at), "userId": a.user_id}))
-        .collect();
-    if notes.is_empty() {
-        return HttpResponse::NoContent().finish();
+    let team_id = &w.tenants[ti].team.id;
+    let s = &w.tenants[ti].team.signls[si];
+    let entry = |annotation: u8, id: &str, text: &str, user: Option<&str>, at| {
+        json!({"annotationtype": annotation, "creatorId": user, "creatorType": u8::from(user.is_some()),
+            "entrytype": annotation, "id": id, "order": 0, "remoteActionId": null, "remoteJobId": null,
+            "teamId": team_id, "text": text, "timestamp": ts7(at), "userId": user})
+    };
+    let mut entries: Vec<(chrono::DateTime<chrono::Utc>, Value)> = Vec::new();
+    for (n, change) in s.history.iter().enumerate() {
+        if change.what == "annotated" {
+            continue;
+        }
+        let user = match &change.by {
+            Actor::User { user_id } => Some(user_id.as_str()),
+            _ => None,
+        };
+        let id = format!("{}_{n}", s.id);
+        entries.push((change.at, entry(0, &id, &change.what, user, change.at)));
     }
-    json_resp(200, &Value::Array(notes))
+    for a in &s.annotations {
+        entries.push((a.at, entry(1, &a.id, &a.text, a.user_id.as_deref(), a.at)));
+    }
+    entries.sort_by_key(|(at, _)| *at);
+    let items: Vec<Value> = entries
+        .into_iter()
+        .enumerate()
+        .map(|(order, (_, mut e))| {
+            e["order"] = json!(order);
+            e
+        })
+        .collect();
+    json_resp(200, &Value::Array(items))
 }
 
 fn render_user(w: &World, ti: usize, u: &crate::sandbox::state::S4User) -> Value {

@@ -1,21 +1,34 @@
-//! A tiny KQL subset, enough for the connector's enrichment queries (azure-apis.md §3.5) and for
-//! reading back `SIGNL4_CL`. Supported, in any order after the table name:
+//! A KQL subset, enough for the connector's enrichment queries (azure-apis.md §3.5) and for the
+//! response-time (MTTA/MTTR) queries an operator runs over `SIGNL4_CL` and `SecurityIncident`.
+//! Supported, in any order after the source:
 //!
+//! - sources: a table, or `union A, B, (subquery)` (also as `| union ...`);
 //! - `where` with `and`-joined predicates: `Col == "x"`, `Col != "x"`, `Col =~ "x"`,
-//!   `Col in ("a", "b")`, `Col between (datetime(a) .. datetime(b))`, and `>`/`>=`/`<`/`<=`
-//!   against `datetime(...)`, `ago(7d|12h|30m|10s)` or numbers;
+//!   `Col in ("a", "b")`, `Col in~ (...)`, `Col between (datetime(a) .. datetime(b))`,
+//!   `>`/`>=`/`<`/`<=` against `datetime(...)`, `ago(7d|12h|30m|10s)` or numbers, the string
+//!   operators `contains`, `has`, `startswith`, `endswith` (with `!` and `_cs` forms) and
+//!   `isnull`/`isnotnull`/`isempty`/`isnotempty` ([`text`]);
 //! - `summarize arg_max(Col, *) by Key`;
 //! - `summarize [Name =] agg, ... [by Key, ...]` with `count()`, `avg(Col)`, `sum(Col)`,
 //!   `min(Col)`, `max(Col)`, `dcount(Col)` (nulls ignored; groups in first-seen order; default
 //!   names `count_`, `avg_Col`, ...);
-//! - `extend X = parse_json(Col)`;
+//! - `extend X = parse_json(Col)`, `extend X = 1` (constants), `extend X = tostring(Col)` and
+//!   the other conversions of `project`;
 //! - `project a, b, Name = tostring(X["key"]), N = toint(X["key"]), Alias = Col`;
+//!   `project-away a, b`; `distinct a, b`; `count`;
 //! - `order by`/`sort by Col [asc|desc]`; `take N`/`limit N`.
 //!
-//! `//` comments are ignored. Anything else is a syntax error (the API answers 400
-//! `BadArgumentError`/`SyntaxError`). Tables: `SecurityAlert`, `SIGNL4_CL`.
+//! `//` comments are ignored. A malformed query is a `SyntaxError` or `SemanticError`, as the
+//! API says; anything well-formed that the sandbox does not implement (an operator, a function,
+//! an aggregate, a table) is a `NotEmulated` error whose message says "not emulated by the
+//! sandbox", so nobody mistakes the emulator's gap for their own mistake. Tables:
+//! `SecurityAlert`, `SecurityIncident`, `SIGNL4_CL`.
 //!
-//! Invariant: evaluation is linear in rows × operators; no operator panics on odd data.
+//! Invariant: evaluation is linear in rows × operators (subqueries nest at most
+//! [`MAX_DEPTH`] deep); no operator panics on odd data.
+
+mod ops;
+mod text;
 
 use std::cmp::Ordering;
 
@@ -40,6 +53,20 @@ pub struct KqlError(pub &'static str, pub String);
 fn syntax(msg: impl Into<String>) -> KqlError {
     KqlError("SyntaxError", msg.into())
 }
+
+/// Something well-formed the sandbox does not implement.
+fn not_emulated(what: impl Into<String>) -> KqlError {
+    KqlError(
+        "NotEmulated",
+        format!("{} is not emulated by the sandbox", what.into()),
+    )
+}
+
+/// Deepest nesting of `union` subqueries.
+pub const MAX_DEPTH: usize = 4;
+
+/// The tables the Log Analytics emulator serves.
+pub const TABLES: &str = "SecurityAlert, SecurityIncident, SIGNL4_CL";
 
 /// Splits on top-level `|` (outside quotes and parentheses).
 fn split_pipes(q: &str) -> Vec<String> {
@@ -205,6 +232,9 @@ fn col_index(cols: &[(String, String)], name: &str) -> Result<usize, KqlError> {
 
 fn pred(p: &str, cols: &[(String, String)], now: DateTime<Utc>) -> Result<Pred, KqlError> {
     let p = p.trim();
+    if let Some(text_predicate) = text::predicate(p, cols) {
+        return text_predicate;
+    }
     if let Some((col, rest)) = p.split_once(" between ") {
         let col = col.trim().to_string();
         col_index(cols, &col)?;
@@ -266,11 +296,14 @@ fn pred(p: &str, cols: &[(String, String)], now: DateTime<Utc>) -> Result<Pred, 
             }));
         }
     }
-    Err(syntax(format!("unsupported predicate '{p}'")))
+    Err(not_emulated(format!("the predicate '{p}'")))
 }
 
+/// Computes one cell of a row.
+type Cell = Box<dyn Fn(&Row) -> Value>;
+
 /// `name = expr` or `expr`; returns (output name, evaluator, type).
-type Proj = (String, Box<dyn Fn(&Row) -> Value>, String);
+type Proj = (String, Cell, String);
 
 fn projection(item: &str, cols: &[(String, String)]) -> Result<Proj, KqlError> {
     let (name, expr) = match item.split_once('=') {
@@ -325,7 +358,7 @@ fn projection(item: &str, cols: &[(String, String)]) -> Result<Proj, KqlError> {
         }
     }
     if !expr.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(syntax(format!("unsupported projection '{expr}'")));
+        return Err(not_emulated(format!("the expression '{expr}'")));
     }
     let i = col_index(cols, &expr)?;
     let ty = cols[i].1.clone();
@@ -337,14 +370,13 @@ fn projection(item: &str, cols: &[(String, String)]) -> Result<Proj, KqlError> {
     ))
 }
 
-/// Runs `query` over `table` (rows as column → cell maps with `columns` types).
-/// `window` limits `TimeGenerated` (the request's `timespan`).
+/// Runs `query` over the tables `tables` serves (rows as column → cell maps with typed
+/// columns). `window` limits `TimeGenerated` (the request's `timespan`).
 pub fn run(
     query: &str,
     tables: &dyn Fn(&str) -> Option<Source>,
     window: Option<(DateTime<Utc>, DateTime<Utc>)>,
 ) -> Result<Table, KqlError> {
-    let now = Utc::now();
     let text: String = query
         .lines()
         .map(|l| match l.find("//") {
@@ -356,146 +388,12 @@ pub fn run(
     if text.len() > 100_000 {
         return Err(syntax("query too long"));
     }
-    let parts = split_pipes(&text);
-    let table = parts.first().map(|s| s.trim()).unwrap_or_default();
-    let (mut cols, mut rows) = tables(table).ok_or_else(|| {
-        KqlError(
-            "SemanticError",
-            format!("'{table}' could not be resolved as a table, function or entity"),
-        )
-    })?;
-    if let Some((a, b)) = window {
-        if cols.iter().any(|(c, _)| c == "TimeGenerated") {
-            rows.retain(|r| {
-                r.get("TimeGenerated")
-                    .and_then(Value::as_str)
-                    .and_then(parse_ts)
-                    .is_some_and(|t| t >= a && t <= b)
-            });
-        }
-    }
-    for op in parts.iter().skip(1).take(50) {
-        let (kw, rest) = op
-            .split_once(char::is_whitespace)
-            .unwrap_or((op.as_str(), ""));
-        let rest = rest.trim();
-        match kw {
-            "where" => {
-                let preds = split_top(rest, " and ")
-                    .iter()
-                    .map(|p| pred(p, &cols, now))
-                    .collect::<Result<Vec<_>, _>>()?;
-                rows.retain(|r| preds.iter().all(|p| p(r)));
-            }
-            "take" | "limit" => {
-                let n: usize = rest.parse().map_err(|_| syntax("take needs a number"))?;
-                rows.truncate(n);
-            }
-            "summarize" if !rest.starts_with("arg_max(") => {
-                (cols, rows) = summarize(rest, &cols, rows)?;
-            }
-            "summarize" => {
-                let inner = rest
-                    .strip_prefix("arg_max(")
-                    .ok_or_else(|| syntax("only summarize arg_max(Col, *) by Key is supported"))?;
-                let (args, by) = inner.split_once(')').ok_or_else(|| syntax("bad arg_max"))?;
-                let (mcol, star) = args.split_once(',').ok_or_else(|| syntax("bad arg_max"))?;
-                let key = by
-                    .trim()
-                    .strip_prefix("by ")
-                    .ok_or_else(|| syntax("arg_max needs 'by Key'"))?
-                    .trim()
-                    .to_string();
-                let mcol = mcol.trim().to_string();
-                if star.trim() != "*" {
-                    return Err(syntax("only arg_max(Col, *) is supported"));
-                }
-                col_index(&cols, &mcol)?;
-                col_index(&cols, &key)?;
-                let mut best: Vec<Row> = Vec::new();
-                for r in rows {
-                    let k = r.get(&key).cloned();
-                    match best.iter_mut().find(|b| b.get(&key).cloned() == k) {
-                        Some(b) => {
-                            if order(r.get(&mcol), b.get(&mcol)) == Ordering::Greater {
-                                *b = r;
-                            }
-                        }
-                        None => best.push(r),
-                    }
-                }
-                // arg_max puts the key column first.
-                if let Some(i) = cols.iter().position(|(c, _)| *c == key) {
-                    let c = cols.remove(i);
-                    cols.insert(0, c);
-                }
-                rows = best;
-            }
-            "extend" => {
-                for item in split_top(rest, ",") {
-                    let (name, expr) = item
-                        .split_once('=')
-                        .ok_or_else(|| syntax("extend needs Name = expr"))?;
-                    let inner = expr
-                        .trim()
-                        .strip_prefix("parse_json(")
-                        .and_then(|x| x.strip_suffix(')'))
-                        .ok_or_else(|| syntax("extend supports parse_json(Col) only"))?;
-                    let src = inner.trim().to_string();
-                    col_index(&cols, &src)?;
-                    let name = name.trim().to_string();
-                    for r in rows.iter_mut() {
-                        let v = match r.get(&src) {
-                            Some(Value::String(s)) => {
-                                serde_json::from_str(s).unwrap_or(Value::String(s.clone()))
-                            }
-                            Some(v) => v.clone(),
-                            None => Value::Null,
-                        };
-                        r.insert(name.clone(), v);
-                    }
-                    cols.push((name, "dynamic".into()));
-                }
-            }
-            "project" => {
-                let projs = split_top(rest, ",")
-                    .iter()
-                    .map(|i| projection(i, &cols))
-                    .collect::<Result<Vec<_>, _>>()?;
-                rows = rows
-                    .iter()
-                    .map(|r| projs.iter().map(|(n, f, _)| (n.clone(), f(r))).collect())
-                    .collect();
-                cols = projs
-                    .iter()
-                    .map(|(n, _, t)| (n.clone(), t.clone()))
-                    .collect();
-            }
-            "order" | "sort" => {
-                let spec = rest
-                    .strip_prefix("by ")
-                    .ok_or_else(|| syntax("order by Col"))?;
-                let mut it = spec.split_whitespace();
-                let col = it.next().unwrap_or_default().to_string();
-                col_index(&cols, &col)?;
-                let asc = matches!(it.next(), Some("asc"));
-                rows.sort_by(|a, b| {
-                    let o = order(a.get(&col), b.get(&col));
-                    if asc {
-                        o
-                    } else {
-                        o.reverse()
-                    }
-                });
-            }
-            "" => return Err(syntax("empty pipe segment")),
-            other => {
-                return Err(syntax(format!(
-                    "operator '{other}' is not supported by the sandbox"
-                )))
-            }
-        }
-    }
+    let context = Context {
+        tables,
+        window,
+        now: Utc::now(),
+    };
+    let (cols, rows) = context.eval(&text, 0)?;
     let rows = rows
         .into_iter()
         .map(|r| cols.iter().map(|(c, t)| cell(r.get(c), t)).collect())
@@ -504,6 +402,233 @@ pub fn run(
         columns: cols,
         rows,
     })
+}
+
+/// What every (sub)query of one request evaluates against.
+struct Context<'a> {
+    tables: &'a dyn Fn(&str) -> Option<Source>,
+    window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    now: DateTime<Utc>,
+}
+
+impl Context<'_> {
+    /// A table's rows within the request's window.
+    fn source(&self, name: &str) -> Result<Tabular, KqlError> {
+        let name = name.trim();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(not_emulated(format!(
+                "the tabular expression '{name}' (a table name or union is expected)"
+            )));
+        }
+        let (cols, mut rows) = (self.tables)(name)
+            .ok_or_else(|| not_emulated(format!("the table '{name}' (tables: {TABLES})")))?;
+        if let Some((a, b)) = self.window {
+            if cols.iter().any(|(c, _)| c == "TimeGenerated") {
+                rows.retain(|r| {
+                    r.get("TimeGenerated")
+                        .and_then(Value::as_str)
+                        .and_then(parse_ts)
+                        .is_some_and(|t| t >= a && t <= b)
+                });
+            }
+        }
+        Ok((cols, rows))
+    }
+
+    /// The union of `legs` (table names or subqueries).
+    fn union(&self, rest: &str, depth: usize) -> Result<Tabular, KqlError> {
+        let mut acc: Tabular = (Vec::new(), Vec::new());
+        for leg in ops::union_legs(rest)? {
+            let part = if leg.contains('|') || leg.starts_with("union ") {
+                self.eval(&leg, depth + 1)?
+            } else {
+                self.source(&leg)?
+            };
+            ops::union_into(&mut acc, part);
+        }
+        Ok(acc)
+    }
+
+    /// Evaluates one (sub)query to typed columns and rows.
+    fn eval(&self, text: &str, depth: usize) -> Result<Tabular, KqlError> {
+        if depth > MAX_DEPTH {
+            return Err(not_emulated(format!(
+                "nesting subqueries deeper than {MAX_DEPTH}"
+            )));
+        }
+        let now = self.now;
+        let parts = split_pipes(text);
+        let first = parts.first().map(|s| s.trim()).unwrap_or_default();
+        let (mut cols, mut rows) = match first.strip_prefix("union ") {
+            Some(rest) => self.union(rest, depth)?,
+            None => self.source(first)?,
+        };
+        for op in parts.iter().skip(1).take(50) {
+            let (kw, rest) = op
+                .split_once(char::is_whitespace)
+                .unwrap_or((op.as_str(), ""));
+            let rest = rest.trim();
+            match kw {
+                "where" | "filter" => {
+                    if split_top(rest, " or ").len() > 1 {
+                        return Err(not_emulated("'or' in where"));
+                    }
+                    let preds = split_top(rest, " and ")
+                        .iter()
+                        .map(|p| pred(p, &cols, now))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    rows.retain(|r| preds.iter().all(|p| p(r)));
+                }
+                "take" | "limit" => {
+                    let n: usize = rest.parse().map_err(|_| syntax("take needs a number"))?;
+                    rows.truncate(n);
+                }
+                "count" if rest.is_empty() => (cols, rows) = ops::count(&rows),
+                "distinct" => (cols, rows) = ops::distinct(rest, &cols, rows)?,
+                "project-away" => (cols, rows) = ops::project_away(rest, &cols, rows)?,
+                "union" => {
+                    let mut acc = (cols, rows);
+                    ops::union_into(&mut acc, self.union(rest, depth)?);
+                    (cols, rows) = acc;
+                }
+                "summarize" if !rest.starts_with("arg_max(") => {
+                    (cols, rows) = summarize(rest, &cols, rows)?;
+                }
+                "summarize" => (cols, rows) = arg_max(rest, cols, rows)?,
+                "extend" => {
+                    for item in split_top(rest, ",") {
+                        extend(&item, &mut cols, &mut rows)?;
+                    }
+                }
+                "project" => {
+                    let projs = split_top(rest, ",")
+                        .iter()
+                        .map(|i| projection(i, &cols))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    rows = rows
+                        .iter()
+                        .map(|r| projs.iter().map(|(n, f, _)| (n.clone(), f(r))).collect())
+                        .collect();
+                    cols = projs
+                        .iter()
+                        .map(|(n, _, t)| (n.clone(), t.clone()))
+                        .collect();
+                }
+                "order" | "sort" => {
+                    let spec = rest
+                        .strip_prefix("by ")
+                        .ok_or_else(|| syntax("order by Col"))?;
+                    let mut it = spec.split_whitespace();
+                    let col = it
+                        .next()
+                        .unwrap_or_default()
+                        .trim_end_matches(',')
+                        .to_string();
+                    col_index(&cols, &col)?;
+                    let asc = matches!(it.next(), Some("asc"));
+                    rows.sort_by(|a, b| {
+                        let o = order(a.get(&col), b.get(&col));
+                        if asc {
+                            o
+                        } else {
+                            o.reverse()
+                        }
+                    });
+                }
+                "" => return Err(syntax("empty pipe segment")),
+                other => return Err(not_emulated(format!("the operator '{other}'"))),
+            }
+        }
+        Ok((cols, rows))
+    }
+}
+
+/// `summarize arg_max(Col, *) by Key`: the latest row of each key, key column first.
+fn arg_max(
+    rest: &str,
+    mut cols: Vec<(String, String)>,
+    rows: Vec<Row>,
+) -> Result<Tabular, KqlError> {
+    let inner = rest
+        .strip_prefix("arg_max(")
+        .ok_or_else(|| syntax("only summarize arg_max(Col, *) by Key is supported"))?;
+    let (args, by) = inner.split_once(')').ok_or_else(|| syntax("bad arg_max"))?;
+    let (mcol, star) = args.split_once(',').ok_or_else(|| syntax("bad arg_max"))?;
+    let key = by
+        .trim()
+        .strip_prefix("by ")
+        .ok_or_else(|| syntax("arg_max needs 'by Key'"))?
+        .trim()
+        .to_string();
+    let mcol = mcol.trim().to_string();
+    if star.trim() != "*" {
+        return Err(not_emulated(
+            "arg_max with named columns (use arg_max(Col, *))",
+        ));
+    }
+    col_index(&cols, &mcol)?;
+    col_index(&cols, &key)?;
+    let mut best: Vec<Row> = Vec::new();
+    for r in rows {
+        let k = r.get(&key).cloned();
+        match best.iter_mut().find(|b| b.get(&key).cloned() == k) {
+            Some(b) => {
+                if order(r.get(&mcol), b.get(&mcol)) == Ordering::Greater {
+                    *b = r;
+                }
+            }
+            None => best.push(r),
+        }
+    }
+    // arg_max puts the key column first.
+    if let Some(i) = cols.iter().position(|(c, _)| *c == key) {
+        let c = cols.remove(i);
+        cols.insert(0, c);
+    }
+    Ok((cols, best))
+}
+
+/// One `extend Name = expr` item: `parse_json(Col)`, a constant, or a `project` expression.
+fn extend(item: &str, cols: &mut Vec<(String, String)>, rows: &mut [Row]) -> Result<(), KqlError> {
+    let (name, expr) = item
+        .split_once('=')
+        .ok_or_else(|| syntax("extend needs Name = expr"))?;
+    let name = name.trim().to_string();
+    let expr = expr.trim();
+    if let Some(inner) = expr
+        .strip_prefix("parse_json(")
+        .and_then(|x| x.strip_suffix(')'))
+    {
+        let src = inner.trim().to_string();
+        col_index(cols, &src)?;
+        for r in rows.iter_mut() {
+            let v = match r.get(&src) {
+                Some(Value::String(s)) => {
+                    serde_json::from_str(s).unwrap_or(Value::String(s.clone()))
+                }
+                Some(v) => v.clone(),
+                None => Value::Null,
+            };
+            r.insert(name.clone(), v);
+        }
+        cols.retain(|(c, _)| *c != name);
+        cols.push((name, "dynamic".into()));
+        return Ok(());
+    }
+    let (eval, ty): (Cell, String) = match ops::literal(expr) {
+        Some((v, ty)) => (Box::new(move |_: &Row| v.clone()), ty.to_string()),
+        None => {
+            let (_, f, ty) = projection(&format!("{name} = {expr}"), cols)?;
+            (f, ty)
+        }
+    };
+    for r in rows.iter_mut() {
+        let v = eval(r);
+        r.insert(name.clone(), v);
+    }
+    cols.retain(|(c, _)| *c != name);
+    cols.push((name, ty));
+    Ok(())
 }
 
 /// Typed columns and rows of an intermediate result.
@@ -518,6 +643,9 @@ struct Agg {
 
 /// `summarize [Name =] agg(...), ... [by Key, ...]`: one row per group, keys first.
 fn summarize(rest: &str, cols: &[(String, String)], rows: Vec<Row>) -> Result<Tabular, KqlError> {
+    if rest.trim().is_empty() {
+        return Err(syntax("summarize needs at least one aggregate"));
+    }
     let parts = split_top(rest, " by ");
     let (aggs_text, keys_text) = match parts.as_slice() {
         [aggs] => (aggs.as_str(), ""),
@@ -540,7 +668,7 @@ fn summarize(rest: &str, cols: &[(String, String)], rows: Vec<Row>) -> Result<Ta
         let (func, arg) = expr
             .strip_suffix(')')
             .and_then(|x| x.split_once('('))
-            .ok_or_else(|| syntax(format!("unsupported aggregate '{expr}'")))?;
+            .ok_or_else(|| not_emulated(format!("the aggregate '{expr}'")))?;
         let (func, arg) = (func.trim().to_string(), arg.trim().to_string());
         let col = match (func.as_str(), arg.is_empty()) {
             ("count", true) => None,
@@ -549,8 +677,8 @@ fn summarize(rest: &str, cols: &[(String, String)], rows: Vec<Row>) -> Result<Ta
                 Some(arg)
             }
             _ => {
-                return Err(syntax(format!(
-                    "aggregate '{expr}' is not supported by the sandbox (count(), avg, sum, min, max, dcount)"
+                return Err(not_emulated(format!(
+                    "the aggregate '{expr}' (emulated: count(), avg, sum, min, max, dcount)"
                 )))
             }
         };
@@ -712,15 +840,40 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_aggregates_are_syntax_errors() {
-        assert_eq!(
-            query("T | summarize percentile(S, 50)").unwrap_err().0,
-            "SyntaxError"
-        );
+    fn unsupported_aggregates_are_not_emulated_and_malformed_ones_are_errors() {
+        let e = query("T | summarize percentile(S, 50)").unwrap_err();
+        assert_eq!(e.0, "NotEmulated");
+        assert!(e.1.contains("not emulated by the sandbox"), "{e:?}");
         assert_eq!(
             query("T | summarize avg(Nope)").unwrap_err().0,
             "SemanticError"
         );
         assert_eq!(query("T | summarize").unwrap_err().0, "SyntaxError");
+    }
+
+    #[test]
+    fn count_distinct_project_away_extend_and_union() {
+        let t = query("T | distinct Severity, User | count").unwrap();
+        assert_eq!(t.columns, vec![("Count".to_string(), "long".to_string())]);
+        assert_eq!(t.rows, vec![vec![json!(3)]]);
+        let t = query("T | project-away S, User | extend One = 1, Pi = 3.5, Yes = true | take 1")
+            .unwrap();
+        let names: Vec<&str> = t.columns.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(
+            names,
+            ["TimeGenerated", "EventId", "Severity", "One", "Pi", "Yes"]
+        );
+        assert_eq!(t.columns[3].1, "long");
+        assert_eq!(t.rows[0][3..], [json!(1), json!(3.5), json!(true)]);
+        let t = query("union T, (T | where Severity == \"Medium\") | count").unwrap();
+        assert_eq!(t.rows, vec![vec![json!(5)]]);
+        let nested = "union (union (union (union (union (union T))))) | count";
+        assert_eq!(query(nested).unwrap_err().0, "NotEmulated");
+        assert_eq!(
+            query("T | where EventId contains \"B\" | count")
+                .unwrap()
+                .rows,
+            vec![vec![json!(2)]]
+        );
     }
 }
