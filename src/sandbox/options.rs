@@ -26,6 +26,9 @@ pub struct SandboxOptions {
     pub workers: usize,
     /// Maximum number of request-log entries kept (oldest dropped first).
     pub request_log_capacity: usize,
+    /// Graph `/security` (alerts_v2 and incidents): requests per sliding minute per app per
+    /// tenant (Graph's throttling page: about 150).
+    pub graph_security_per_minute: u32,
 }
 
 impl Default for SandboxOptions {
@@ -39,6 +42,7 @@ impl Default for SandboxOptions {
             tenant_not_found_error: "invalid_request".into(),
             workers: 1,
             request_log_capacity: 10_000,
+            graph_security_per_minute: 150,
         }
     }
 }
@@ -138,6 +142,8 @@ impl SandboxOptions {
                 reads: 1000,
                 window: Duration::from_secs(10),
             },
+            // 10x, like the ARM budgets above.
+            graph_security_per_minute: 1500,
             ..Default::default()
         };
         o.signl4.outbound_backoff = Duration::from_millis(20);

@@ -363,6 +363,8 @@ pub struct Tenant {
     pub signl4_cl_rows: Vec<Map<String, Value>>,
     /// Graph security alerts_v2 objects.
     pub graph_alerts: Vec<Value>,
+    /// Graph security incidents (Defender XDR); their alerts are in `graph_alerts`.
+    pub graph_incidents: Vec<Value>,
     /// SIGNL4 team.
     pub team: Team,
 }
