@@ -596,6 +596,44 @@ impl Control {
         Ok(inc.clone())
     }
 
+    /// Gives every Sentinel incident of the tenant that has no Defender twin yet one (id = its
+    /// `incidentNumber`, same title, description, severity, status and creation time), as a
+    /// workspace onboarded to the Defender portal shows them; the scenario's alerts_v2 alerts
+    /// already carry that number as their `incidentId`, so they become the twin's alerts.
+    /// Answers how many were created. Used by the demo's `--read-source defender`.
+    pub fn mirror_sentinel_incidents(&self, tenant: &str) -> Result<usize, ControlError> {
+        let mut w = self.shared.lock();
+        let ti = tenant_index(&w, tenant)?;
+        let t = &w.tenants[ti];
+        let mut made = Vec::new();
+        for inc in t.incidents.values() {
+            let id = inc.number.to_string();
+            if incident_index(t, &id).is_ok() {
+                continue;
+            }
+            let text = |k: &str| inc.writable.get(k).and_then(Value::as_str).unwrap_or("");
+            let status = match text("status") {
+                "Active" => "inProgress",
+                "Closed" => "resolved",
+                _ => "active",
+            };
+            let created = ts7(inc.created);
+            made.push(new_incident(
+                t,
+                &id,
+                json!({"displayName": text("title"), "description": text("description"),
+                    "severity": text("severity").to_ascii_lowercase(), "status": status,
+                    "createdDateTime": created, "lastUpdateDateTime": ts7(Utc::now())})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            ));
+        }
+        let n = made.len();
+        w.tenants[ti].graph_incidents.extend(made);
+        Ok(n)
+    }
+
     /// Defender merges incident `from` into `into`: `from`'s alerts move to `into`, `from`
     /// turns `redirected` with `redirectIncidentId = into`; both move their
     /// `lastUpdateDateTime`. Answers the redirected incident.
