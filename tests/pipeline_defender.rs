@@ -189,18 +189,16 @@ fn a_defender_connector_pages_each_incident_once_writes_back_mirrors_and_survive
         assert_eq!(got, want);
         // The Signl shows the incident, the evidence of its alerts, and the Defender link.
         let params = &signls_of(&world, second)[0]["sandbox"]["params"];
-        assert!(
-            params["Title"]
-                .as_str()
-                .unwrap()
-                .ends_with("Medium: Multi-stage incident 1 (#2)"),
-            "{params}"
+        assert_eq!(
+            params["Title"],
+            "Defender Medium: Multi-stage incident 1 (#2)"
         );
         assert_eq!(params["Entities"], "1. Device: host-0\n2. Device: host-1");
-        let text = params.to_string();
         assert!(
-            text.contains("https://security.microsoft.com/incidents/2?tid="),
-            "the Defender portal link is in the Signl: {text}"
+            params["Defender portal"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("https://security.microsoft.com/incidents/2?tid=")),
+            "the Defender portal link is in the Signl: {params}"
         );
         // The tag is in customTags.
         wait_for("tagged", Duration::from_secs(30), || {

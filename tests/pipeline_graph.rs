@@ -185,7 +185,7 @@ fn a_graph_connector_pages_each_alert_once_writes_back_and_survives_a_restart() 
         let params = &one["sandbox"]["params"];
         assert_eq!(
             params["Title"],
-            "Sentinel High: Hidden file executed 0 (#28000)"
+            "Defender alert High: Hidden file executed 0 (#28000)"
         );
         assert_eq!(params["Entities"], "1. Device: host-0");
         assert_eq!(params["Products"], "Microsoft Defender for Endpoint");
