@@ -10,6 +10,11 @@
 //! observation, so the Enricher reads them from the log ([`SentinelApi::list_alerts`] and
 //! [`SentinelApi::list_entities`] read the incident when called anyway).
 //!
+//! Merges: a `redirected` incident names its survivor in `redirectIncidentId`. Reads for a write
+//! (`get_incident`), incident writes and comments of a merged incident go to the survivor, so
+//! the Signl that follows a merge (see `actors::status_sync::merge`) acts on the incident
+//! analysts now work on.
+//!
 //! Choices (as for alerts, see [`super`]): no `$orderby` (the Poller needs no order);
 //! `Prefer: include-unknown-enum-members` on every request (status `awaitingAction`);
 //! a comment carries a marker with its id and is posted only when the incident has no comment
@@ -33,6 +38,40 @@ use crate::http::budget::CallClass;
 use crate::http::classify;
 use crate::http::send::{pct_encode, segment, CallInfo};
 use crate::http::HttpContext;
+
+/// Most merges followed from one incident to its survivor (Defender merges into a live incident,
+/// so one hop is the rule; a bound keeps a cycle from looping).
+const MAX_REDIRECTS: usize = 4;
+
+/// The survivor a `redirected` incident names, if it is one.
+fn redirect_target(incident: &Value) -> Option<String> {
+    if !incident["status"]
+        .as_str()
+        .is_some_and(|s| s.eq_ignore_ascii_case("redirected"))
+    {
+        return None;
+    }
+    incident["redirectIncidentId"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// Which incident an incident write for `name` lands on. The body is built from a view: from
+/// the merged incident's own view (it names its survivor in `redirectIncidentId`), or from the
+/// survivor's view that [`SentinelApi::get_incident`] answered for the merged one (its
+/// `incidentNumber` is the survivor's id). Either way the write goes to the survivor, without
+/// another read.
+fn write_target(name: &str, resource: &Value) -> String {
+    let p = &resource["properties"];
+    if let Some(to) = p["redirectIncidentId"].as_str().filter(|s| !s.is_empty()) {
+        return to.to_string();
+    }
+    match p["incidentNumber"].as_i64() {
+        Some(n) if n > 0 && name.trim().parse::<i64>().is_ok_and(|own| own != n) => n.to_string(),
+        _ => name.to_string(),
+    }
+}
 
 /// The Defender incidents client of one tenant. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -85,6 +124,20 @@ impl DefenderClient {
             ));
         }
         Ok(v)
+    }
+
+    /// The incident, or, when Defender merged it (`redirected`), the incident it lives on in
+    /// (`redirectIncidentId`, followed up to [`MAX_REDIRECTS`] times): a Signl that follows a
+    /// merged incident acts on the survivor.
+    pub async fn get_survivor(&self, id: &str) -> Result<Value, ApiError> {
+        let mut incident = self.get_raw(id).await?;
+        for _ in 0..MAX_REDIRECTS {
+            match redirect_target(&incident) {
+                Some(next) => incident = self.get_raw(&next).await?,
+                None => break,
+            }
+        }
+        Ok(incident)
     }
 
     fn first_page_url(&self, query: &IncidentQuery) -> String {
@@ -152,8 +205,10 @@ impl SentinelApi for DefenderClient {
         })
     }
 
+    /// The incident's current state; for a merged incident, its survivor's (writes made from
+    /// a Signl that follows a merge act on the survivor).
     async fn get_incident(&self, name: &str) -> Result<IncidentRecord, ApiError> {
-        let incident = self.get_raw(name).await?;
+        let incident = self.get_survivor(name).await?;
         parse_defender_incident(&incident).map_err(|e| {
             self.graph
                 .bad_resource(&read_call("/security/incidents/{id}"), &e)
@@ -179,11 +234,12 @@ impl SentinelApi for DefenderClient {
                 status: 400,
                 message,
             })?;
+        let target = write_target(name, resource);
         let x = self
             .graph
             .call(
                 reqwest::Method::PATCH,
-                &self.incident_url(name),
+                &self.incident_url(&target),
                 call,
                 CallClass::IncidentWrite,
                 Body::Json(&patch),
@@ -219,10 +275,11 @@ impl SentinelApi for DefenderClient {
         message: &str,
         request_id: Uuid,
     ) -> Result<String, ApiError> {
-        let incident = self.get_raw(name).await?;
+        let incident = self.get_survivor(name).await?;
         if view::find_comment(&incident, comment_id).is_some() {
             return Ok(String::new());
         }
+        let target = incident["id"].as_str().unwrap_or(name).to_string();
         let call = CallInfo {
             service: "graph",
             method: "POST",
@@ -235,7 +292,7 @@ impl SentinelApi for DefenderClient {
             .graph
             .call(
                 reqwest::Method::POST,
-                &format!("{}/comments", self.incident_url(name)),
+                &format!("{}/comments", self.incident_url(&target)),
                 call,
                 CallClass::CommentWrite,
                 Body::Json(&body),
@@ -260,7 +317,7 @@ impl SentinelApi for DefenderClient {
     }
 
     async fn get_comment(&self, name: &str, comment_id: Uuid) -> Result<Option<String>, ApiError> {
-        let incident = self.get_raw(name).await?;
+        let incident = self.get_survivor(name).await?;
         Ok(view::find_comment(&incident, comment_id))
     }
 
@@ -268,5 +325,29 @@ impl SentinelApi for DefenderClient {
     async fn list_comments(&self, name: &str) -> Result<Vec<CommentRecord>, ApiError> {
         let incident = self.get_raw(name).await?;
         Ok(view::comment_records(&incident["comments"]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_of_a_merged_incident_go_to_its_survivor() {
+        let own = json!({"properties": {"incidentNumber": 7, "status": "Active"}});
+        assert_eq!(write_target("7", &own), "7");
+        let merged = json!({"properties": {"incidentNumber": 7, "redirectIncidentId": "9"}});
+        assert_eq!(write_target("7", &merged), "9");
+        let survivors_view = json!({"properties": {"incidentNumber": 9, "status": "Active"}});
+        assert_eq!(write_target("7", &survivors_view), "9");
+        assert_eq!(write_target("7", &json!({"properties": {}})), "7");
+        assert_eq!(
+            redirect_target(&json!({"status": "redirected", "redirectIncidentId": "9"})),
+            Some("9".into())
+        );
+        assert_eq!(
+            redirect_target(&json!({"status": "resolved", "redirectIncidentId": "9"})),
+            None
+        );
     }
 }
