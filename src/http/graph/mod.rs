@@ -26,8 +26,9 @@
 //! which shares this one's plumbing (budget, token, redaction, nextLink origin check).
 //!
 //! Invariants:
-//! - Every call draws from the tenant's Graph [rate budget](super::budget) (key
-//!   `graph/{tenant}`), then takes a token for the Graph scope; a 401 forces one refresh and one
+//! - Every call draws from the tenant's Graph [rate budget](super::budget)
+//!   ([`HttpContext::graph_budget`]: about 150 `/security` requests per minute per app and
+//!   tenant, [`BudgetLimits::graph`](super::BudgetLimits::graph)), then takes a token for the Graph scope; a 401 forces one refresh and one
 //!   retry; a 429 is `Throttled` with Graph's `Retry-After` ([`classify`](super::classify)).
 //! - Writes send the caller's `request_id` as `x-ms-client-request-id` (Graph echoes it as
 //!   `client-request-id`); reads a fresh v4.
@@ -126,7 +127,7 @@ impl GraphClient {
         GraphClient {
             http: ctx.client().clone(),
             tokens: ctx.tokens(&settings.credentials),
-            budget: ctx.budget(&format!("graph/{}", settings.credentials.tenant_id)),
+            budget: ctx.graph_budget(&settings.credentials.tenant_id),
             redactor: Redactor::new([settings.credentials.client_secret.expose()]),
             alerts: format!("{endpoint}/security/alerts_v2"),
             origin: origin_of(&endpoint).unwrap_or_default(),
