@@ -380,7 +380,7 @@ fn every_kind_of_mistake_is_reported_with_line_key_and_expectation() {
             "connector[0].read_source",
             18,
             ErrorKind::Invalid,
-            "\"sentinel\" or \"graph\"",
+            "\"sentinel\", \"graph\" or \"defender\"",
         ),
         (
             "connector[0].statuses[1]",

@@ -2,7 +2,8 @@
 //! HTTP against the sandbox with the real clients, log and actors: alerts listed over several
 //! pages are each paged exactly once with a stable ExternalID, the status, severity and time
 //! filters hold, no Sentinel (ARM) call is made, SIGNL4 acknowledge and close are written back
-//! as alert PATCHes and comments, an alert resolved in Graph resolves its Signl, and a restart
+//! as alert PATCHes and comments, an analyst's alert comment becomes a SIGNL4 annotation, an
+//! alert resolved in Graph resolves its Signl, and a restart
 //! sends nothing twice.
 
 mod common;
@@ -185,7 +186,7 @@ fn a_graph_connector_pages_each_alert_once_writes_back_and_survives_a_restart() 
         let params = &one["sandbox"]["params"];
         assert_eq!(
             params["Title"],
-            "Sentinel High: Hidden file executed 0 (#28000)"
+            "Defender alert High: Hidden file executed 0 (#28000)"
         );
         assert_eq!(params["Entities"], "1. Device: host-0");
         assert_eq!(params["Products"], "Microsoft Defender for Endpoint");
@@ -249,6 +250,35 @@ fn a_graph_connector_pages_each_alert_once_writes_back_and_survives_a_restart() 
             .as_str()
             .unwrap()
             .starts_with("Closed in SIGNL4 by"));
+
+        // An analyst comments on a third alert: the comment reaches its Signl as an
+        // annotation (Graph connectors mirror analyst comments too).
+        let third = "da637551227677500002_-96144";
+        control.with_world(|w| {
+            let a = w.tenants[0]
+                .graph_alerts
+                .iter_mut()
+                .find(|a| a["id"] == third)
+                .unwrap();
+            a["comments"] = json!([{"comment": "Checking the host", "createdByDisplayName":
+                "kai@contoso.com", "createdDateTime": Utc::now().to_rfc3339()}]);
+            a["lastUpdateDateTime"] = json!(Utc::now().to_rfc3339());
+        });
+        let ext3 = store::ids::external_id(tenant, IncidentKey::from_source_id(third));
+        wait_for("analyst comment mirrored", Duration::from_secs(30), || {
+            signls(&world)
+                .iter()
+                .find(|s| s["externalId"] == ext3.as_str())
+                .and_then(|s| s["sandbox"]["annotations"].as_array().cloned())
+                .is_some_and(|a| {
+                    a.iter().any(|n| {
+                        n["text"].as_str().is_some_and(|t| {
+                            t.contains("kai@contoso.com") && t.contains("Checking the host")
+                        })
+                    })
+                })
+        })
+        .await;
 
         // An analyst resolves another alert in Defender: its Signl is resolved.
         control.with_world(|w| {

@@ -155,15 +155,12 @@ pub trait SentinelApi {
         comment_id: Uuid,
     ) -> impl Future<Output = Result<Option<String>, ApiError>>;
 
-    /// Every comment of the incident, oldest first (all pages). A read source without incident
-    /// comments keeps this default and reports none, so nothing is mirrored from it.
+    /// Every comment of the incident, oldest first (all pages). No default: a default of "none"
+    /// once silently turned analyst-comment mirroring off for a read source that forgot it.
     fn list_comments(
         &self,
         name: &str,
-    ) -> impl Future<Output = Result<Vec<CommentRecord>, ApiError>> {
-        let _ = name;
-        async { Ok(Vec::new()) }
-    }
+    ) -> impl Future<Output = Result<Vec<CommentRecord>, ApiError>>;
 }
 
 /// One incident comment as the service returned it.

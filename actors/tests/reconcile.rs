@@ -118,6 +118,10 @@ impl SentinelApi for BlockingSentinel {
     async fn get_comment(&self, _: &str, comment_id: Uuid) -> Result<Option<String>, ApiError> {
         Ok(self.comments.borrow().get(&comment_id).cloned())
     }
+
+    async fn list_comments(&self, name: &str) -> Result<Vec<CommentRecord>, ApiError> {
+        self.inner.list_comments(name).await
+    }
 }
 
 /// Two observed incidents in a fresh log, each with an open intent made by `effect`.

@@ -103,6 +103,12 @@ fn connector(out: &mut String, c: &ConnectorConfig) {
             c.endpoints.graph_base(),
             c.token_scope(Audience::Graph)
         ),
+        ReadSource::Defender => format!(
+            "defender (XDR incidents at {}/security/incidents, token scope {}; needs \
+             SecurityIncident.ReadWrite.All)",
+            c.endpoints.graph_base(),
+            c.token_scope(Audience::Graph)
+        ),
     };
     let _ = writeln!(out, "  source        {source}");
     let _ = writeln!(

@@ -6,7 +6,12 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use super::CliResult;
+use crate::config::ReadSource;
 use crate::demo::{run as run_demo, DemoOptions};
+
+fn parse_read_source(s: &str) -> Result<ReadSource, String> {
+    ReadSource::parse(s).ok_or_else(|| format!("expected {}", ReadSource::expected()))
+}
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -28,6 +33,10 @@ pub struct Args {
     /// Poll interval of the connectors.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     poll_interval: Duration,
+    /// Where the connectors read incidents: sentinel, graph (alerts_v2) or defender (XDR
+    /// incidents from Graph).
+    #[arg(long, default_value = "sentinel", value_parser = parse_read_source)]
+    read_source: ReadSource,
     /// With --until-done: fail after this long.
     #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
     timeout: Duration,
@@ -49,6 +58,7 @@ pub fn run(args: Args) -> CliResult {
         poll_interval: args.poll_interval,
         until_done: args.until_done,
         timeout: args.timeout,
+        read_source: args.read_source,
     })?;
     println!(
         "\ndemo: incidents={} round_trips={} signls={} duplicates={} comments={} signl4_cl_rows={} in {:.1}s",

@@ -70,8 +70,10 @@ words! {
     pub enum ReadSource {
         /// Microsoft Sentinel incidents on ARM (`Microsoft.SecurityInsights`).
         Sentinel = "sentinel",
-        /// Microsoft Graph security incidents (Defender XDR).
+        /// Microsoft Graph security alerts (alerts_v2), each paged as an incident.
         Graph = "graph",
+        /// Microsoft Defender XDR incidents (Graph `security/incidents`).
+        Defender = "defender",
     }
 }
 
@@ -171,7 +173,10 @@ mod tests {
 
     #[test]
     fn expected_lists_every_word() {
-        assert_eq!(ReadSource::expected(), "\"sentinel\" or \"graph\"");
+        assert_eq!(
+            ReadSource::expected(),
+            "\"sentinel\", \"graph\" or \"defender\""
+        );
         assert_eq!(
             IncidentStatus::expected(),
             "\"New\", \"Active\" or \"Closed\""

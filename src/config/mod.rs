@@ -18,7 +18,7 @@
 //! resource_group = "rg-sentinel"
 //! workspace_name = "ws-contoso"
 //! workspace_id = "..."                    # GUID; "" or absent: no Log Analytics augmentation
-//! read_source = "sentinel"                # or "graph"
+//! read_source = "sentinel"                # or "graph" (alerts_v2), "defender" (XDR incidents)
 //! statuses = ["New"]                      # New, Active, Closed
 //! severities = ["High", "Medium", "Low", "Informational"]
 //! lookback = "24h"                        # first start only

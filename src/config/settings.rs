@@ -19,7 +19,10 @@ impl ConnectorConfig {
             name: self.name.clone(),
             source: match self.read_source {
                 ReadSource::Sentinel => Source::Sentinel,
-                ReadSource::Graph => Source::Graph,
+                // Defender incidents are read from Microsoft Graph too; the log's `Source` has
+                // no third value (it is a frozen format), and the Enricher tells the two apart
+                // by the recorded view (`alert` vs `incident`).
+                ReadSource::Graph | ReadSource::Defender => Source::Graph,
             },
             statuses: self.status_names(),
             severities: self.severity_names(),

@@ -39,6 +39,8 @@ pub struct DemoOptions {
     pub until_done: bool,
     /// Give up (with an error) after this long when `until_done`.
     pub timeout: Duration,
+    /// Where the connectors read incidents (the sandbox's configuration says `sentinel`).
+    pub read_source: config::ReadSource,
 }
 
 /// What the demo saw at the end.
@@ -79,6 +81,16 @@ pub fn run(options: &DemoOptions) -> Result<Summary, Box<dyn std::error::Error>>
     .map_err(|errors| format!("the sandbox's configuration does not load:\n{errors}"))?;
     config.data_dir = options.data_dir.clone();
     for connector in &mut config.connectors {
+        if options.read_source == config::ReadSource::Defender {
+            // The same incidents, as the Defender portal shows them (with their alerts).
+            sandbox
+                .control()
+                .mirror_sentinel_incidents(&connector.name)?;
+        }
+        connector.read_source = options.read_source;
+        if options.read_source == config::ReadSource::Graph {
+            connector.tag = None; // alerts have no labels (the loader does the same)
+        }
         connector.poll_interval = options.poll_interval;
         let token = uuid::Uuid::new_v4().simple().to_string();
         connector.webhook_token = Some(Secret::new(token, SecretSource::Inline));
@@ -144,6 +156,9 @@ async fn drive(
             sandbox
                 .control()
                 .create_incident(tenant, IncidentSpec::default())?;
+            if options.read_source == config::ReadSource::Defender {
+                sandbox.control().mirror_sentinel_incidents(tenant)?;
+            }
             println!("sandbox: a new incident appeared in {tenant}");
             next_incident = Instant::now() + NEW_INCIDENT_EVERY;
         }

@@ -48,6 +48,18 @@ impl Default for BudgetLimits {
 }
 
 impl BudgetLimits {
+    /// Microsoft Graph `/security` (alerts_v2 and incidents): about 150 requests per minute per
+    /// app and tenant, all kinds together; split so the three lanes never add up to more
+    /// (reads dominate: polls and the reads before writes).
+    pub fn graph() -> Self {
+        BudgetLimits {
+            incident_writes: 25,
+            comment_writes: 25,
+            reads: 100,
+            window: Duration::from_secs(60),
+        }
+    }
+
     /// Practically unlimited (tests that are not about the budget).
     pub fn unlimited() -> Self {
         BudgetLimits {

@@ -11,6 +11,7 @@ use actors::ports::{
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::graph::defender::DefenderClient;
 use super::graph::GraphClient;
 use super::sentinel::SentinelClient;
 
@@ -21,6 +22,8 @@ pub enum IncidentClient {
     Sentinel(SentinelClient),
     /// Microsoft Graph security alerts_v2, each presented as an incident.
     Graph(GraphClient),
+    /// Microsoft Defender XDR incidents (Graph `security/incidents`).
+    Defender(DefenderClient),
 }
 
 macro_rules! dispatch {
@@ -28,6 +31,7 @@ macro_rules! dispatch {
         match $self {
             IncidentClient::Sentinel($c) => $call.await,
             IncidentClient::Graph($c) => $call.await,
+            IncidentClient::Defender($c) => $call.await,
         }
     };
 }

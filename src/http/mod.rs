@@ -178,8 +178,10 @@ pub struct HttpSettings {
     pub user_agent: String,
     /// Honour `HTTP(S)_PROXY` from the environment. Off in tests so loopback is never proxied.
     pub use_env_proxy: bool,
-    /// Rate budget per Sentinel subscription (and, with the same limits, per Graph tenant).
+    /// Rate budget per Sentinel subscription.
     pub budget: BudgetLimits,
+    /// Rate budget per Graph tenant (`/security`: alerts_v2 and incidents together).
+    pub graph_budget: BudgetLimits,
 }
 
 impl Default for HttpSettings {
@@ -191,6 +193,7 @@ impl Default for HttpSettings {
             user_agent: format!("sentinel-signl4/{}", env!("CARGO_PKG_VERSION")),
             use_env_proxy: true,
             budget: BudgetLimits::default(),
+            graph_budget: BudgetLimits::graph(),
         }
     }
 }
@@ -202,6 +205,8 @@ impl HttpSettings {
             timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(2),
             use_env_proxy: false,
+            // Graph tests are not about its budget (those set one); Sentinel's keeps its default.
+            graph_budget: BudgetLimits::unlimited(),
             ..Default::default()
         }
     }
@@ -280,8 +285,22 @@ impl HttpContext {
         &self.inner.settings
     }
 
-    /// The rate budget of `subscription` (created with the context's limits on first use). Any
-    /// key names a budget: the Graph client uses `graph/{tenant}`.
+    /// The rate budget of a Graph tenant (shared by every Graph client of it), with
+    /// [`HttpSettings::graph_budget`].
+    pub fn graph_budget(&self, tenant_id: &str) -> Arc<SubscriptionBudget> {
+        let key = format!("graph/{}", tenant_id.to_ascii_lowercase());
+        lock(&self.inner.budgets)
+            .entry(key)
+            .or_insert_with(|| {
+                Arc::new(SubscriptionBudget::new(
+                    self.inner.settings.graph_budget.clone(),
+                ))
+            })
+            .clone()
+    }
+
+    /// The rate budget of `subscription` (created with the context's limits on first use); keys
+    /// `graph/{tenant}` are [`graph_budget`](Self::graph_budget)'s.
     pub fn budget(&self, subscription: &str) -> Arc<SubscriptionBudget> {
         let key = subscription.to_ascii_lowercase();
         lock(&self.inner.budgets)

@@ -11,6 +11,7 @@ use actors::shipper::{ShipContext, Shipper, ShipperSettings};
 use store::{Store, StoreError};
 
 use crate::config::{ingestion_scope, Audience, Config, ConnectorConfig, ReadSource, Signl4Target};
+use crate::http::graph::defender::DefenderClient;
 use crate::http::graph::{GraphClient, GraphSettings};
 use crate::http::incidents::IncidentClient;
 use crate::http::log_analytics::{LogAnalyticsClient, LogAnalyticsSettings};
@@ -132,6 +133,17 @@ pub async fn start_connectors(
                      have no labels)"
                 );
                 IncidentClient::Graph(GraphClient::new(http, graph))
+            }
+            ReadSource::Defender => {
+                let mut graph = GraphSettings::new(credentials.clone(), c.endpoints.graph_base());
+                graph.scope = c.token_scope(Audience::Graph).to_string();
+                tracing::info!(
+                    connector = %c.name,
+                    "reading Microsoft Defender XDR incidents (Graph security/incidents); \
+                     write-back PATCHes status, assignedTo, classification, determination and \
+                     customTags and posts comments"
+                );
+                IncidentClient::Defender(DefenderClient::new(http, graph))
             }
         };
         let mut signl4 = Signl4Settings::new(signl4_host, team_secret);

@@ -36,7 +36,7 @@ pub struct ConnectorConfig {
     pub workspace_name: String,
     /// Workspace GUID; empty disables Log Analytics enrichment.
     pub workspace_id: String,
-    /// `sentinel` or `graph`.
+    /// `sentinel`, `graph` or `defender`.
     pub read_source: String,
     /// Incident statuses to forward.
     pub statuses: Vec<String>,

@@ -12,6 +12,7 @@
 //! | `GET .../incidents/{id}/comments`, `GET .../incidents/{id}/history` | [`Control::comments`], [`Control::incident_history`] |
 //! | `POST /control/tenants/{t}/security-alerts` (rows) | [`Control::add_security_alert_rows`] |
 //! | `POST /control/tenants/{t}/graph-alerts` (fields) | [`Control::add_graph_alert`] |
+//! | `/control/tenants/{t}/graph-incidents[/{id}[/comments\|/merge]]` | [`super::defender::control_routes`] |
 //! | `GET /control/tenants/{t}/signls`; `POST .../signls/{id}/user` `{"action":"acknowledge"\|"close"\|"annotate","text"?,"user"?}` | [`Control::signls`], [`Control::user_action`] |
 //! | `PUT /control/tenants/{t}/outbound-url` `{"url": ...}`; `GET /control/outbound` | [`Control::set_outbound_url`], [`Control::outbound`] |
 //! | `POST/GET/DELETE /control/faults` [`FaultSpec`] | [`Control::add_fault`], [`Control::faults`], [`Control::clear_faults`] |
@@ -360,6 +361,7 @@ impl Control {
             signl4_cl_rows: Vec::new(),
             graph_alerts: Vec::new(),
             owner_nulls: w.opts.sentinel.owner_nulls,
+            graph_incidents: Vec::new(),
             team: Team {
                 id: guid(),
                 name: format!("{name} team"),
@@ -815,6 +817,7 @@ impl Control {
                     "security_alert_rows": t.security_alert_rows.len(),
                     "signl4_cl_rows": t.signl4_cl_rows,
                     "graph_alerts": t.graph_alerts,
+                    "graph_incidents": t.graph_incidents,
                 })
             })
             .collect();
@@ -967,6 +970,7 @@ fn alert_records(t: &Tenant, inc: &Incident, a: &AlertSpec) -> (Value, Option<Ma
 
 /// Registers `/control/...`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    super::defender::control_routes(cfg);
     cfg.route("/control/tenants", web::post().to(h_create_tenant))
         .route("/control/tenants", web::get().to(h_tenants))
         .route(

@@ -26,7 +26,10 @@ const CLASSIFICATION: [&str; 5] = [
     "informationalExpectedActivity",
     "unknownFutureValue",
 ];
-const DETERMINATION: [&str; 17] = [
+/// `microsoft.graph.security.alertDetermination` as the service metadata (and so the msgraph SDK)
+/// has it (azure-apis.md §4.6): `confirmedActivity`, not the docs page's `confirmedUserActivity`
+/// or `clean`, which the SDK cannot read back.
+pub const DETERMINATION: [&str; 16] = [
     "unknown",
     "apt",
     "malware",
@@ -40,9 +43,8 @@ const DETERMINATION: [&str; 17] = [
     "maliciousUserActivity",
     "notMalicious",
     "notEnoughDataToValidate",
-    "confirmedUserActivity",
+    "confirmedActivity",
     "lineOfBusinessApplication",
-    "clean",
     "unknownFutureValue",
 ];
 /// Values that are behind `unknownFutureValue` in their enums (evolvable members).
@@ -143,14 +145,22 @@ fn auth_error(e: AuthError) -> HttpResponse {
     }
 }
 
-fn prelude(w: &World, req: &HttpRequest) -> Result<(usize, TokenInfo), HttpResponse> {
+fn prelude(w: &mut World, req: &HttpRequest) -> Result<(usize, TokenInfo), HttpResponse> {
     let tok = auth::check(w, req, Audience::Graph).map_err(auth_error)?;
     let ti = w
         .tenants
         .iter()
         .position(|t| t.tenant_id.eq_ignore_ascii_case(&tok.tenant_id))
         .ok_or_else(|| errors::graph(403, "Forbidden", "Tenant not found."))?;
+    // alerts_v2 and incidents share the `/security` budget of the app in the tenant.
+    super::defender::throttle(w, &tok.tenant_id, &tok.client_id)?;
     Ok((ti, tok))
+}
+
+/// Authenticates, finds the token's tenant and draws one request from the `/security` budget;
+/// `Err` is the response to answer (401, 403, 429).
+pub fn prelude_throttled(w: &mut World, req: &HttpRequest) -> Result<usize, HttpResponse> {
+    prelude(w, req).map(|(ti, _)| ti)
 }
 
 fn fields(p: &[String]) -> Option<FieldType> {
@@ -175,6 +185,11 @@ fn present(req: &HttpRequest, a: &Value) -> Value {
             v.to_ascii_lowercase()
                 .contains("include-unknown-enum-members")
         });
+    present_alert(a, opted)
+}
+
+/// The alert as served to a client that did (`opted`) or did not opt in to evolvable members.
+pub fn present_alert(a: &Value, opted: bool) -> Value {
     let mut a = a.clone();
     if !opted {
         for (k, v) in EVOLVABLE {
@@ -194,8 +209,8 @@ fn context(req: &HttpRequest, suffix: &str) -> String {
 }
 
 async fn list(shared: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
-    let w = shared.lock();
-    let (ti, _) = match prelude(&w, &req) {
+    let mut w = shared.lock();
+    let (ti, _) = match prelude(&mut w, &req) {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -274,8 +289,8 @@ fn find(w: &World, ti: usize, id: &str) -> Result<usize, HttpResponse> {
 }
 
 async fn get(shared: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
-    let w = shared.lock();
-    let (ti, _) = match prelude(&w, &req) {
+    let mut w = shared.lock();
+    let (ti, _) = match prelude(&mut w, &req) {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -296,7 +311,7 @@ async fn patch(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes) ->
         Err(_) => return bad_body("Invalid JSON payload."),
     };
     let mut w = shared.lock();
-    let (ti, _) = match prelude(&w, &req) {
+    let (ti, _) = match prelude(&mut w, &req) {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -338,16 +353,13 @@ async fn patch(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes) ->
 }
 
 async fn comment(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let text = match body_json(&body) {
-        Ok(Some(v)) => match v.get("comment").and_then(Value::as_str) {
-            Some(c) if !c.is_empty() => c.to_string(),
-            _ => return bad_body("The 'comment' property is required."),
-        },
-        Ok(None) => return bad_body("Empty Payload. JSON content expected."),
-        Err(_) => return bad_body("Invalid JSON payload."),
+    // One alertComment (the docs) or a JSON array of them (the msgraph SDK).
+    let texts = match super::defender::comment_texts(&body) {
+        Ok(t) => t,
+        Err(r) => return r,
     };
     let mut w = shared.lock();
-    let (ti, tok) = match prelude(&w, &req) {
+    let (ti, tok) = match prelude(&mut w, &req) {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -356,15 +368,8 @@ async fn comment(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes) 
         Ok(n) => n,
         Err(r) => return r,
     };
-    let now = ts7(Utc::now());
     let a = &mut w.tenants[ti].graph_alerts[n];
-    let c = json!({"comment": text, "createdByDisplayName": format!("app:{}", tok.client_id), "createdDateTime": now});
-    if let Some(arr) = a.get_mut("comments").and_then(Value::as_array_mut) {
-        arr.push(c);
-    } else {
-        a["comments"] = json!([c]);
-    }
-    a["lastUpdateDateTime"] = json!(now);
+    super::defender::push_comments(a, texts, &format!("app:{}", tok.client_id));
     let all = a["comments"].clone();
     json_resp(
         200,

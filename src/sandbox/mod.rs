@@ -26,6 +26,7 @@
 //! | Log Analytics | `POST\|GET /v1/workspaces/{guid}/query` (KQL subset: see [`kql`]) | [`log_analytics`] |
 //! | Graph | `GET /v1.0/security/alerts_v2[/{id}]`, `PATCH .../{id}`, `POST .../{id}/comments` | [`graph`] |
 //! | SIGNL4 | `POST /webhook/{secret}`, `POST /api/v2/events/{team}`, `POST /api/v2/alerts/paged`, `GET /api/v2/alerts/{id}[/timeline]`, `POST .../acknowledge\|close\|annotate`, `GET /api/v2/users[/{idOrEmail}]`; outbound webhooks | [`signl4`] |
+//! | Graph (Defender XDR) | `GET /v1.0/security/incidents[/{id}]`, `PATCH .../{id}`, `POST .../{id}/comments` | [`defender`] |
 //! | Logs Ingestion | `POST /dataCollectionRules/{dcr}/streams/Custom-SIGNL4_CL?api-version=2023-01-01` | [`ingestion`] |
 //! | Control | `/control/...` (table in [`control`]) | [`control`] |
 //!
@@ -61,6 +62,7 @@ pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod defender;
 pub mod entra;
 pub mod errors;
 pub mod faults;
@@ -163,7 +165,10 @@ fn configure(service: Service, cfg: &mut web::ServiceConfig) {
         Service::Entra => entra::routes(cfg),
         Service::Sentinel => sentinel::routes(cfg),
         Service::LogAnalytics => log_analytics::routes(cfg),
-        Service::Graph => graph::routes(cfg),
+        Service::Graph => {
+            graph::routes(cfg);
+            defender::routes(cfg);
+        }
         Service::Signl4 | Service::Outbound => signl4::routes(cfg),
         Service::Ingestion => ingestion::routes(cfg),
         Service::Control => control::routes(cfg),

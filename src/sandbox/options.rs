@@ -28,6 +28,9 @@ pub struct SandboxOptions {
     pub request_log_capacity: usize,
     /// Serve every emulator over HTTPS with this identity (`sandbox --tls`); `None`: plain HTTP.
     pub tls: Option<super::tls::TlsIdentity>,
+    /// Graph `/security` (alerts_v2 and incidents): requests per sliding minute per app per
+    /// tenant (Graph's throttling page: about 150).
+    pub graph_security_per_minute: u32,
 }
 
 impl Default for SandboxOptions {
@@ -42,6 +45,7 @@ impl Default for SandboxOptions {
             workers: 1,
             request_log_capacity: 10_000,
             tls: None,
+            graph_security_per_minute: 150,
         }
     }
 }
@@ -194,6 +198,8 @@ impl SandboxOptions {
                     per_second: 100.0,
                 },
             },
+            // 10x, like the ARM budgets above.
+            graph_security_per_minute: 1500,
             ..Default::default()
         };
         o.signl4.outbound_backoff = Duration::from_millis(20);

@@ -366,6 +366,8 @@ pub struct Tenant {
     ///
     /// [`SentinelQuirks::owner_nulls`]: super::options::SentinelQuirks::owner_nulls
     pub owner_nulls: bool,
+    /// Graph security incidents (Defender XDR); their alerts are in `graph_alerts`.
+    pub graph_incidents: Vec<Value>,
     /// SIGNL4 team.
     pub team: Team,
 }

@@ -280,6 +280,16 @@ fn samples() -> Vec<(String, StoredEvent)> {
             inc,
         ));
     }
+    // Kinds added later go at the end, so earlier samples keep their sequence numbers.
+    out.push((
+        "incident_merged_v1".into(),
+        Event::IncidentMerged(IncidentMerged {
+            into_name: "2972400".into(),
+            into_number: 2_972_400,
+            survivor_paged: true,
+        }),
+        inc,
+    ));
     out.into_iter()
         .enumerate()
         .map(|(i, (name, event, incident))| (name, record(i as u64 + 1, incident, event)))

@@ -5,7 +5,9 @@
 //! For a Microsoft Graph connector (`Source::Graph`) an alert is its own only alert and carries
 //! its entities (`evidence`): both are taken from the observation the Poller recorded (the
 //! alert as received, under `alert` in its incident view, see `ports::IncidentRecord`), with no
-//! remote call; only the Log Analytics lookup (by `providerAlertId`) goes out.
+//! remote call; only the Log Analytics lookup (by `providerAlertId`) goes out. A Defender XDR
+//! incident (also `Source::Graph`: it is read from Microsoft Graph) carries its alerts expanded
+//! under `incident.alerts` in its view; their evidence is its entities.
 //!
 //! Invariants:
 //! - Paging never waits on enrichment for long: each lookup is retried with backoff only until
@@ -113,10 +115,13 @@ async fn gather<S: SentinelApi, L: LogAnalyticsApi>(
     };
     let mut missing = Vec::new();
     let (alerts, entities) = match settings.source {
-        Source::Graph => match recorded_alert(&context.store, tenant, incident) {
-            Ok(alert) => {
-                let evidence = alert["evidence"].as_array().cloned().unwrap_or_default();
-                (vec![alert], evidence)
+        Source::Graph => match recorded_alerts(&context.store, tenant, incident) {
+            Ok(alerts) => {
+                let evidence = alerts
+                    .iter()
+                    .flat_map(|a| a["evidence"].as_array().cloned().unwrap_or_default())
+                    .collect();
+                (alerts, evidence)
             }
             Err(why) => {
                 missing.push(format!("alert: {why}"));
@@ -189,7 +194,13 @@ async fn gather<S: SentinelApi, L: LogAnalyticsApi>(
 }
 
 /// The Graph alert as the Poller last recorded it (`alert` of its incident view).
-fn recorded_alert(store: &Store, tenant: TenantId, incident: IncidentKey) -> Result<Value, String> {
+/// The Graph alerts of the recorded observation: an alerts_v2 view holds its alert under
+/// `alert`; a Defender incident view its incident, with the expanded `alerts`, under `incident`.
+fn recorded_alerts(
+    store: &Store,
+    tenant: TenantId,
+    incident: IncidentKey,
+) -> Result<Vec<Value>, String> {
     let events = store
         .log()
         .incident_events(tenant, incident)
@@ -204,9 +215,12 @@ fn recorded_alert(store: &Store, tenant: TenantId, incident: IncidentKey) -> Res
         .ok_or("no observation recorded")?;
     let view: Value = serde_json::from_str(&raw)
         .map_err(|e| format!("the recorded observation does not parse: {e}"))?;
-    match view.get("alert") {
-        Some(alert) if alert.is_object() => Ok(alert.clone()),
-        _ => Err("the recorded observation holds no Graph alert".into()),
+    match (view.get("alert"), view.get("incident")) {
+        (Some(alert), _) if alert.is_object() => Ok(vec![alert.clone()]),
+        (_, Some(incident)) if incident.is_object() => {
+            Ok(incident["alerts"].as_array().cloned().unwrap_or_default())
+        }
+        _ => Err("the recorded observation holds no Graph alert or incident".into()),
     }
 }
 

@@ -227,6 +227,7 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
                 url: &observed.incident_url,
                 products: &products,
                 tactics: &tactics,
+                resource: Some(&raw),
             },
             &EnrichmentView {
                 alerts: &alerts,

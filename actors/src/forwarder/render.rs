@@ -31,6 +31,51 @@ pub struct IncidentView<'a> {
     pub url: &'a str,
     pub products: &'a [String],
     pub tactics: &'a [String],
+    /// The incident resource as recorded (a Sentinel incident, or the view of a Graph alert or
+    /// Defender incident); where it came from names the Signl and its portal links.
+    pub resource: Option<&'a Value>,
+}
+
+/// Where an incident was read, as the Signl names it, and the portal links it carries.
+struct Origin {
+    /// First word of the title: "Sentinel", "Defender", "Defender alert".
+    name: &'static str,
+    /// The portal `Incident URL` opens in, for the message line.
+    portal: &'static str,
+    /// `Defender portal` (`incidentWebUrl`, or a Sentinel incident's provider link), if known.
+    defender_url: Option<String>,
+    /// `Azure portal` (a Sentinel incident's `incidentUrl`), if any.
+    azure_url: Option<String>,
+}
+
+fn nonempty(s: &str) -> Option<String> {
+    Some(s.to_string()).filter(|s| !s.is_empty())
+}
+
+fn origin(incident: &IncidentView<'_>) -> Origin {
+    let r = incident.resource.unwrap_or(&Value::Null);
+    let s = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+    match r["type"].as_str() {
+        Some("microsoft.graph.security.incident") => Origin {
+            name: "Defender",
+            portal: "the Defender portal",
+            defender_url: s(&r["incident"]["incidentWebUrl"]).or(nonempty(incident.url)),
+            azure_url: None,
+        },
+        Some("microsoft.graph.security.alert") => Origin {
+            name: "Defender alert",
+            portal: "the Defender portal",
+            defender_url: s(&r["alert"]["incidentWebUrl"]),
+            azure_url: None,
+        },
+        _ => Origin {
+            name: "Sentinel",
+            portal: "Sentinel",
+            // An incident synced from Defender XDR links to it.
+            defender_url: s(&r["properties"]["additionalData"]["providerIncidentUrl"]),
+            azure_url: nonempty(incident.url),
+        },
+    }
 }
 
 /// What enrichment found, as recorded in the log.
@@ -56,12 +101,13 @@ pub fn signl_body(
     enrichment: &EnrichmentView<'_>,
 ) -> Value {
     let mut body = Map::new();
+    let origin = origin(incident);
     let title = format!(
-        "Sentinel {}: {} (#{})",
-        incident.severity, incident.title, incident.number
+        "{} {}: {} (#{})",
+        origin.name, incident.severity, incident.title, incident.number
     );
     body.insert("Title".into(), json!(title));
-    body.insert("Message".into(), json!(message(incident)));
+    body.insert("Message".into(), json!(message(incident, &origin)));
     body.insert("X-S4-ExternalID".into(), json!(context.external_id));
     body.insert("X-S4-Status".into(), json!("new"));
     body.insert("X-S4-SourceSystem".into(), json!("MicrosoftSentinel"));
@@ -81,6 +127,12 @@ pub fn signl_body(
         body.insert("Owner".into(), json!(owner));
     }
     body.insert("Incident URL".into(), json!(incident.url));
+    if let Some(url) = &origin.defender_url {
+        body.insert("Defender portal".into(), json!(url));
+    }
+    if let Some(url) = &origin.azure_url {
+        body.insert("Azure portal".into(), json!(url));
+    }
     let products = products(incident, enrichment);
     if !products.is_empty() {
         body.insert("Products".into(), json!(products.join(", ")));
@@ -112,15 +164,15 @@ pub fn signl_body(
     Value::Object(body)
 }
 
-fn message(incident: &IncidentView<'_>) -> String {
+fn message(incident: &IncidentView<'_>, origin: &Origin) -> String {
     let mut text = String::new();
     if !incident.description.is_empty() {
         text.push_str(incident.description.trim());
         text.push_str("\n\n");
     }
     text.push_str(&format!(
-        "Severity {}, status {}. Open in Sentinel: {}",
-        incident.severity, incident.status, incident.url
+        "Severity {}, status {}. Open in {}: {}",
+        incident.severity, incident.status, origin.portal, incident.url
     ));
     text
 }
@@ -278,6 +330,7 @@ mod tests {
                 url: "https://portal.azure.com/#x",
                 products: &[],
                 tactics: &["InitialAccess".into()],
+                resource: None,
             },
             &EnrichmentView {
                 alerts: &alerts,
@@ -287,6 +340,8 @@ mod tests {
             },
         );
         assert_eq!(body["Title"], "Sentinel High: My incident (#3177)");
+        assert_eq!(body["Azure portal"], "https://portal.azure.com/#x");
+        assert!(body.get("Defender portal").is_none());
         assert_eq!(body["X-S4-ExternalID"], "ext-1");
         assert_eq!(body["X-S4-Status"], "new");
         assert_eq!(body["X-S4-AlertingScenario"], "single_ack");
@@ -306,6 +361,65 @@ mod tests {
             .as_str()
             .unwrap()
             .starts_with("Something happened"));
+    }
+
+    #[test]
+    fn graph_sources_say_defender_and_link_its_portal() {
+        let incident = json!({"type": "microsoft.graph.security.incident", "incident": {
+            "incidentWebUrl": "https://security.microsoft.com/incidents/7?tid=t"}});
+        let view = IncidentView {
+            number: 7,
+            title: "Multi-stage",
+            severity: "High",
+            url: "https://security.microsoft.com/incidents/7?tid=t",
+            resource: Some(&incident),
+            ..IncidentView::default()
+        };
+        let body = signl_body(&SignlContext::default(), &view, &EnrichmentView::default());
+        assert_eq!(body["Title"], "Defender High: Multi-stage (#7)");
+        assert_eq!(
+            body["Defender portal"],
+            "https://security.microsoft.com/incidents/7?tid=t"
+        );
+        assert!(body.get("Azure portal").is_none());
+        assert!(body["Message"]
+            .as_str()
+            .unwrap()
+            .contains("Open in the Defender portal: https://security.microsoft.com/incidents/7"));
+        let alert = json!({"type": "microsoft.graph.security.alert", "alert": {
+            "incidentWebUrl": "https://security.microsoft.com/incidents/28?tid=t"}});
+        let body = signl_body(
+            &SignlContext::default(),
+            &IncidentView {
+                resource: Some(&alert),
+                ..view.clone()
+            },
+            &EnrichmentView::default(),
+        );
+        assert!(body["Title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Defender alert High:"));
+        assert_eq!(
+            body["Defender portal"],
+            "https://security.microsoft.com/incidents/28?tid=t"
+        );
+        let synced = json!({"properties": {"additionalData": {
+            "providerIncidentUrl": "https://security.microsoft.com/incidents/9"}}});
+        let body = signl_body(
+            &SignlContext::default(),
+            &IncidentView {
+                url: "https://portal.azure.com/#y",
+                resource: Some(&synced),
+                ..view
+            },
+            &EnrichmentView::default(),
+        );
+        assert_eq!(body["Azure portal"], "https://portal.azure.com/#y");
+        assert_eq!(
+            body["Defender portal"],
+            "https://security.microsoft.com/incidents/9"
+        );
     }
 
     #[test]

@@ -104,17 +104,21 @@ pub fn needs_page(
     tenant: store::TenantId,
     incident: IncidentKey,
 ) -> bool {
-    store.read(|p| {
-        p.incident(tenant, incident).is_some_and(|i| {
-            i.observed()
-                && !i.closed_in_sentinel()
-                && i.signl.status == SignlStatus::None
-                && settings
-                    .statuses
-                    .iter()
-                    .any(|s| s.eq_ignore_ascii_case(&i.status))
-        })
-    })
+    let candidate = store.read(|p| {
+        p.incident(tenant, incident)
+            .filter(|i| {
+                i.observed()
+                    && !i.closed_in_sentinel()
+                    && i.signl.status == SignlStatus::None
+                    && settings
+                        .statuses
+                        .iter()
+                        .any(|s| s.eq_ignore_ascii_case(&i.status))
+            })
+            .cloned()
+    });
+    // A Defender incident another one was merged into is already paged by that one's Signl.
+    candidate.is_some_and(|i| !crate::status_sync::merge::covered_by_merge(store, tenant, &i))
 }
 
 /// The statuses listed: the configured ones plus Closed, because a close (to resolve the Signl)
@@ -196,11 +200,19 @@ pub async fn poll_once<S: SentinelApi>(
             if let ExecuteOutcome::Appended(_) = outcome {
                 stats.recorded += 1;
                 let incident = IncidentKey::from_source_id(&record.name);
-                let paged = context.store.read(|p| {
-                    p.incident(tenant, incident)
-                        .is_some_and(|i| i.signl.status != SignlStatus::None)
-                });
-                if paged {
+                let state = context
+                    .store
+                    .read(|p| p.incident(tenant, incident).cloned());
+                let paged = state
+                    .as_ref()
+                    .is_some_and(|i| i.signl.status != SignlStatus::None);
+                // A Defender survivor whose page is another incident's Signl (a merge): its
+                // changes concern that Signl.
+                let covered = !paged
+                    && state.as_ref().is_some_and(|i| {
+                        crate::status_sync::merge::covered_by_merge(&context.store, tenant, i)
+                    });
+                if paged || covered {
                     let _ = context
                         .status_sync
                         .send(SentinelChanged { tenant, incident })

@@ -8,6 +8,7 @@
 //!   change by the same key, so it is recorded once.
 //! - Closed in Sentinel (by an analyst, not by us) -> the Signl is resolved; an owner set after
 //!   the page -> the Signl is acknowledged; an analyst comment -> an annotation ([`sentinel`]).
+//! - Merged in Defender -> the Signl follows the surviving incident ([`merge`]).
 //!
 //! Invariants:
 //! - A notification is recorded (deduplicated by its change key through the inbox) together with
@@ -28,6 +29,7 @@
 mod actor;
 mod calls;
 mod handlers;
+pub mod merge;
 pub mod notification;
 pub mod rest_poll;
 pub mod sentinel;

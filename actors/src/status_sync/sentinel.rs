@@ -57,7 +57,16 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
             );
             let new_owner = state.owner.is_some() && state.owner != state.signl.owner_at_raise;
             if state.closed_in_sentinel() {
-                if open && sync.resolve_on_sentinel_close {
+                // A Defender merge: the Signl follows the surviving incident (see `merge`).
+                let merge = if open {
+                    self.follow_merge(incident, &state).await?
+                } else {
+                    super::merge::MergeOutcome::NotMerged
+                };
+                if open
+                    && sync.resolve_on_sentinel_close
+                    && merge != super::merge::MergeOutcome::Follows
+                {
                     self.perform(
                         incident,
                         Effect::ResolveSignl {
@@ -67,6 +76,8 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
                     )
                     .await?;
                 }
+                // Signls of incidents merged into this one stood for it.
+                self.resolve_followers(&state).await?;
                 return Ok(());
             }
             if sync.ack_signl_on_sentinel_owner
@@ -171,7 +182,7 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
 
     /// The id of the incident's current Signl: learnt from a notification, else looked up by
     /// ExternalID (the open one raised by this round's event, else the newest open one).
-    async fn signl_id(&self, state: &Incident) -> Option<String> {
+    pub(super) async fn signl_id(&self, state: &Incident) -> Option<String> {
         if let Some(id) = &state.signl.signl_id {
             return Some(id.clone());
         }

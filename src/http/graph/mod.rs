@@ -19,21 +19,29 @@
 //!   ([`view::comment_marker`]) and is posted only when the alert has no comment with it yet:
 //!   a retry after a lost answer does not comment twice.
 //! - Labels do not exist on alerts; the configuration turns tagging off for Graph connectors.
+//! - Analyst comments are listed from the alert's `comments` ([`view::comment_records`]), so
+//!   they are mirrored to SIGNL4 like Sentinel's.
+//!
+//! Defender XDR incidents (`read_source = "defender"`) have their own client in [`defender`],
+//! which shares this one's plumbing (budget, token, redaction, nextLink origin check).
 //!
 //! Invariants:
-//! - Every call draws from the tenant's Graph [rate budget](super::budget) (key
-//!   `graph/{tenant}`), then takes a token for the Graph scope; a 401 forces one refresh and one
+//! - Every call draws from the tenant's Graph [rate budget](super::budget)
+//!   ([`HttpContext::graph_budget`]: about 150 `/security` requests per minute per app and
+//!   tenant, [`BudgetLimits::graph`](super::BudgetLimits::graph)), then takes a token for the Graph scope; a 401 forces one refresh and one
 //!   retry; a 429 is `Throttled` with Graph's `Retry-After` ([`classify`](super::classify)).
 //! - Writes send the caller's `request_id` as `x-ms-client-request-id` (Graph echoes it as
 //!   `client-request-id`); reads a fresh v4.
 //! - An `@odata.nextLink` must point at the configured Graph origin; anything else is refused,
 //!   so our bearer token never leaves for another host.
 
+pub mod defender;
+pub mod incident_view;
 pub mod view;
 
 use std::sync::Arc;
 
-use actors::ports::{IncidentPage, IncidentQuery, IncidentRecord, SentinelApi};
+use actors::ports::{CommentRecord, IncidentPage, IncidentQuery, IncidentRecord, SentinelApi};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -119,7 +127,7 @@ impl GraphClient {
         GraphClient {
             http: ctx.client().clone(),
             tokens: ctx.tokens(&settings.credentials),
-            budget: ctx.budget(&format!("graph/{}", settings.credentials.tenant_id)),
+            budget: ctx.graph_budget(&settings.credentials.tenant_id),
             redactor: Redactor::new([settings.credentials.client_secret.expose()]),
             alerts: format!("{endpoint}/security/alerts_v2"),
             origin: origin_of(&endpoint).unwrap_or_default(),
@@ -364,5 +372,12 @@ impl SentinelApi for GraphClient {
     async fn get_comment(&self, name: &str, comment_id: Uuid) -> Result<Option<String>, ApiError> {
         let alert = self.get_alert(name).await?;
         Ok(view::find_comment(&alert, comment_id))
+    }
+
+    /// The alert's comments ([`view::comment_records`]), so analyst comments on a Graph alert
+    /// are mirrored to SIGNL4 like Sentinel's.
+    async fn list_comments(&self, name: &str) -> Result<Vec<CommentRecord>, ApiError> {
+        let alert = self.get_alert(name).await?;
+        Ok(view::comment_records(&alert["comments"]))
     }
 }

@@ -31,7 +31,7 @@
 //! `lastUpdateDateTime` is refused (the watermark and the change detection need them); enum
 //! values are compared without case (Graph's docs mix casings).
 
-use actors::ports::{IncidentQuery, IncidentRecord};
+use actors::ports::{CommentRecord, IncidentQuery, IncidentRecord};
 use chrono::{SecondsFormat, TimeZone, Utc};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
@@ -286,6 +286,46 @@ pub fn find_comment(alert: &Value, comment_id: Uuid) -> Option<String> {
         .map(|c| c.replace(&marker, "").trim_end().to_string())
 }
 
+/// The `comments` of an alert or incident as [`CommentRecord`]s, oldest first: a comment with
+/// the connector's marker has the marker's id (so the pipeline recognises its own), others
+/// `{createdDateTime}#{index}` (Graph comments have no id; comments are only ever appended, so
+/// this stays the same from one read to the next); the marker is cut from the message.
+pub fn comment_records(comments: &Value) -> Vec<CommentRecord> {
+    let marker_id = |text: &str| -> Option<Uuid> {
+        let start = text.rfind("[SIGNL4 ref ")? + "[SIGNL4 ref ".len();
+        let end = start + text[start..].find(']')?;
+        Uuid::parse_str(&text[start..end]).ok()
+    };
+    let mut out: Vec<CommentRecord> = comments
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, c)| {
+            let text = c["comment"].as_str().unwrap_or_default();
+            let created = c["createdDateTime"].as_str().unwrap_or_default();
+            let (id, message) = match marker_id(text) {
+                Some(u) => (
+                    u.to_string(),
+                    text.replace(&comment_marker(u), "").trim_end().to_string(),
+                ),
+                None => (format!("{created}#{i}"), text.to_string()),
+            };
+            CommentRecord {
+                id,
+                message,
+                author: c["createdByDisplayName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                created_ms: parse_time_ms(created).unwrap_or(0),
+            }
+        })
+        .collect();
+    out.sort_by_key(|c| c.created_ms);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,6 +411,25 @@ mod tests {
         );
         assert!(alert_patch(&json!({"properties": {"classification": "Maybe"}})).is_err());
         assert!(alert_patch(&json!({"etag": "x"})).is_err());
+    }
+
+    #[test]
+    fn comments_read_as_records_with_our_ids() {
+        let ours = Uuid::from_u128(7);
+        let comments = json!([
+            {"comment": comment_text("from SIGNL4", ours), "createdByDisplayName": "app:x",
+             "createdDateTime": "2026-01-01T00:00:01Z"},
+            {"comment": "looking", "createdByDisplayName": "kai@contoso.com",
+             "createdDateTime": "2026-01-01T00:00:02Z"}]);
+        let r = comment_records(&comments);
+        assert_eq!(r[0].id, ours.to_string());
+        assert_eq!(r[0].message, "from SIGNL4");
+        assert_eq!(r[1].id, "2026-01-01T00:00:02Z#1");
+        assert_eq!(
+            (r[1].author.as_str(), r[1].message.as_str()),
+            ("kai@contoso.com", "looking")
+        );
+        assert!(r[0].created_ms < r[1].created_ms);
     }
 
     #[test]

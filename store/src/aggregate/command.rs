@@ -3,7 +3,7 @@
 //! and answers with the events to append.
 
 use crate::events::{
-    ConnectorStarted, Effect, EffectResult, IncidentEnriched, IncidentObserved,
+    ConnectorStarted, Effect, EffectResult, IncidentEnriched, IncidentMerged, IncidentObserved,
     Signl4ActionReceived, WatermarkAdvanced,
 };
 use crate::ids::EffectId;
@@ -30,6 +30,8 @@ pub enum Command {
     },
     /// Incident: SIGNL4 told us what a user did.
     RecordSignl4Action(Signl4ActionReceived),
+    /// Incident: Defender merged it into another incident.
+    RecordMerge(IncidentMerged),
     /// Tenant stream: the Poller's watermark moved.
     AdvanceWatermark(WatermarkAdvanced),
     /// Tenant stream: a connector started on this log.

@@ -97,6 +97,14 @@ impl Incident {
             Command::RecordSignl4Action(action) => {
                 Ok(vec![Event::Signl4ActionReceived(action.clone())])
             }
+            // One record per survivor: the same merge seen again (a restart, a sweep) is no news.
+            Command::RecordMerge(merged) => {
+                if self.merged_into.as_deref() == Some(merged.into_name.as_str()) {
+                    Ok(Vec::new())
+                } else {
+                    Ok(vec![Event::IncidentMerged(merged.clone())])
+                }
+            }
             Command::AdvanceWatermark(_) | Command::StartConnector(_) => {
                 Err(DecideError::WrongStream)
             }

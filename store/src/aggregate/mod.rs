@@ -16,6 +16,9 @@
 //!        closed in Sentinel  ─▶ Signl resolved           reopened ─▶ next round
 //!        owner set in Sentinel (after the page) ─▶ Signl acknowledged
 //!        analyst comment in Sentinel            ─▶ Signl annotated
+//!        merged in Defender (redirected)        ─▶ Signl annotated; resolved when the
+//!                                                  survivor has its own Signl, else it
+//!                                                  stands for the survivor
 //! ```
 //!
 //! Every side effect is an `EffectRequested` (intent) closed by exactly one `EffectSucceeded` or
@@ -135,6 +138,8 @@ pub struct Incident {
     /// Signls raised over all rounds, and how many of those were re-posts without a check.
     pub signls_raised: u32,
     pub signls_unverified: u32,
+    /// The incident Defender merged this one into (its source id), once recorded.
+    pub merged_into: Option<String>,
 }
 
 /// True for the statuses that mean "closed" in either read source.
@@ -222,6 +227,7 @@ impl Incident {
                 self.done_effects.insert(e.effect_id);
             }
             Event::ClosedInSentinel(_) => {}
+            Event::IncidentMerged(e) => self.merged_into = Some(e.into_name.clone()),
             Event::Reopened(e) => {
                 self.round = e.round;
                 self.signl = Signl::default();

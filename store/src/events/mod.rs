@@ -8,11 +8,13 @@
 //!   know (written by a newer build) is a [`PayloadError::Unknown`], never a guess.
 //! - A payload must decode completely: trailing bytes are an error, and sizes are bounded.
 
+pub mod defender_v1;
 pub mod v1;
 
 use serde::Serialize;
 
 use crate::ids::EffectId;
+pub use defender_v1::IncidentMerged;
 pub use v1::{
     ClosedInSentinel, ConnectorStarted, Effect, EffectFailed, EffectRequested, EffectResult,
     EffectSucceeded, IncidentEnriched, IncidentObserved, Reopened, Signl4Action,
@@ -37,11 +39,13 @@ pub enum Kind {
     Signl4ActionReceived = 8,
     WatermarkAdvanced = 9,
     ConnectorStarted = 10,
+    /// Defender XDR merges (41: far from the next free numbers, which other features take).
+    IncidentMerged = 41,
 }
 
 impl Kind {
     /// Every kind, for fixtures and exhaustive tests.
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::IncidentObserved,
         Kind::IncidentEnriched,
         Kind::EffectRequested,
@@ -52,6 +56,7 @@ impl Kind {
         Kind::Signl4ActionReceived,
         Kind::WatermarkAdvanced,
         Kind::ConnectorStarted,
+        Kind::IncidentMerged,
     ];
 
     /// The kind stored as `number`, if this build knows it.
@@ -72,6 +77,7 @@ impl Kind {
             Kind::Signl4ActionReceived => "Signl4ActionReceived",
             Kind::WatermarkAdvanced => "WatermarkAdvanced",
             Kind::ConnectorStarted => "ConnectorStarted",
+            Kind::IncidentMerged => "IncidentMerged",
         }
     }
 
@@ -94,6 +100,7 @@ pub enum Event {
     Signl4ActionReceived(Signl4ActionReceived),
     WatermarkAdvanced(WatermarkAdvanced),
     ConnectorStarted(ConnectorStarted),
+    IncidentMerged(IncidentMerged),
 }
 
 /// Why a payload could not be decoded.
@@ -160,6 +167,7 @@ impl Event {
             Event::Signl4ActionReceived(_) => Kind::Signl4ActionReceived,
             Event::WatermarkAdvanced(_) => Kind::WatermarkAdvanced,
             Event::ConnectorStarted(_) => Kind::ConnectorStarted,
+            Event::IncidentMerged(_) => Kind::IncidentMerged,
         }
     }
 
@@ -176,6 +184,7 @@ impl Event {
             Event::Signl4ActionReceived(e) => encode(e),
             Event::WatermarkAdvanced(e) => encode(e),
             Event::ConnectorStarted(e) => encode(e),
+            Event::IncidentMerged(e) => encode(e),
         }
     }
 
@@ -198,6 +207,7 @@ impl Event {
             (Kind::Signl4ActionReceived, 1) => Event::Signl4ActionReceived(decode(kind, 1, bytes)?),
             (Kind::WatermarkAdvanced, 1) => Event::WatermarkAdvanced(decode(kind, 1, bytes)?),
             (Kind::ConnectorStarted, 1) => Event::ConnectorStarted(decode(kind, 1, bytes)?),
+            (Kind::IncidentMerged, 1) => Event::IncidentMerged(decode(kind, 1, bytes)?),
             _ => return Err(unknown),
         })
     }
@@ -304,6 +314,16 @@ impl Event {
                     e.name, e.source, e.build
                 )
             }
+            Event::IncidentMerged(e) => format!(
+                "merged in Defender into incident #{} ({}), {}",
+                e.into_number,
+                e.into_name,
+                if e.survivor_paged {
+                    "which has its own Signl: this one is resolved"
+                } else {
+                    "which has no Signl: this one now stands for it"
+                }
+            ),
         }
     }
 }
