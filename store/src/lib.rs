@@ -47,6 +47,7 @@ pub mod crash;
 pub mod envelope;
 pub mod error;
 pub mod events;
+pub mod guard;
 pub mod ids;
 pub mod keys;
 pub mod log;

@@ -29,6 +29,7 @@ use uuid::Uuid;
 use crate::aggregate::{Command, DecideError};
 use crate::envelope::{EventMeta, StoredEvent};
 use crate::error::StoreError;
+use crate::guard::Limits;
 use crate::ids::{IncidentKey, TenantId};
 use crate::log::{EventLog, OpenOptions, PreparedEvent};
 use crate::projection::Projection;
@@ -46,6 +47,8 @@ pub struct StoreConfig {
     pub snapshots_kept: usize,
     /// Most events decided into one commit.
     pub max_batch_events: usize,
+    /// Deadlines of the open check (see [`crate::guard`]).
+    pub limits: Limits,
 }
 
 impl Default for StoreConfig {
@@ -55,6 +58,7 @@ impl Default for StoreConfig {
             snapshot_every: 10_000,
             snapshots_kept: 3,
             max_batch_events: 4_096,
+            limits: Limits::default(),
         }
     }
 }
@@ -175,7 +179,9 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens the log in `dir`, replays it (snapshot + tail) and starts the writer thread.
+    /// Opens the log in `dir` after the open check ([`crate::guard::open_checked`]: a damaged
+    /// log is refused with a [`StoreError::Damaged`] report instead of being run on), replays
+    /// it (snapshot + tail) and starts the writer thread.
     pub fn open(dir: &Path, config: StoreConfig) -> Result<Store, StoreError> {
         Store::open_with_progress(dir, config, &mut |_, _| {})
     }
@@ -186,7 +192,9 @@ impl Store {
         config: StoreConfig,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Store, StoreError> {
-        let log = EventLog::open(dir, &config.open)?;
+        // The replay runs on this thread (it reports progress to the caller): after the open
+        // check every page it reads was read once already.
+        let log = crate::guard::open_checked(dir, &config.open, config.limits)?;
         let (projection, report) = replay::rebuild(&log, replay::From::NewestSnapshot, progress)?;
         tracing::info!(
             last_seq = report.last_seq,
