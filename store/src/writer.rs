@@ -544,6 +544,11 @@ impl Writer {
             self.shared
                 .log
                 .save_snapshot(seq, &bytes, self.config.snapshots_kept)?;
+            // `seq` is durable (the snapshot was flushed after it): the open check may now
+            // require the log to reach it (see guard::mark). A failure costs only that check.
+            if let Err(error) = crate::guard::mark::write(self.shared.log.path(), seq) {
+                tracing::warn!(%error, "cannot write the log's high-water mark");
+            }
         }
         self.since_snapshot = 0;
         Ok(seq)

@@ -59,6 +59,14 @@ pub enum Damage {
         reason: String,
         place: Place,
     },
+    /// The log ends before the seq its high-water mark says it durably reached.
+    Truncated {
+        path: PathBuf,
+        mark: u64,
+        last_seq: u64,
+    },
+    /// The high-water mark file itself is unreadable.
+    Mark { path: PathBuf, reason: String },
     /// sled stopped making progress (a damaged page makes it retry forever).
     Stalled {
         path: PathBuf,
@@ -87,6 +95,8 @@ impl Damage {
             Damage::Conf { path, .. }
             | Damage::SledSnapshot { path, .. }
             | Damage::Db { path, .. }
+            | Damage::Truncated { path, .. }
+            | Damage::Mark { path, .. }
             | Damage::Stalled { path, .. }
             | Damage::Panicked { path, .. } => path,
         }
@@ -99,6 +109,8 @@ impl Damage {
             Damage::Conf { path, .. }
             | Damage::SledSnapshot { path, .. }
             | Damage::Db { path, .. }
+            | Damage::Truncated { path, .. }
+            | Damage::Mark { path, .. }
             | Damage::Stalled { path, .. }
             | Damage::Panicked { path, .. } => path,
         };
@@ -126,9 +138,15 @@ impl Damage {
                  takes longer). If the log then opens, `sentinel-signl4 verify` checks it",
                 path.display()
             ),
-            Damage::Db { .. } | Damage::Stalled { .. } | Damage::Panicked { .. } => {
-                RESTORE.to_string()
-            }
+            Damage::Mark { path, .. } => format!(
+                "move {} aside and run the command again: it only records how far the log \
+                 reached, for this check, and the next snapshot writes it again",
+                path.display()
+            ),
+            Damage::Db { .. }
+            | Damage::Truncated { .. }
+            | Damage::Stalled { .. }
+            | Damage::Panicked { .. } => RESTORE.to_string(),
         }
     }
 }
@@ -154,11 +172,36 @@ impl fmt::Display for Damage {
             } => {
                 write!(f, "the event log at {} is damaged: ", path.display())?;
                 match offset {
+                    // sled's own text ("... file offset Some(Inline(n)) backtrace ()") adds
+                    // nothing to the offset.
                     Some(offset) => write!(f, "sled found corrupt data at byte {offset} of `db`")?,
-                    None => write!(f, "sled found corrupt data in `db`")?,
+                    None if reason.starts_with("Read corrupted data") => write!(
+                        f,
+                        "sled found corrupt data in `db` (it names no offset: the data file \
+                         does not reach what sled's own snapshot file says it holds, or a \
+                         segment header is damaged)"
+                    )?,
+                    None => write!(f, "sled found corrupt data in `db` ({reason})")?,
                 }
-                write!(f, " {place} ({reason})")?
+                write!(f, " {place}")?
             }
+            Damage::Truncated {
+                path,
+                mark,
+                last_seq,
+            } => write!(
+                f,
+                "the event log at {} has lost its tail: it ends at seq {last_seq}, but reached seq \
+                 {mark} durably (its mark file {}); sled read `db` as if a crash had cut it short, \
+                 which an acknowledged event never is",
+                path.display(),
+                super::mark::FILE
+            )?,
+            Damage::Mark { path, reason } => write!(
+                f,
+                "the event log's mark file {} is damaged: {reason}",
+                path.display()
+            )?,
             Damage::Stalled {
                 path,
                 place,

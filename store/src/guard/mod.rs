@@ -6,7 +6,9 @@
 //! 1. sled's small files (`conf`, `snap.*`) are checked by reading them first ([`files`]);
 //! 2. sled opens the log, and every entry of every tree is read once, on a child thread whose
 //!    progress is watched ([`watch`]); a step that exceeds its budget, a panic, or a corruption
-//!    error becomes a [`Damage`] that says what is damaged, where, and the recovery step.
+//!    error becomes a [`Damage`] that says what is damaged, where, and the recovery step;
+//! 3. the log must reach the seq its high-water mark recorded ([`mark`]): sled reads a
+//!    truncated `db` as a shorter sound log.
 //!
 //! Invariants:
 //! - [`open_checked`] returns only a log whose every tree was read end to end, or an error;
@@ -17,6 +19,7 @@
 
 pub mod damage;
 pub mod files;
+pub mod mark;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
@@ -54,6 +57,16 @@ pub fn open_traversed(
     let log = EventLog::open(dir, options).map_err(|e| classify(dir, e, watch))?;
     watch.enter("reading every tree of the log", limits.stall);
     log.traverse(watch).map_err(|e| classify(dir, e, watch))?;
+    if let Some(mark) = mark::read(dir).map_err(StoreError::damaged)? {
+        let last_seq = log.last_seq()?;
+        if last_seq < mark {
+            return Err(StoreError::damaged(Damage::Truncated {
+                path: dir.to_path_buf(),
+                mark,
+                last_seq,
+            }));
+        }
+    }
     Ok(log)
 }
 

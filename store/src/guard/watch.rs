@@ -243,7 +243,7 @@ where
     let mut last_steps = u64::MAX;
     let mut since = Instant::now();
     loop {
-        let (steps, budget, place, panic) = watch.snapshot();
+        let (steps, budget, place, _) = watch.snapshot();
         if steps != last_steps {
             last_steps = steps;
             since = Instant::now();
@@ -261,11 +261,13 @@ where
             Ok(value) => return Ok(value),
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                // Read again: the worker may have moved on (and panicked) since the top of
+                // this loop.
+                let (_, _, place, panic) = watch.snapshot();
                 return Err(Damage::Panicked {
                     path: path.to_path_buf(),
                     place,
                     message: panic
-                        .or_else(|| watch.snapshot().3)
                         .unwrap_or_else(|| "the reading thread ended without a result".into()),
                 });
             }
