@@ -27,8 +27,9 @@ use crossbeam_channel::{Receiver, Sender};
 use uuid::Uuid;
 
 use crate::aggregate::{Command, DecideError};
-use crate::envelope::{EventMeta, StoredEvent};
+use crate::envelope::{EventMeta, StoredEvent, HEADER_LEN};
 use crate::error::StoreError;
+use crate::events::MAX_PAYLOAD_BYTES;
 use crate::guard::Limits;
 use crate::ids::{IncidentKey, TenantId};
 use crate::log::{EventLog, OpenOptions, PreparedEvent};
@@ -496,10 +497,12 @@ impl Writer {
                 };
                 let correlation = execution.meta.correlation.unwrap_or_else(Uuid::now_v7);
                 let mut causation = execution.meta.causation;
+                let first_seq = next_seq;
                 let mut stored = Vec::with_capacity(events.len());
+                let mut records = Vec::with_capacity(events.len());
                 for (index, event) in events.into_iter().enumerate() {
                     let record = StoredEvent {
-                        seq: next_seq,
+                        seq: first_seq + index as u64,
                         event_id: Uuid::now_v7(),
                         recorded_at_ms: now,
                         tenant: execution.tenant,
@@ -508,7 +511,6 @@ impl Writer {
                         correlation,
                         event,
                     };
-                    next_seq += 1;
                     // Events derived from the first (ClosedInSentinel, Reopened) name it as
                     // their cause, so the audit trail links them.
                     causation = Some(record.event_id);
@@ -517,13 +519,34 @@ impl Writer {
                     } else {
                         None
                     };
-                    if let Some(key) = inbox_key.filter(|_| index == 0) {
-                        inbox_in_batch.insert(key, record.seq);
-                    }
-                    prepared.push(PreparedEvent::new(&record, inbox));
-                    projection.apply(&record);
+                    records.push(PreparedEvent::new(&record, inbox));
                     stored.push(record);
                 }
+                // Refuse the whole execution before anything of it reaches the projection or
+                // the log: a payload the log cannot decode would make the log unreadable.
+                if let Some((record, event)) = records
+                    .iter()
+                    .zip(&stored)
+                    .find(|(r, _)| r.record.len() - HEADER_LEN > MAX_PAYLOAD_BYTES)
+                {
+                    let rejection = DecideError::TooLarge {
+                        kind: event.event.kind().name(),
+                        bytes: record.record.len() - HEADER_LEN,
+                        limit: MAX_PAYLOAD_BYTES,
+                    };
+                    tracing::error!(tenant = %execution.tenant, incident = %execution.incident,
+                        %rejection, "event refused");
+                    outcomes.push(Outcome::Rejected(rejection));
+                    continue;
+                }
+                if let Some(key) = inbox_key {
+                    inbox_in_batch.insert(key, first_seq);
+                }
+                next_seq += stored.len() as u64;
+                for record in &stored {
+                    projection.apply(record);
+                }
+                prepared.extend(records);
                 outcomes.push(Outcome::Appended(stored));
             }
             all_outcomes.push(outcomes);
