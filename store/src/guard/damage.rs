@@ -143,10 +143,14 @@ impl Damage {
                  reached, for this check, and the next snapshot writes it again",
                 path.display()
             ),
-            Damage::Db { .. }
-            | Damage::Truncated { .. }
-            | Damage::Stalled { .. }
-            | Damage::Panicked { .. } => RESTORE.to_string(),
+            Damage::Truncated { path, .. } => format!(
+                "{RESTORE}. If this directory is an older backup restored on purpose (its mark \
+                 file came from a later one), move {} aside to accept the shorter log",
+                path.join(super::mark::FILE).display()
+            ),
+            Damage::Db { .. } | Damage::Stalled { .. } | Damage::Panicked { .. } => {
+                RESTORE.to_string()
+            }
         }
     }
 }
