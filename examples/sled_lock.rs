@@ -21,7 +21,8 @@
 //! - `single-writer`: one log, one thread doing transactions and flushes, with sled's background
 //!   flusher: the connector's shape (one log per process, one writer thread).
 //!
-//! Usage: `cargo run --example sled_lock -- [scenario] [--seconds N] [--stall-seconds M]`.
+//! Usage: `cargo run --example sled_lock -- [scenario] [--seconds N] [--stall-seconds M]
+//! [--no-flusher]`.
 //! Exits 0 when no scenario stalled, 1 when one did (and prints which threads stopped moving).
 //! The stalled threads are abandoned; the process then exits.
 
@@ -39,7 +40,12 @@ struct Worker {
 
 type Body = Box<dyn FnMut() + Send>;
 
+/// False with `--no-flusher`: logs open without sled's background flusher (the store's
+/// `OpenOptions::background_flush`, once turned off for tests that share a process).
+static FLUSHER: AtomicBool = AtomicBool::new(true);
+
 fn open(dir: &std::path::Path, flusher: bool) -> sled::Db {
+    let flusher = flusher && FLUSHER.load(Ordering::Relaxed);
     sled::Config::new()
         .path(dir)
         .cache_capacity(8 << 20)
@@ -86,6 +92,8 @@ fn scenario(name: &str, root: &std::path::Path) -> Vec<(&'static str, Body)> {
                         a.flush().unwrap();
                         drop(t);
                         drop(a);
+                        // Thousands of rounds: never leave their files behind.
+                        let _ = std::fs::remove_dir_all(a_dir.join(round.to_string()));
                     }) as Body,
                 ),
                 (
@@ -199,6 +207,11 @@ fn stores(root: &std::path::Path) -> Vec<(&'static str, Body)> {
             raw_json: "x".repeat(1_500),
         }
     }
+    fn config() -> StoreConfig {
+        let mut config = StoreConfig::default();
+        config.open.background_flush = FLUSHER.load(Ordering::Relaxed);
+        config
+    }
     fn observe(store: &Store, n: u64) {
         let tenant = TenantId::from_name("contoso");
         let incident = IncidentKey(uuid::Uuid::from_u64_pair(7, n % 50 + 1));
@@ -222,18 +235,18 @@ fn stores(root: &std::path::Path) -> Vec<(&'static str, Body)> {
             label,
             Box::new(move || {
                 round += 1;
-                let store =
-                    Store::open(&dir.join(round.to_string()), StoreConfig::default()).unwrap();
+                let store = Store::open(&dir.join(round.to_string()), config()).unwrap();
                 for n in 0..20 {
                     observe(&store, n);
                 }
                 store.set_cursor("shipper", 10).unwrap();
                 store.snapshot_now().unwrap();
                 store.shutdown().unwrap();
+                let _ = std::fs::remove_dir_all(dir.join(round.to_string()));
             }),
         ));
     }
-    let long = Store::open(&root.join("long"), StoreConfig::default()).unwrap();
+    let long = Store::open(&root.join("long"), config()).unwrap();
     let reader = long.clone();
     let mut n = 0u64;
     bodies.push((
@@ -262,18 +275,19 @@ fn run(name: &str, run_for: Duration, stall: Duration) -> bool {
     let root = tempfile::tempdir().expect("tempdir");
     let stop = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::new();
+    let mut handles = Vec::new();
     for (label, mut body) in scenario(name, root.path()) {
         let worker = Arc::new(Worker {
             name: label,
             rounds: AtomicU64::new(0),
         });
         let (w, stop) = (worker.clone(), stop.clone());
-        std::thread::spawn(move || {
+        handles.push(std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 body();
                 w.rounds.fetch_add(1, Ordering::Relaxed);
             }
-        });
+        }));
         workers.push(worker);
     }
     let started = Instant::now();
@@ -301,8 +315,9 @@ fn run(name: &str, run_for: Duration, stall: Duration) -> bool {
                 (now - *since).as_secs_f64(),
                 summary(&workers)
             );
-            // The stuck threads hold the temporary directory's files; leave it to the OS.
-            std::mem::forget(root);
+            // The stuck threads keep their open files; the directory goes (Linux unlinks it
+            // under them) and the process exits right after.
+            drop(root);
             return true;
         }
         if started.elapsed() >= run_for {
@@ -312,7 +327,11 @@ fn run(name: &str, run_for: Duration, stall: Duration) -> bool {
                 run_for.as_secs_f64(),
                 summary(&workers)
             );
-            std::mem::forget(root); // workers may still be finishing their round
+            // Each worker finishes its round, then its logs close and the files go.
+            for handle in handles {
+                let _ = handle.join();
+            }
+            drop(root);
             return false;
         }
     }
@@ -335,6 +354,7 @@ fn main() {
         match arg.as_str() {
             "--seconds" => seconds = args.next().and_then(|s| s.parse().ok()).expect("N"),
             "--stall-seconds" => stall = args.next().and_then(|s| s.parse().ok()).expect("M"),
+            "--no-flusher" => FLUSHER.store(false, Ordering::Relaxed),
             name => scenarios.push(name.to_string()),
         }
     }

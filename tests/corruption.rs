@@ -174,6 +174,9 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// Damages the log in the directory it is given.
+type DamageFn = fn(&Path);
+
 /// The outcome every read-only command must have on a damaged log; returns verify's report.
 fn assert_reported_by_every_command(dir: &Path, what: &str) -> String {
     let before = contents(dir);
@@ -319,8 +322,7 @@ fn zeroed_pages_are_reported_or_lie_in_space_sled_no_longer_uses() {
 
 #[test]
 fn random_files_and_a_truncated_snapshot_are_reported_with_the_file_to_fix() {
-    type Damage = fn(&Path);
-    let cases: [(&str, Damage, &str); 7] = [
+    let cases: [(&str, DamageFn, &str); 7] = [
         (
             "random bytes in place of db",
             |dir| {
@@ -435,7 +437,7 @@ fn the_private_copy_is_removed_afterwards() {
 
 #[test]
 fn run_refuses_a_damaged_log_with_the_same_message() {
-    let cases: [(&str, fn(&Path)); 3] = [
+    let cases: [(&str, DamageFn); 3] = [
         ("db truncated to half", |dir| {
             let db = std::fs::OpenOptions::new()
                 .write(true)

@@ -87,7 +87,7 @@ impl DataDir {
         let copy_path = copy.path().to_path_buf();
         let result = guard::bounded(&original, limits, move |watch| {
             let log = guard::open_traversed(&copy_path, &OpenOptions::default(), limits, watch)
-                .map_err(|e| rebase(e, &copy_path, &watch.path().to_path_buf()))?;
+                .map_err(|e| rebase(e, &copy_path, watch.path()))?;
             watch.enter("running the command", limits.stall);
             body(&log, watch)
         });

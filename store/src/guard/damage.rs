@@ -45,7 +45,8 @@ impl fmt::Display for Place {
     }
 }
 
-/// A log that cannot be opened or read, with where and how to recover.
+/// A log that cannot be opened or read, with where and how to recover. (Places are boxed to
+/// keep the error small on the happy path.)
 #[derive(Clone, Debug, PartialEq)]
 pub enum Damage {
     /// sled's settings file is unreadable (it holds only segment size, compression, version).
@@ -57,7 +58,7 @@ pub enum Damage {
         path: PathBuf,
         offset: Option<u64>,
         reason: String,
-        place: Place,
+        place: Box<Place>,
     },
     /// The log ends before the seq its high-water mark says it durably reached.
     Truncated {
@@ -70,13 +71,13 @@ pub enum Damage {
     /// sled stopped making progress (a damaged page makes it retry forever).
     Stalled {
         path: PathBuf,
-        place: Place,
+        place: Box<Place>,
         waited: Duration,
     },
     /// sled panicked on the files.
     Panicked {
         path: PathBuf,
-        place: Place,
+        place: Box<Place>,
         message: String,
     },
 }

@@ -81,7 +81,7 @@ fn classify(dir: &Path, error: StoreError, watch: &Watch) -> StoreError {
             path: dir.to_path_buf(),
             offset: at.as_ref().and_then(|at| first_number(&format!("{at:?}"))),
             reason: source.to_string(),
-            place: watch.place(),
+            place: Box::new(watch.place()),
         }),
         sled::Error::Unsupported(reason) => StoreError::damaged(Damage::Conf {
             path: dir.join("conf"),

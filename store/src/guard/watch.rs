@@ -187,7 +187,7 @@ fn install_panic_hook() {
                 let place = watch.state().place.clone();
                 let damage = Damage::Panicked {
                     path: watch.path.clone(),
-                    place,
+                    place: Box::new(place),
                     message,
                 };
                 eprintln!("error: {damage}");
@@ -233,10 +233,10 @@ where
     if let Err(e) = spawned {
         return Err(Damage::Stalled {
             path: path.to_path_buf(),
-            place: Place {
+            place: Box::new(Place {
                 phase: format!("starting a thread to read the log ({e})"),
                 ..Place::default()
-            },
+            }),
             waited: Duration::ZERO,
         });
     }
@@ -252,7 +252,7 @@ where
         if waited >= budget {
             return Err(Damage::Stalled {
                 path: path.to_path_buf(),
-                place,
+                place: Box::new(place),
                 waited,
             });
         }
@@ -266,7 +266,7 @@ where
                 let (_, _, place, panic) = watch.snapshot();
                 return Err(Damage::Panicked {
                     path: path.to_path_buf(),
-                    place,
+                    place: Box::new(place),
                     message: panic
                         .unwrap_or_else(|| "the reading thread ended without a result".into()),
                 });
