@@ -8,14 +8,16 @@
 //! The state shown is replayed from the log (newest snapshot plus tail), exactly as a connector
 //! restarting on it would see it.
 
-use std::error::Error;
 use std::process::ExitCode;
 
 use store::aggregate::SignlStatus;
 use store::replay::{self, From};
 use store::{Incident, IncidentKey, Projection, TenantId};
 
-use super::data_dir::DataDir;
+use store::guard::Watch;
+use store::EventLog;
+
+use super::data_dir::{BodyError, DataDir};
 use super::export::event_json;
 use super::{progress, CliResult};
 
@@ -41,12 +43,16 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> CliResult {
-    let opened = args.data.open_existing()?;
-    let bar = progress::bar(opened.log.len() as u64, "replaying");
+    let data = args.data.clone();
+    data.read(move |log, watch| body(args, log, watch))
+}
+
+fn body(args: Args, log: &EventLog, watch: &Watch) -> Result<ExitCode, BodyError> {
+    let bar = progress::bar(log.expected_len()?, "replaying");
     let (projection, _) = replay::rebuild(
-        &opened.log,
+        log,
         From::NewestSnapshot,
-        &mut progress::callback(&bar),
+        &mut progress::callback(&bar, watch),
     )?;
     bar.finish_and_clear();
     let tenant = args
@@ -60,7 +66,7 @@ pub fn run(args: Args) -> CliResult {
             match found.as_slice() {
                 [] => Err(format!("no incident {incident:?} in the log").into()),
                 [one] => {
-                    timeline(&opened.log, &projection, one, args.json)?;
+                    timeline(log, &projection, one, args.json)?;
                     Ok(ExitCode::SUCCESS)
                 }
                 many => Err(format!(
@@ -83,7 +89,7 @@ pub fn run(args: Args) -> CliResult {
 }
 
 /// A tenant named by connector name or tenant id.
-fn resolve_tenant(projection: &Projection, name: &str) -> Result<TenantId, Box<dyn Error>> {
+fn resolve_tenant(projection: &Projection, name: &str) -> Result<TenantId, BodyError> {
     if let Ok(uuid) = uuid::Uuid::parse_str(name) {
         if projection.tenants.contains_key(&TenantId(uuid)) {
             return Ok(TenantId(uuid));
@@ -124,7 +130,7 @@ fn timeline(
     projection: &Projection,
     (tenant, key): &(TenantId, IncidentKey),
     json: bool,
-) -> Result<(), Box<dyn Error>> {
+) -> Result<(), BodyError> {
     let events = log.incident_events(*tenant, *key)?;
     if json {
         for event in &events {
@@ -264,7 +270,7 @@ pub fn format_ms(ms: i64) -> String {
 }
 
 /// `--since`: a duration back from now ("24h", "90m") or an RFC 3339 time.
-fn parse_since(text: &str) -> Result<i64, Box<dyn Error>> {
+fn parse_since(text: &str) -> Result<i64, BodyError> {
     if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
         return Ok(time.timestamp_millis());
     }

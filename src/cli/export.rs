@@ -11,7 +11,10 @@ use std::process::ExitCode;
 use serde_json::json;
 use store::StoredEvent;
 
-use super::data_dir::DataDir;
+use store::guard::Watch;
+use store::EventLog;
+
+use super::data_dir::{BodyError, DataDir};
 use super::{progress, CliResult};
 
 #[derive(clap::Args, Debug)]
@@ -41,8 +44,11 @@ pub fn event_json(event: &StoredEvent) -> serde_json::Value {
 }
 
 pub fn run(args: Args) -> CliResult {
-    let opened = args.data.open_existing()?;
-    let log = &opened.log;
+    let data = args.data.clone();
+    data.read(move |log, watch| body(args, log, watch))
+}
+
+fn body(args: Args, log: &EventLog, watch: &Watch) -> Result<ExitCode, BodyError> {
     let mut out: Box<dyn Write> = match &args.out {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path)
@@ -50,13 +56,14 @@ pub fn run(args: Args) -> CliResult {
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    let bar = progress::bar(log.len() as u64, "exporting");
+    let bar = progress::bar(log.expected_len()?, "exporting");
     let mut written = 0u64;
     for event in log.events_from(1) {
         let event = event?;
         serde_json::to_writer(&mut out, &event_json(&event))?;
         out.write_all(b"\n")?;
         written += 1;
+        watch.step();
         if written.is_multiple_of(4096) {
             bar.set_position(written);
         }

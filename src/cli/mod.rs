@@ -97,7 +97,16 @@ where
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error}");
-            ExitCode::from(2)
+            // A damaged log has its own exit code, so that scripts and supervisors can tell it
+            // from a usage error (see store::guard).
+            let damaged = error
+                .downcast_ref::<store::StoreError>()
+                .is_some_and(|e| e.damage().is_some());
+            ExitCode::from(if damaged {
+                store::guard::EXIT_DAMAGED as u8
+            } else {
+                2
+            })
         }
     }
 }

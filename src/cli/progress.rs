@@ -2,6 +2,7 @@
 //! so piped output and CI logs stay clean.
 
 use indicatif::{ProgressBar, ProgressStyle};
+use store::guard::Watch;
 
 /// A bar for `total` items of `what`.
 pub fn bar(total: u64, what: &'static str) -> ProgressBar {
@@ -15,9 +16,11 @@ pub fn bar(total: u64, what: &'static str) -> ProgressBar {
     bar
 }
 
-/// A `(done, total)` callback that moves `bar`.
-pub fn callback(bar: &ProgressBar) -> impl FnMut(u64, u64) + '_ {
+/// A `(done, total)` callback that moves `bar` and tells `watch` the reading progresses
+/// (the deadline of a read-only command restarts with each call).
+pub fn callback<'a>(bar: &'a ProgressBar, watch: &'a Watch) -> impl FnMut(u64, u64) + 'a {
     move |done, total| {
+        watch.step();
         bar.set_length(total);
         bar.set_position(done);
     }

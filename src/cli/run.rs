@@ -1,7 +1,8 @@
 //! `run`: every connector of a configuration file in one process, until Ctrl-C or SIGTERM.
 //!
 //! Start order: validate the configuration (errors name file, line and key; exit 1), open the
-//! event log (replaying it), start each connector (which first reconciles what a previous run
+//! event log (refusing a damaged one with the damage report and exit code 3, as `verify` does;
+//! see `store::guard`), replay it, start each connector (which first reconciles what a previous run
 //! left open), then open the webhook listener. On a signal the listener stops, then the actors,
 //! then the log takes a final snapshot.
 
@@ -38,6 +39,7 @@ pub fn run(args: Args) -> CliResult {
         &config.data_dir,
         StoreConfig {
             snapshot_every: args.snapshot_every,
+            limits: super::data_dir::limits()?,
             ..StoreConfig::default()
         },
     )?;

@@ -1,13 +1,16 @@
 //! `verify`: check a log's integrity (see `store::verify` for the list of checks). Prints a
 //! summary and every problem with the seq and key it concerns; exits 0 when the log is sound,
-//! 1 when anything is wrong.
+//! 1 when anything is wrong, 3 when sled cannot read the log at all (see `data_dir`).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use store::verify::{verify, Options};
 
-use super::data_dir::DataDir;
+use store::guard::Watch;
+use store::EventLog;
+
+use super::data_dir::{BodyError, DataDir};
 use super::{progress, CliResult};
 
 #[derive(clap::Args, Debug)]
@@ -21,15 +24,19 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> CliResult {
-    let opened = args.data.open_existing()?;
-    let bar = progress::bar(opened.log.len() as u64, "verifying");
+    let data = args.data.clone();
+    data.read(move |log, watch| body(args, log, watch))
+}
+
+fn body(args: Args, log: &EventLog, watch: &Watch) -> Result<ExitCode, BodyError> {
+    let bar = progress::bar(log.expected_len()?, "verifying");
     let report = verify(
-        &opened.log,
+        log,
         Options {
             max_intent_age_ms: args.max_intent_age.as_millis() as i64,
             now_ms: chrono::Utc::now().timestamp_millis(),
         },
-        &mut progress::callback(&bar),
+        &mut progress::callback(&bar, watch),
     );
     bar.finish_and_clear();
     println!(

@@ -1,4 +1,5 @@
-//! One HTTP exchange: send a prepared request, read the whole body, and report it with a tracing
+//! One HTTP exchange: send a prepared request, read the whole body (under the cap of
+//! [`super::body`]), and report it with a tracing
 //! span — or classify the transport failure. Every client goes through [`send`].
 //!
 //! Invariants: the request id is sent as `x-ms-client-request-id` on every request; the span and
@@ -94,19 +95,35 @@ pub async fn send(
         let resp = req.send().await?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp.bytes().await?.to_vec();
-        Ok::<_, reqwest::Error>(Exchange {
+        // Under a cap (see body.rs): a body over it is not read, and the call is refused.
+        let body = match super::body::read_capped(resp, super::body::MAX_RESPONSE_BYTES).await? {
+            Ok(body) => body,
+            Err(too_large) => {
+                return Ok(Err(ApiError::Rejected {
+                    status,
+                    message: format!(
+                        "{} {} {}: {too_large}",
+                        call.service, call.method, call.template
+                    ),
+                }))
+            }
+        };
+        Ok::<_, reqwest::Error>(Ok(Exchange {
             status,
             headers,
             body,
-        })
+        }))
     }
     .instrument(span.clone())
     .await;
     let elapsed_ms = started.elapsed().as_millis() as u64;
     span.record("elapsed_ms", elapsed_ms);
     match result {
-        Ok(x) => {
+        Ok(Err(too_large)) => {
+            tracing::warn!(parent: &span, error = %too_large, "http response too large");
+            Err(too_large)
+        }
+        Ok(Ok(x)) => {
             span.record("status", x.status);
             if x.is_success() {
                 tracing::debug!(parent: &span, "http exchange");

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::envelope::EnvelopeError;
+use crate::guard::Damage;
 
 /// A record that cannot be read, with its position.
 #[derive(Clone, Debug, thiserror::Error, PartialEq)]
@@ -54,12 +55,27 @@ pub enum StoreError {
         doing: &'static str,
         source: sled::Error,
     },
+    /// The log is damaged: what, where, and the recovery step (see [`crate::guard`]).
+    #[error(transparent)]
+    Damaged(Box<Damage>),
     /// The writer thread is gone (the store was shut down or the thread panicked).
     #[error("the event store writer has stopped")]
     WriterStopped,
 }
 
 impl StoreError {
+    pub(crate) fn damaged(damage: Damage) -> StoreError {
+        StoreError::Damaged(Box::new(damage))
+    }
+
+    /// The damage report, when this error is one.
+    pub fn damage(&self) -> Option<&Damage> {
+        match self {
+            StoreError::Damaged(damage) => Some(damage),
+            _ => None,
+        }
+    }
+
     pub(crate) fn io(doing: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
         move |source| StoreError::Io { doing, source }
     }

@@ -50,11 +50,52 @@
 //! side in one process have deadlocked on the first; the second makes a reopen right after a
 //! shutdown wait (bounded, see `log::open_db`) for this same process to let go of the file.
 
+//! # Damage and limits
+//! - **Open check.** [`Store::open`] and the read-only commands open a log only through
+//!   [`guard`]: sled's `conf` and `snap.*` files are checked first, sled opens the log and every
+//!   tree is read once on a watched thread with stall deadlines, and the log must reach the seq
+//!   its high-water mark file (`sentinel-signl4.mark`, written after each snapshot) recorded.
+//!   sled 0.34 otherwise opens a damaged `db` silently and later spins, panics or shows a
+//!   shorter log. A failure is a [`guard::Damage`]: what, where, and the recovery step.
+//! - **Payload limit.** An event whose payload exceeds [`events::MAX_PAYLOAD_BYTES`] (what
+//!   decoding accepts) is refused by the writer before the commit
+//!   ([`DecideError::TooLarge`]), so the log never holds a record it cannot read back.
+//!
+//! # sled 0.34's process-wide lock
+//! sled 0.34 has one `RwLock` for the whole process (`concurrency_control.rs`), shared by every
+//! log the process opens. Once a transaction has run anywhere in the process, every tree read,
+//! insert, iterator step and `flush` takes its read side and every transaction (and
+//! `apply_batch`) its write side. The lock is parking_lot's task-fair one: a reader blocks while
+//! a writer waits, even though other readers hold it. A hang therefore needs all of:
+//! 1. a thread holding the read side while it waits for another thread: `flush` keeps it
+//!    while waiting for its I/O buffer to become stable, a closing log's `Tree` drop flushes in
+//!    a loop, and sled's background flusher holds it for each round;
+//! 2. that other thread needing the read side to make progress;
+//! 3. a transaction queueing for the write side between the two, on any log of the process.
+//!
+//! The suites hit it with several logs in one process: one test's log closing (its final
+//! flushes and its flusher) while the next test's writer committed a transaction
+//! (commits 63da643, 101c928, 29d64e5, 6ac81d2). `examples/sled_lock.rs` drives those shapes
+//! with a progress watchdog (it reports a stall instead of hanging); on the 2-core dev machine
+//! it ran 20-90 s per shape without stalling, so the exact interleaving is rare and not yet
+//! reproduced outside the suites.
+//!
+//! A connector process holds one log and meets condition 3 only through its own writer thread:
+//! every transaction *and every explicit flush* run on that one thread (so no thread of ours
+//! holds the read side in a flush while the writer queues a transaction), the log is closed
+//! once, at shutdown, after the writer stopped, and no second log exists to commit during that
+//! close. Other threads take the read side only for plain reads that wait on nobody (the
+//! shipper's scan, the enricher's `incident_events`); the writer's `flush` and sled's flusher
+//! wait on sled's I/O threads, which (in 0.34.7's source) never take the lock, so condition 2
+//! is not met. That is a reading of the source, not a proof by reproduction. Test binaries
+//! that open many logs should run one test per process (cargo-nextest) rather than rely on it.
+
 pub mod aggregate;
 pub mod crash;
 pub mod envelope;
 pub mod error;
 pub mod events;
+pub mod guard;
 pub mod ids;
 pub mod keys;
 pub mod log;

@@ -82,7 +82,7 @@ pub fn rebuild(
         let event = decode_record(seq, &keys::event(seq), &bytes)?;
         projection.apply_owned(event);
         report.replayed += 1;
-        if report.replayed.is_multiple_of(65_536) {
+        if report.replayed.is_multiple_of(4_096) {
             progress(report.replayed, total);
         }
     }

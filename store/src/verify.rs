@@ -186,7 +186,7 @@ struct EffectTrack {
 /// Verifies `log`. `progress(done, total)` is called now and then.
 pub fn verify(log: &EventLog, options: Options, progress: &mut dyn FnMut(u64, u64)) -> Report {
     let mut report = Report::default();
-    let total = log.len() as u64;
+    let total = log.expected_len().unwrap_or(0);
     let mut expected: Option<u64> = None;
     let mut effects: HashMap<EffectId, EffectTrack> = HashMap::new();
     let mut incidents: HashSet<(TenantId, IncidentKey)> = HashSet::new();
@@ -242,7 +242,7 @@ pub fn verify(log: &EventLog, options: Options, progress: &mut dyn FnMut(u64, u6
         }
         expected = Some(seq + 1);
         report.last_seq = seq;
-        if report.events.is_multiple_of(65_536) {
+        if report.events.is_multiple_of(4_096) {
             progress(report.events, total);
         }
 
@@ -292,9 +292,9 @@ pub fn verify(log: &EventLog, options: Options, progress: &mut dyn FnMut(u64, u6
         }
     }
     report.incidents = incidents.len();
-    check_by_incident(log, &owners, &mut report);
+    check_by_incident(log, &owners, &mut report, progress);
     check_outbox(log, &effects, options, &mut report);
-    check_inbox(log, &owners, &mut report);
+    check_inbox(log, &owners, &mut report, progress);
     report
 }
 
@@ -366,8 +366,14 @@ fn check_by_incident(
     log: &EventLog,
     owners: &HashMap<u64, (TenantId, IncidentKey)>,
     report: &mut Report,
+    progress: &mut dyn FnMut(u64, u64),
 ) {
-    for entry in log.by_incident.iter().keys() {
+    for (n, entry) in log.by_incident.iter().keys().enumerate() {
+        // The index is as long as the log: keep reporting progress (a watched caller gives
+        // up on work that stops reporting it).
+        if n % 4_096 == 4_095 {
+            progress(report.events, report.events);
+        }
         let key = match entry {
             Ok(key) => key,
             Err(e) => {
@@ -450,8 +456,12 @@ fn check_inbox(
     log: &EventLog,
     owners: &HashMap<u64, (TenantId, IncidentKey)>,
     report: &mut Report,
+    progress: &mut dyn FnMut(u64, u64),
 ) {
-    for entry in log.inbox.iter() {
+    for (n, entry) in log.inbox.iter().enumerate() {
+        if n % 4_096 == 4_095 {
+            progress(report.events, report.events);
+        }
         match entry {
             Ok((key, value)) => {
                 let seq = keys::event_seq(&value).unwrap_or(0);

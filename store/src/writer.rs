@@ -27,8 +27,10 @@ use crossbeam_channel::{Receiver, Sender};
 use uuid::Uuid;
 
 use crate::aggregate::{Command, DecideError};
-use crate::envelope::{EventMeta, StoredEvent};
+use crate::envelope::{EventMeta, StoredEvent, HEADER_LEN};
 use crate::error::StoreError;
+use crate::events::MAX_PAYLOAD_BYTES;
+use crate::guard::Limits;
 use crate::ids::{IncidentKey, TenantId};
 use crate::log::{EventLog, OpenOptions, PreparedEvent};
 use crate::projection::Projection;
@@ -46,6 +48,8 @@ pub struct StoreConfig {
     pub snapshots_kept: usize,
     /// Most events decided into one commit.
     pub max_batch_events: usize,
+    /// Deadlines of the open check (see [`crate::guard`]).
+    pub limits: Limits,
 }
 
 impl Default for StoreConfig {
@@ -55,6 +59,7 @@ impl Default for StoreConfig {
             snapshot_every: 10_000,
             snapshots_kept: 3,
             max_batch_events: 4_096,
+            limits: Limits::default(),
         }
     }
 }
@@ -175,7 +180,9 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens the log in `dir`, replays it (snapshot + tail) and starts the writer thread.
+    /// Opens the log in `dir` after the open check ([`crate::guard::open_checked`]: a damaged
+    /// log is refused with a [`StoreError::Damaged`] report instead of being run on), replays
+    /// it (snapshot + tail) and starts the writer thread.
     pub fn open(dir: &Path, config: StoreConfig) -> Result<Store, StoreError> {
         Store::open_with_progress(dir, config, &mut |_, _| {})
     }
@@ -186,7 +193,9 @@ impl Store {
         config: StoreConfig,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Store, StoreError> {
-        let log = EventLog::open(dir, &config.open)?;
+        // The replay runs on this thread (it reports progress to the caller): after the open
+        // check every page it reads was read once already.
+        let log = crate::guard::open_checked(dir, &config.open, config.limits)?;
         let (projection, report) = replay::rebuild(&log, replay::From::NewestSnapshot, progress)?;
         tracing::info!(
             last_seq = report.last_seq,
@@ -488,10 +497,12 @@ impl Writer {
                 };
                 let correlation = execution.meta.correlation.unwrap_or_else(Uuid::now_v7);
                 let mut causation = execution.meta.causation;
+                let first_seq = next_seq;
                 let mut stored = Vec::with_capacity(events.len());
+                let mut records = Vec::with_capacity(events.len());
                 for (index, event) in events.into_iter().enumerate() {
                     let record = StoredEvent {
-                        seq: next_seq,
+                        seq: first_seq + index as u64,
                         event_id: Uuid::now_v7(),
                         recorded_at_ms: now,
                         tenant: execution.tenant,
@@ -500,7 +511,6 @@ impl Writer {
                         correlation,
                         event,
                     };
-                    next_seq += 1;
                     // Events derived from the first (ClosedInSentinel, Reopened) name it as
                     // their cause, so the audit trail links them.
                     causation = Some(record.event_id);
@@ -509,13 +519,34 @@ impl Writer {
                     } else {
                         None
                     };
-                    if let Some(key) = inbox_key.filter(|_| index == 0) {
-                        inbox_in_batch.insert(key, record.seq);
-                    }
-                    prepared.push(PreparedEvent::new(&record, inbox));
-                    projection.apply(&record);
+                    records.push(PreparedEvent::new(&record, inbox));
                     stored.push(record);
                 }
+                // Refuse the whole execution before anything of it reaches the projection or
+                // the log: a payload the log cannot decode would make the log unreadable.
+                if let Some((record, event)) = records
+                    .iter()
+                    .zip(&stored)
+                    .find(|(r, _)| r.record.len() - HEADER_LEN > MAX_PAYLOAD_BYTES)
+                {
+                    let rejection = DecideError::TooLarge {
+                        kind: event.event.kind().name(),
+                        bytes: record.record.len() - HEADER_LEN,
+                        limit: MAX_PAYLOAD_BYTES,
+                    };
+                    tracing::error!(tenant = %execution.tenant, incident = %execution.incident,
+                        %rejection, "event refused");
+                    outcomes.push(Outcome::Rejected(rejection));
+                    continue;
+                }
+                if let Some(key) = inbox_key {
+                    inbox_in_batch.insert(key, first_seq);
+                }
+                next_seq += stored.len() as u64;
+                for record in &stored {
+                    projection.apply(record);
+                }
+                prepared.extend(records);
                 outcomes.push(Outcome::Appended(stored));
             }
             all_outcomes.push(outcomes);
@@ -536,6 +567,11 @@ impl Writer {
             self.shared
                 .log
                 .save_snapshot(seq, &bytes, self.config.snapshots_kept)?;
+            // `seq` is durable (the snapshot was flushed after it): the open check may now
+            // require the log to reach it (see guard::mark). A failure costs only that check.
+            if let Err(error) = crate::guard::mark::write(self.shared.log.path(), seq) {
+                tracing::warn!(%error, "cannot write the log's high-water mark");
+            }
         }
         self.since_snapshot = 0;
         Ok(seq)

@@ -16,8 +16,11 @@
 //! - At most `enrichment_concurrency` incidents are enriched at once (Log Analytics allows five
 //!   concurrent queries per principal), so a burst of incidents queues instead of failing.
 //! - An incident already enriched in its current round is not enriched again.
+//! - What is recorded fits one event of the log: a larger enrichment is trimmed, and the
+//!   timeline says what was left out ([`fit`]).
 
 mod actor;
+pub mod fit;
 mod handlers;
 
 use std::collections::BTreeSet;
@@ -181,7 +184,8 @@ async fn gather<S: SentinelApi, L: LogAnalyticsApi>(
             tactics.insert(category.to_string());
         }
     }
-    IncidentEnriched {
+    // Trimmed to what one event of the log can hold, saying so in `missing` (see fit.rs).
+    fit::fit(IncidentEnriched {
         alert_count: alerts.len() as u32,
         entity_count: entities.len() as u32,
         products: products.into_iter().collect(),
@@ -190,7 +194,7 @@ async fn gather<S: SentinelApi, L: LogAnalyticsApi>(
         alerts_json: Value::Array(alerts).to_string(),
         entities_json: Value::Array(entities).to_string(),
         search_json,
-    }
+    })
 }
 
 /// The Graph alert as the Poller last recorded it (`alert` of its incident view).

@@ -42,6 +42,14 @@ pub enum DecideError {
     /// The Poller's watermark may only move forward.
     #[error("watermark would move back from {current} to {proposed}")]
     WatermarkRegressed { current: i64, proposed: i64 },
+    /// An event's payload exceeds what the log can read back
+    /// ([`crate::events::MAX_PAYLOAD_BYTES`]); refused by the writer before the commit.
+    #[error("{kind} event of {bytes} bytes exceeds the log's payload limit of {limit} bytes; nothing was recorded")]
+    TooLarge {
+        kind: &'static str,
+        bytes: usize,
+        limit: usize,
+    },
 }
 
 /// The deterministic id of `effect` on one incident. It names what is done, not when, so the same
