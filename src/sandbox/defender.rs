@@ -104,14 +104,10 @@ pub fn throttle(w: &mut World, tenant_id: &str, client_id: &str) -> Result<(), H
     let limit = w.opts.graph_security_per_minute as usize;
     let window = Duration::from_secs(60);
     let log = w
-        .throttle
+        .graph_throttle
         .entry((
-            format!(
-                "graph-security/{}/{}",
-                tenant_id.to_ascii_lowercase(),
-                client_id.to_ascii_lowercase()
-            ),
-            "graph_security",
+            tenant_id.to_ascii_lowercase(),
+            client_id.to_ascii_lowercase(),
         ))
         .or_default();
     let now = Instant::now();

@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -418,6 +419,8 @@ pub struct World {
         (String, String, super::sentinel::throttle::OpType),
         super::sentinel::throttle::Tokens,
     >,
+    /// Graph `/security` requests in the sliding minute, keyed by (tenant, app).
+    pub graph_throttle: HashMap<(String, String), VecDeque<Instant>>,
     /// Log Analytics queries in flight keyed by (client id, workspace id).
     pub la_inflight: HashMap<(String, String), usize>,
     /// Artificial Log Analytics query latency (ms), to provoke 429 on concurrency.
@@ -443,6 +446,7 @@ impl World {
             bodies: VecDeque::new(),
             faults: Vec::new(),
             throttle: HashMap::new(),
+            graph_throttle: HashMap::new(),
             la_inflight: HashMap::new(),
             la_query_delay_ms: 0,
             la_partial_errors: 0,
