@@ -193,8 +193,9 @@ fn assert_reported_by_every_command(dir: &Path, what: &str) -> String {
             out.stderr
         );
         assert_clear(&out.stderr, what, command);
-        let line = error_line(&out.stderr);
-        // Every command names the same damage.
+        // Every command names the same damage (where it is, not how far sled's reader got into
+        // the tree before it: that depends on which pages sled had loaded and varies by run).
+        let line = damage_site(&error_line(&out.stderr));
         assert_eq!(
             first_line.get_or_insert_with(|| line.clone()),
             &line,
@@ -467,7 +468,7 @@ fn run_refuses_a_damaged_log_with_the_same_message() {
         let out = run(&["run", "--config", config.to_str().unwrap()]);
         assert_eq!(out.code, Some(DAMAGED), "{what}: run: {}", out.stderr);
         assert_clear(&out.stderr, what, "run");
-        assert_eq!(error_line(&out.stderr), verify_line, "{what}");
+        assert_eq!(damage_site(&error_line(&out.stderr)), verify_line, "{what}");
     }
 }
 
@@ -500,4 +501,12 @@ graph = "https://127.0.0.1:9/"
 "#,
         data_dir.display()
     )
+}
+
+/// A damage report without the reader's progress ("after N entries (last key read ...)").
+fn damage_site(line: &str) -> String {
+    match line.find(" after ") {
+        Some(at) if line[at..].contains(" entries") => line[..at].to_string(),
+        _ => line.to_string(),
+    }
 }
