@@ -3,7 +3,9 @@
 //! Prints a summary per connector (name, tenant, source, filters, endpoints, and which secrets
 //! are set and from where, never their values) and exits 0; or prints every error and exits 1;
 //! or exits 2 when the file cannot be read. Secret environment variables and files are read,
-//! so a missing one is reported here rather than at start-up.
+//! so a missing one is reported here rather than at start-up. The webhook and admin listener
+//! addresses are bound and released: one that cannot be bound (in use, not an address of this
+//! host) is an error here rather than at start-up.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -23,6 +25,13 @@ pub struct Args {
 pub fn run(args: Args) -> CliResult {
     match config::load(&args.config) {
         Ok(config) => {
+            let problems = listener_problems(&config);
+            if !problems.is_empty() {
+                for problem in &problems {
+                    eprintln!("{}: {problem}", config.file.display());
+                }
+                return Ok(ExitCode::from(1));
+            }
             print!("{}", summary(&config));
             Ok(ExitCode::SUCCESS)
         }
@@ -31,6 +40,28 @@ pub fn run(args: Args) -> CliResult {
             Ok(ExitCode::from(if errors.is_unreadable() { 2 } else { 1 }))
         }
     }
+}
+
+/// The listener addresses that cannot be bound now, with why.
+pub fn listener_problems(config: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    let webhook = crate::run::bind_listener(config.webhook.bind, "webhook");
+    if let Err(error) = &webhook {
+        problems.push(format!("[webhook] bind: {error}"));
+    }
+    // Held while the admin address is tried, so the same address for both is caught.
+    if let Err(error) = crate::run::bind_listener(config.admin.bind, "admin") {
+        problems.push(format!(
+            "[admin] bind: {error}{}",
+            if config.admin.bind == config.webhook.bind {
+                " (the same address as [webhook] bind)"
+            } else {
+                ""
+            }
+        ));
+    }
+    drop(webhook);
+    problems
 }
 
 /// The report of a valid configuration.
@@ -53,6 +84,11 @@ pub fn summary(config: &Config) -> String {
         out,
         "webhook         listen {}, public base URL {public}",
         config.webhook.bind
+    );
+    let _ = writeln!(
+        out,
+        "admin           listen {} (/healthz /readyz /metrics /status)",
+        config.admin.bind
     );
     for c in &config.connectors {
         connector(&mut out, c);

@@ -44,9 +44,12 @@ impl DataDir {
             let log = EventLog::open(&self.data_dir, &OpenOptions::default())?;
             return Ok(OpenedLog { log, _copy: None });
         }
+        // 0700: the copy holds the whole log. Registered so a panic or a closed pipe removes it.
         let copy = tempfile::Builder::new()
             .prefix("sentinel-signl4-audit-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir()?;
+        super::output::remove_on_exit(copy.path());
         copy_dir(&self.data_dir, copy.path())
             .map_err(|e| format!("copying {} failed: {e}", self.data_dir.display()))?;
         let log = EventLog::open(copy.path(), &OpenOptions::default())?;

@@ -19,6 +19,7 @@ mod data_dir;
 mod demo;
 mod demo_log;
 mod export;
+mod output;
 mod progress;
 mod run;
 mod torture;
@@ -79,7 +80,15 @@ where
     let cli = Cli::parse_from(args);
     // Crash points (tests and the chaos harness only; a no-op in release builds).
     store::crash::setup();
-    crate::telemetry::init("warn", cli.log_json);
+    // `run` logs its start, stop and what it does at INFO; the tools only warn.
+    let level = if matches!(cli.command, Command::Run(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    crate::telemetry::init(level, cli.log_json);
+    // `audit | head` closes the pipe early: end quietly, copies removed (see `output`).
+    output::install_broken_pipe_exit();
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Demo(args) => demo::run(args),
@@ -95,6 +104,7 @@ where
     };
     match result {
         Ok(code) => code,
+        Err(error) if output::is_broken_pipe(error.as_ref()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
             ExitCode::from(2)

@@ -9,6 +9,9 @@
 //! bind = "127.0.0.1:8080"                 # default; put a TLS reverse proxy in front
 //! public_base_url = "https://s4.mssp.example"
 //!
+//! [admin]                                 # /healthz, /readyz, /metrics, /status
+//! bind = "127.0.0.1:9464"                 # default (loopback); never expose it unprotected
+//!
 //! [[connector]]
 //! name = "contoso"                        # unique; the tenant stream key in the event log
 //! tenant_id = "..."                       # GUIDs: tenant_id, subscription_id, client_id
@@ -117,14 +120,14 @@ pub use enums::{
 };
 pub use error::{ConfigError, ConfigErrors, ErrorKind};
 pub use load::{
-    load, load_with, parse_str, DEFAULT_BIND, DEFAULT_CLOSE_COMMENT, DEFAULT_DATA_DIR,
-    DEFAULT_ENRICHMENT_CONCURRENCY, DEFAULT_ENRICHMENT_DEADLINE, DEFAULT_LOOKBACK,
-    DEFAULT_PAGE_SIZE, DEFAULT_POLL_INTERVAL, DEFAULT_POLL_OVERLAP, DEFAULT_SWEEP_INTERVAL,
-    DEFAULT_TAG,
+    load, load_with, parse_str, DEFAULT_ADMIN_BIND, DEFAULT_BIND, DEFAULT_CLOSE_COMMENT,
+    DEFAULT_DATA_DIR, DEFAULT_ENRICHMENT_CONCURRENCY, DEFAULT_ENRICHMENT_DEADLINE,
+    DEFAULT_LOOKBACK, DEFAULT_PAGE_SIZE, DEFAULT_POLL_INTERVAL, DEFAULT_POLL_OVERLAP,
+    DEFAULT_SWEEP_INTERVAL, DEFAULT_TAG,
 };
 pub use model::{
-    Config, ConnectorConfig, EntraUser, OnAcknowledge, OnClose, Signl4Config, Signl4Target,
-    WebhookListener,
+    AdminListener, Config, ConnectorConfig, EntraUser, OnAcknowledge, OnClose, Signl4Config,
+    Signl4Target, WebhookListener,
 };
 pub use reader::Env;
 pub use secret::{Secret, SecretSource};

@@ -67,6 +67,7 @@ pub mod scenario;
 pub mod sentinel;
 pub mod signl4;
 pub mod state;
+pub mod two_way;
 pub mod util;
 
 use std::net::TcpListener;
