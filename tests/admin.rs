@@ -8,7 +8,7 @@ mod admin_util;
 use std::process::Command;
 use std::time::Duration;
 
-use admin_util::{config, sandbox, wait_for, Connector};
+use admin_util::{config, sandbox, wait_for, Broken, Connector};
 
 const READY_LIMIT: Duration = Duration::from_secs(60);
 
@@ -16,7 +16,7 @@ const READY_LIMIT: Duration = Duration::from_secs(60);
 fn sandbox_connectors_are_ready_and_their_incidents_audit_over_http() {
     let sb = sandbox(2, 2);
     let dir = tempfile::tempdir().unwrap();
-    let file = config(&sb, dir.path(), false);
+    let file = config(&sb, dir.path(), Broken::Nothing);
     let connector = Connector::start(&file, dir.path(), &[], &[]);
 
     let (status, body) = connector.get("/healthz");
@@ -71,7 +71,7 @@ fn sandbox_connectors_are_ready_and_their_incidents_audit_over_http() {
 fn a_wrong_client_secret_is_an_error_with_the_aadsts_reason() {
     let sb = sandbox(1, 1);
     let dir = tempfile::tempdir().unwrap();
-    let file = config(&sb, dir.path(), true);
+    let file = config(&sb, dir.path(), Broken::ClientSecret);
     let connector = Connector::start(&file, dir.path(), &[], &[]);
 
     let body = wait_for("/readyz 503 naming broken", READY_LIMIT, || {
@@ -175,7 +175,7 @@ fn the_status_page_renders_in_headless_chromium() {
         );
     let sb = sandbox(2, 1);
     let dir = tempfile::tempdir().unwrap();
-    let file = config(&sb, dir.path(), false);
+    let file = config(&sb, dir.path(), Broken::Nothing);
     let connector = Connector::start(&file, dir.path(), &[], &[]);
     wait_for("/readyz 200 and two incidents", READY_LIMIT, || {
         let (status, _) = connector.get("/readyz");
@@ -218,4 +218,44 @@ fn the_status_page_renders_in_headless_chromium() {
             "{kind} missing:\n{dom}"
         );
     }
+}
+
+#[test]
+fn a_team_secret_signl4_refuses_is_an_error_naming_the_refused_signl() {
+    let sb = sandbox(1, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let file = config(&sb, dir.path(), Broken::TeamSecret);
+    let connector = Connector::start(&file, dir.path(), &[], &[]);
+
+    let body = wait_for("/readyz 503 naming broken's Signl", READY_LIMIT, || {
+        let (status, body) = connector.get("/readyz");
+        (status == 503 && body.contains("RaiseSignl")).then_some(body)
+    });
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let failing = json["failing"].as_array().unwrap();
+    assert_eq!(failing.len(), 1, "{body}");
+    assert_eq!(failing[0]["connector"], "broken");
+    let reason = failing[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("not retried"), "{reason}");
+    assert!(
+        !reason.contains("no-such-team-secret"),
+        "secret in {reason}"
+    );
+
+    let (_, metrics) = connector.get("/metrics");
+    assert!(
+        metrics.contains(
+            "sentinel_signl4_effects_failed_total{connector=\"broken\",kind=\"RaiseSignl\"} 1"
+        ),
+        "{metrics}"
+    );
+    let (_, page) = connector.get("/status");
+    assert!(
+        page.contains("data-connector=\"broken\" data-status=\"error\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("data-connector=\"tenant-1\" data-status=\"ok\""),
+        "{page}"
+    );
 }

@@ -14,7 +14,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use admin_util::{config, sandbox, send_signal, wait_for, webhook_token, Connector, BIN};
+use admin_util::{config, sandbox, send_signal, wait_for, webhook_token, Broken, Connector, BIN};
 
 /// A minimal valid configuration with the webhook on `webhook_bind`.
 fn minimal_config(
@@ -94,7 +94,7 @@ fn a_listener_address_in_use_stops_the_start_with_exit_2_and_nothing_appended() 
 fn run_uses_data_dir_survives_sighup_and_logs_plainly() {
     let sb = sandbox(1, 1);
     let dir = tempfile::tempdir().unwrap();
-    let file = config(&sb, dir.path(), false);
+    let file = config(&sb, dir.path(), Broken::Nothing);
     let chosen = dir.path().join("chosen").join("log");
     let mut connector = Connector::start(
         &file,
@@ -200,7 +200,7 @@ fn tools_into_a_closed_pipe_exit_quietly_and_remove_their_copy() {
 fn the_webhook_checks_the_route_before_the_body_and_bounds_slow_bodies() {
     let sb = sandbox(1, 1);
     let dir = tempfile::tempdir().unwrap();
-    let file = config(&sb, dir.path(), false);
+    let file = config(&sb, dir.path(), Broken::Nothing);
     let connector = Connector::start(&file, dir.path(), &[], &[]);
     let webhook = connector.webhook.clone();
 

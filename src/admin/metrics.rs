@@ -38,7 +38,13 @@ pub fn render(state: &AdminState, views: &[ConnectorView]) -> String {
     let rows = Family::<Labels, Counter>::default();
     let halted = Family::<Labels, Gauge>::default();
     let expiry = Family::<Labels, Gauge>::default();
+    let failed = Family::<Labels, Counter>::default();
     for v in views {
+        for (kind, n) in &v.effects_failed {
+            failed
+                .get_or_create(&labels(&[("connector", &v.connector), ("kind", kind)]))
+                .inc_by(*n);
+        }
         let c = labels(&[("connector", &v.connector)]);
         up.get_or_create(&c).set(i64::from(v.is_ok()));
         if let Some(ms) = v.last_poll_ok_ms {
@@ -81,6 +87,11 @@ pub fn render(state: &AdminState, views: &[ConnectorView]) -> String {
         "effects_open_oldest_age_seconds",
         "Age of the connector's oldest open intent (0 when none)",
         oldest,
+    );
+    registry.register(
+        "effects_failed",
+        "Side effects that failed permanently (recorded as failed, not retried) by kind",
+        failed,
     );
     registry.register(
         "signl4_cl_rows_shipped",

@@ -19,6 +19,7 @@
 
 pub mod http_counts;
 pub mod metrics;
+pub mod outcomes;
 pub mod page;
 pub mod probe;
 pub mod view;
@@ -46,6 +47,7 @@ pub struct AdminState {
     pub store: Store,
     pub probe: Arc<Probe>,
     pub shippers: Vec<(String, ShipperAddr)>,
+    pub outcomes: outcomes::Outcomes,
 }
 
 impl AdminState {
@@ -70,6 +72,7 @@ impl AdminState {
             probe: Probe::start(store.clone(), probe)?,
             store,
             shippers,
+            outcomes: outcomes::Outcomes::default(),
         })
     }
 
@@ -87,7 +90,8 @@ impl AdminState {
                 );
             }
         }
-        view::connectors(&self.connectors, &self.store, &reports)
+        let outcomes = self.outcomes.refresh(self.store.log());
+        view::connectors(&self.connectors, &self.store, &reports, &outcomes)
     }
 
     fn recent_timelines(&self) -> Vec<view::Timeline> {

@@ -59,7 +59,7 @@ pub fn status(views: &[ConnectorView], recent: &[Timeline], liveness: &Liveness)
     out.push_str(
         "<h2>Connectors</h2><table id=\"connectors\"><tr><th>connector</th><th>status</th>\
          <th>reason</th><th>last successful poll (UTC)</th><th>open effects</th>\
-         <th>oldest open effect</th><th>incidents</th><th>SIGNL4_CL rows</th>\
+         <th>oldest open effect</th><th>failed effects</th><th>incidents</th><th>SIGNL4_CL rows</th>\
          <th>client secret</th></tr>",
     );
     for v in views {
@@ -85,7 +85,7 @@ pub fn status(views: &[ConnectorView], recent: &[Timeline], liveness: &Liveness)
             out,
             "<tr class=\"connector\" data-connector=\"{name}\" data-status=\"{state}\">\
              <td>{name}</td><td>{status}</td><td class=\"reason\">{reason}</td><td>{poll}</td>\
-             <td>{open}</td><td>{oldest}</td><td>{incidents}</td><td>{rows}</td>\
+             <td>{open}</td><td>{oldest}</td><td>{failed}</td><td>{incidents}</td><td>{rows}</td>\
              <td>{secret}</td></tr>",
             name = escape(&v.connector),
             state = v.status,
@@ -99,6 +99,15 @@ pub fn status(views: &[ConnectorView], recent: &[Timeline], liveness: &Liveness)
             oldest = v
                 .oldest_open_effect_age_seconds
                 .map_or("-".to_string(), |s| format!("{s:.0}s")),
+            failed = if v.effects_failed.is_empty() {
+                "none".to_string()
+            } else {
+                v.effects_failed
+                    .iter()
+                    .map(|(k, n)| format!("{} {n}", escape(k)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
             incidents = v.incidents,
             rows = v
                 .signl4_cl_rows_shipped

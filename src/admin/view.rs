@@ -6,12 +6,14 @@
 //! while copying what it needs; nothing in a view is a secret (reasons come from redacted
 //! errors, incidents from the log, which holds no secrets).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use actors::health;
 use serde::Serialize;
 use store::aggregate::SignlStatus;
 use store::{Incident, IncidentKey, Store, TenantId};
+
+use super::outcomes::TenantOutcomes;
 
 /// One configured connector as the admin surface knows it.
 #[derive(Debug, Clone)]
@@ -49,6 +51,8 @@ pub struct ConnectorView {
     pub signl4_cl_rows_shipped: Option<u64>,
     /// Why `SIGNL4_CL` shipping is halted, when it is.
     pub signl4_cl_halted: Option<String>,
+    /// Side effects that failed permanently (not retried), by kind, since the log began.
+    pub effects_failed: BTreeMap<String, u64>,
 }
 
 /// What a connector's `SIGNL4_CL` shipper reports, when it has one.
@@ -65,11 +69,14 @@ impl ConnectorView {
 }
 
 /// Every connector's view, in configuration order. A connector is in error when its last poll
-/// failed or its `SIGNL4_CL` shipping is halted.
+/// failed, its latest side effect failed permanently with no success since (for example SIGNL4
+/// refusing the team secret), or its `SIGNL4_CL` shipping is halted; the reason is the first
+/// of these.
 pub fn connectors(
     connectors: &[ConnectorInfo],
     store: &Store,
     shippers: &BTreeMap<String, ShipperReport>,
+    outcomes: &HashMap<TenantId, TenantOutcomes>,
 ) -> Vec<ConnectorView> {
     let now_ms = health::now_ms();
     let oldest = oldest_open_effects(store);
@@ -91,11 +98,24 @@ pub fn connectors(
             });
             let shipper = shippers.get(&c.name);
             let halted = shipper.and_then(|s| s.halted.clone());
-            let reason = h.reason().or_else(|| {
-                halted
-                    .as_ref()
-                    .map(|why| format!("SIGNL4_CL shipping halted: {why}"))
-            });
+            let outcome = outcomes.get(&c.tenant).cloned().unwrap_or_default();
+            let reason = h
+                .reason()
+                .or_else(|| {
+                    outcome.current_failure().map(|f| {
+                        format!(
+                            "{} failed at {} and was not retried: {}",
+                            f.kind,
+                            format_ms(f.at_ms),
+                            f.reason
+                        )
+                    })
+                })
+                .or_else(|| {
+                    halted
+                        .as_ref()
+                        .map(|why| format!("SIGNL4_CL shipping halted: {why}"))
+                });
             ConnectorView {
                 connector: c.name.clone(),
                 status: if reason.is_none() { "ok" } else { "error" },
@@ -113,6 +133,7 @@ pub fn connectors(
                     .map(|d| d.signed_duration_since(today).num_days()),
                 signl4_cl_rows_shipped: shipper.map(|s| s.rows_shipped),
                 signl4_cl_halted: halted,
+                effects_failed: outcome.failed,
             }
         })
         .collect()

@@ -45,9 +45,20 @@ pub fn sandbox(tenants: usize, incidents: usize) -> SandboxHandle {
     sandbox
 }
 
-/// The sandbox's configuration with fast polls, listeners on free ports, the log in `dir`, and
-/// (when `broken` is set) one more connector named `broken` with a wrong client secret.
-pub fn config(sandbox: &SandboxHandle, dir: &Path, broken: bool) -> PathBuf {
+/// What [`config`] adds: nothing, or one more connector named `broken` (a copy of the first)
+/// with a wrong secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Broken {
+    Nothing,
+    /// A wrong Entra client secret: its polls fail.
+    ClientSecret,
+    /// A SIGNL4 team secret SIGNL4 does not know: its polls work, its Signls are refused.
+    TeamSecret,
+}
+
+/// The sandbox's configuration with fast polls, listeners on free ports, the log in `dir`, a
+/// webhook token per connector, and what `broken` says.
+pub fn config(sandbox: &SandboxHandle, dir: &Path, broken: Broken) -> PathBuf {
     let mut file: toml::Table = toml::from_str(&sandbox.connector_toml()).unwrap();
     file.insert(
         "data_dir".into(),
@@ -68,10 +79,18 @@ pub fn config(sandbox: &SandboxHandle, dir: &Path, broken: bool) -> PathBuf {
         let name = c["name"].as_str().unwrap().to_string();
         c.insert("webhook_token".into(), webhook_token(&name).into());
     }
-    if broken {
+    if broken != Broken::Nothing {
         let mut bad = connectors[0].as_table().unwrap().clone();
         bad.insert("name".into(), "broken".into());
-        bad.insert("client_secret".into(), "this-is-not-the-secret".into());
+        if broken == Broken::ClientSecret {
+            bad.insert("client_secret".into(), "this-is-not-the-secret".into());
+        } else {
+            let signl4 = bad
+                .get_mut("signl4")
+                .and_then(toml::Value::as_table_mut)
+                .unwrap();
+            signl4.insert("team_secret".into(), "no-such-team-secret".into());
+        }
         bad.insert("webhook_token".into(), webhook_token("broken").into());
         bad.remove("signl4_cl");
         connectors.push(bad.into());
