@@ -109,6 +109,24 @@ pub fn render(state: &AdminState, views: &[ConnectorView]) -> String {
         expiry,
     );
 
+    let beats = Family::<Labels, Counter>::default();
+    let beats_failed = Family::<Labels, Counter>::default();
+    for (name, counts) in state.heartbeats.snapshot() {
+        let c = labels(&[("connector", &name)]);
+        beats.get_or_create(&c).inc_by(counts.sent);
+        beats_failed.get_or_create(&c).inc_by(counts.failed);
+    }
+    registry.register(
+        "heartbeats_sent",
+        "Heartbeats delivered (answered 2xx), sent only while the connector is healthy",
+        beats,
+    );
+    registry.register(
+        "heartbeats_failed",
+        "Heartbeats not delivered (error status or transport failure)",
+        beats_failed,
+    );
+
     let http = Family::<Labels, Counter>::default();
     for (service, status, n) in super::http_counts::snapshot() {
         http.get_or_create(&labels(&[("service", service), ("status", &status)]))

@@ -17,6 +17,7 @@
 //! It runs in the caller's actix System with signals disabled; [`AdminServer::stop`] stops the
 //! server and the writer probe, so the store can shut down after it.
 
+pub mod heartbeat;
 pub mod http_counts;
 pub mod metrics;
 pub mod outcomes;
@@ -48,16 +49,26 @@ pub struct AdminState {
     pub probe: Arc<Probe>,
     pub shippers: Vec<(String, ShipperAddr)>,
     pub outcomes: outcomes::Outcomes,
+    pub heartbeats: Arc<heartbeat::HeartbeatStats>,
 }
 
 impl AdminState {
-    /// The state for `config`'s connectors; starts the writer probe (and its watchdog).
+    /// The state for `config`'s connectors; starts the writer probe (and its watchdog) and the
+    /// heartbeats. Must run inside an actix System.
     pub fn start(
         config: &Config,
         store: Store,
         shippers: Vec<(String, ShipperAddr)>,
         probe: ProbeSettings,
     ) -> std::io::Result<AdminState> {
+        let probe = Probe::start(store.clone(), probe)?;
+        let heartbeats = Arc::new(heartbeat::HeartbeatStats::default());
+        // A beat only while the connector's last poll succeeded and the writer progresses.
+        let beat_probe = probe.clone();
+        let healthy = Arc::new(move |name: &str| {
+            actors::health::registry().get(name).is_ok() && beat_probe.liveness().ok
+        });
+        heartbeat::start(config, heartbeats.clone(), healthy).map_err(std::io::Error::other)?;
         let connectors = config
             .connectors
             .iter()
@@ -69,10 +80,11 @@ impl AdminState {
             .collect();
         Ok(AdminState {
             connectors,
-            probe: Probe::start(store.clone(), probe)?,
+            probe,
             store,
             shippers,
             outcomes: outcomes::Outcomes::default(),
+            heartbeats,
         })
     }
 

@@ -14,6 +14,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use store::{Store, StoreConfig};
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -69,7 +70,12 @@ pub fn run(args: Args) -> CliResult {
                 &config,
                 store.clone(),
                 running.shippers.clone(),
-                crate::admin::probe::ProbeSettings::default(),
+                crate::admin::probe::ProbeSettings {
+                    // Several probes within the stall limit, so one slow commit is seen.
+                    interval: (config.admin.stall_limit / 4).min(Duration::from_secs(5)),
+                    stall_limit: config.admin.stall_limit,
+                    abort_after: Some(config.admin.abort_after),
+                },
             )?,
         )?;
         tracing::info!(

@@ -54,6 +54,21 @@ pub struct WebhookListener {
 pub struct AdminListener {
     /// Address to bind; default [`super::DEFAULT_ADMIN_BIND`] (loopback).
     pub bind: SocketAddr,
+    /// A store commit outstanding longer than this fails `/healthz` (`stall_limit`, 30 s).
+    pub stall_limit: Duration,
+    /// A store commit outstanding longer than this aborts the process so the supervisor
+    /// restarts it (`abort_after`, 2 min; never shorter than `stall_limit`).
+    pub abort_after: Duration,
+}
+
+/// A connector's heartbeat: a URL called every `interval` while the connector is healthy, so
+/// that a monitor (SIGNL4's heartbeat monitoring, or any) pages when the calls stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// The URL (often embeds a secret, hence a [`Secret`]).
+    pub url: Secret,
+    /// Time between calls; non-zero.
+    pub interval: Duration,
 }
 
 /// One connector: a Sentinel workspace in one Entra tenant linked to one SIGNL4 team.
@@ -124,6 +139,8 @@ pub struct ConnectorConfig {
     /// When the client secret expires (`client_secret_expires`), for the admin surface's
     /// warning and metric; `None` when not configured.
     pub client_secret_expires: Option<chrono::NaiveDate>,
+    /// `heartbeat_url` and `heartbeat_interval`; `None` without a URL.
+    pub heartbeat: Option<Heartbeat>,
 }
 
 /// What an acknowledgement in SIGNL4 does to the Sentinel incident.

@@ -194,18 +194,37 @@ pub fn send_signal(child: &Child, signal: i32) {
 
 /// A plain HTTP/1.0 GET: the status and the body.
 pub fn get(address: &str, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).unwrap();
+    try_get(address, path).unwrap_or_else(|| panic!("GET {path} on {address} failed"))
+}
+
+/// [`get`], `None` when the connection or the response fails (a process going away).
+pub fn try_get(address: &str, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(address).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
+        .ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").ok()?;
     let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
+    stream.read_to_string(&mut response).ok()?;
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {head:?}"));
-    (status, body.to_string())
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_string()))
+}
+
+/// Rewrites the configuration at `path` through `f`.
+pub fn edit(path: &Path, f: impl FnOnce(&mut toml::Table)) {
+    let mut file: toml::Table = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    f(&mut file);
+    std::fs::write(path, toml::to_string(&file).unwrap()).unwrap();
+}
+
+/// The `[[connector]]` named `name` of a configuration table.
+pub fn connector_table<'a>(file: &'a mut toml::Table, name: &str) -> &'a mut toml::Table {
+    file.get_mut("connector")
+        .and_then(toml::Value::as_array_mut)
+        .unwrap()
+        .iter_mut()
+        .filter_map(toml::Value::as_table_mut)
+        .find(|t| t.get("name").and_then(toml::Value::as_str) == Some(name))
+        .unwrap()
 }
