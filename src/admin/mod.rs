@@ -20,6 +20,7 @@
 pub mod heartbeat;
 pub mod http_counts;
 pub mod metrics;
+pub mod online;
 pub mod outcomes;
 pub mod page;
 pub mod probe;

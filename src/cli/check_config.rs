@@ -20,6 +20,10 @@ pub struct Args {
     /// The connector configuration file (TOML).
     #[arg(long, short = 'c', env = "S4_CONFIG")]
     config: PathBuf,
+    /// Also try each connector against its services: a token, one incident, the workspace
+    /// query, the SIGNL4 API key, an empty SIGNL4_CL batch. Exit 1 on any failure.
+    #[arg(long)]
+    online: bool,
 }
 
 pub fn run(args: Args) -> CliResult {
@@ -33,6 +37,9 @@ pub fn run(args: Args) -> CliResult {
                 return Ok(ExitCode::from(1));
             }
             print!("{}", summary(&config));
+            if args.online {
+                return online(&config);
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(errors) => {
@@ -40,6 +47,33 @@ pub fn run(args: Args) -> CliResult {
             Ok(ExitCode::from(if errors.is_unreadable() { 2 } else { 1 }))
         }
     }
+}
+
+/// `--online`: every connector's checks ([`crate::admin::online`]), OK or the reason per line.
+fn online(config: &Config) -> CliResult {
+    let failures = actix_rt::System::new().block_on(async {
+        let http = crate::http::HttpContext::new(crate::http::HttpSettings::default())?;
+        let mut failures = 0;
+        println!("\nonline checks");
+        for c in &config.connectors {
+            let checks = crate::admin::online::check(c, &http).await;
+            let failed = checks.iter().filter(|k| k.result.is_err()).count();
+            failures += failed;
+            println!(
+                "connector {:?}: {}",
+                c.name,
+                if failed == 0 { "OK" } else { "ERROR" }
+            );
+            for k in checks {
+                match k.result {
+                    Ok(detail) => println!("  ok     {:<20} {detail}", k.what),
+                    Err(reason) => println!("  ERROR  {:<20} {reason}", k.what),
+                }
+            }
+        }
+        Ok::<usize, Box<dyn std::error::Error>>(failures)
+    })?;
+    Ok(ExitCode::from(u8::from(failures > 0)))
 }
 
 /// The listener addresses that cannot be bound now, with why.

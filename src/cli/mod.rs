@@ -9,6 +9,7 @@
 //! | `export`     | the whole log as JSON lines                                          |
 //! | `sandbox`    | emulated Entra ID, Sentinel, Log Analytics, Graph and SIGNL4 services |
 //! | `check-config` | validate a connector configuration; exit 1 with every error       |
+//! | `test-signl` | one Signl marked as a test through a connector's SIGNL4 team          |
 //!
 //! Every command that reads a log takes `--data-dir`, and `--copy` to read a copy of a log that a
 //! running connector holds open (sled allows one process per log).
@@ -22,6 +23,7 @@ mod export;
 mod output;
 mod progress;
 mod run;
+mod test_signl;
 mod torture;
 mod verify;
 
@@ -58,6 +60,8 @@ enum Command {
     Export(export::Args),
     /// Validate a connector configuration file; print a summary, or every error (exit 1).
     CheckConfig(check_config::Args),
+    /// Send one Signl marked as a test through a connector's SIGNL4 team.
+    TestSignl(test_signl::Args),
     /// Serve emulators of Entra ID, Sentinel, Log Analytics, Graph and SIGNL4 on loopback.
     Sandbox(crate::sandbox::cli::SandboxArgs),
     /// Test harness: append continuously and print each durable seq (crash tests kill it).
@@ -97,6 +101,7 @@ where
         Command::Verify(args) => verify::run(args),
         Command::Export(args) => export::run(args),
         Command::CheckConfig(args) => check_config::run(args),
+        Command::TestSignl(args) => test_signl::run(args),
         Command::Sandbox(args) => crate::sandbox::cli::run(args)
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),
