@@ -197,6 +197,58 @@ fn tools_into_a_closed_pipe_exit_quietly_and_remove_their_copy() {
 }
 
 #[test]
+fn a_tool_stopped_by_a_signal_removes_its_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("log");
+    let out = Command::new(BIN)
+        .args([
+            "demo-log",
+            "--tenants",
+            "4",
+            "--incidents",
+            "40",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    // Nobody reads its stdout: the export blocks once the pipe is full, holding its copy.
+    let mut child = Command::new(BIN)
+        .args(["export", "--copy", "--data-dir"])
+        .arg(&data)
+        .env("TMPDIR", &tmp)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let copy = wait_for("the copy", Duration::from_secs(30), || {
+        let entry = std::fs::read_dir(&tmp).unwrap().next()?.ok()?;
+        let mode = entry.metadata().ok()?.permissions().mode() & 0o777;
+        Some((entry.path(), mode))
+    });
+    assert_eq!(copy.1, 0o700, "{} is not private", copy.0.display());
+    // Its first line proves the copy is open and being read; then stop it as `kill` would.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    assert!(first.contains("\"seq\":1,"), "{first}");
+    send_signal(&child, libc::SIGTERM);
+    let status = wait_for("export to stop", Duration::from_secs(30), || {
+        child.try_wait().unwrap()
+    });
+    drop(stdout);
+    assert_eq!(status.code(), Some(143), "{status}");
+    assert!(!copy.0.exists(), "{} left behind", copy.0.display());
+}
+
+#[test]
 fn the_webhook_checks_the_route_before_the_body_and_bounds_slow_bodies() {
     let sb = sandbox(1, 1);
     let dir = tempfile::tempdir().unwrap();

@@ -8,7 +8,9 @@
 //!   is the only place that runs).
 //! - Paths registered with [`remove_on_exit`] (the `--copy` directories) are removed by that
 //!   hook too, and on any other panic, before the default hook runs: `panic = "abort"` skips
-//!   destructors, so `TempDir`'s own cleanup would not run.
+//!   destructors, so `TempDir`'s own cleanup would not run. They are also removed when the
+//!   command is stopped by SIGINT, SIGTERM or SIGHUP (a thread waits for those signals once a
+//!   path is registered), which then exits 130, 143 or 129 like the default action would.
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,39 @@ static REMOVE_ON_EXIT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 pub fn remove_on_exit(path: &Path) {
     let mut paths = REMOVE_ON_EXIT.lock().unwrap_or_else(|e| e.into_inner());
     paths.push(path.to_path_buf());
+    static SIGNALS: std::sync::Once = std::sync::Once::new();
+    SIGNALS.call_once(spawn_signal_cleanup);
+}
+
+/// Waits for a stopping signal on a thread of its own; removes the registered paths and exits.
+fn spawn_signal_cleanup() {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return; // no cleanup on signals, as before; the copy is still 0700
+    };
+    let _ = std::thread::Builder::new()
+        .name("copy-cleanup".into())
+        .spawn(move || {
+            runtime.block_on(async {
+                use tokio::signal::unix::{signal, SignalKind};
+                let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+                    signal(SignalKind::interrupt()),
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::hangup()),
+                ) else {
+                    return;
+                };
+                let code = tokio::select! {
+                    _ = int.recv() => 130,
+                    _ = term.recv() => 143,
+                    _ = hup.recv() => 129,
+                };
+                remove_registered();
+                std::process::exit(code);
+            });
+        });
 }
 
 fn remove_registered() {
