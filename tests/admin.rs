@@ -259,3 +259,55 @@ fn a_team_secret_signl4_refuses_is_an_error_naming_the_refused_signl() {
         "{page}"
     );
 }
+
+#[test]
+fn pages_acknowledgements_and_closes_are_logged_at_info() {
+    use sentinel_signl4::sandbox::control::UserAction;
+    let sb = sandbox(1, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let file = config(&sb, dir.path(), Broken::Nothing);
+    let connector = Connector::start(&file, dir.path(), &[], &[]);
+    // SIGNL4's outbound webhook to this connector, as the sandbox's --config-out sets it up.
+    sb.control()
+        .set_outbound_url(
+            "tenant-1",
+            Some(format!(
+                "http://{}/signl4/tenant-1/{}",
+                connector.webhook,
+                admin_util::webhook_token("tenant-1")
+            )),
+        )
+        .unwrap();
+    let signl = wait_for("the Signl", READY_LIMIT, || {
+        let signls = sb.control().signls("tenant-1").ok()?;
+        signls.first()?["id"].as_str().map(String::from)
+    });
+    wait_for("the page line", READY_LIMIT, || {
+        connector
+            .log()
+            .contains("paged: Signl raised in SIGNL4")
+            .then_some(())
+    });
+    for (action, line) in [
+        (UserAction::Acknowledge, "acknowledged in SIGNL4"),
+        (UserAction::Close, "closed in SIGNL4"),
+    ] {
+        sb.control()
+            .user_action("tenant-1", &signl, None, action)
+            .unwrap();
+        wait_for(line, READY_LIMIT, || {
+            connector.log().contains(line).then_some(())
+        });
+    }
+    let log = connector.log();
+    let page = log
+        .lines()
+        .find(|l| l.contains("paged: Signl raised"))
+        .unwrap();
+    assert!(
+        page.contains(" INFO ")
+            && page.contains("connector=tenant-1")
+            && page.contains("incident=1"),
+        "{page}"
+    );
+}

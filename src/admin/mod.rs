@@ -17,6 +17,7 @@
 //! It runs in the caller's actix System with signals disabled; [`AdminServer::stop`] stops the
 //! server and the writer probe, so the store can shut down after it.
 
+pub mod activity;
 pub mod heartbeat;
 pub mod http_counts;
 pub mod metrics;
@@ -70,6 +71,14 @@ impl AdminState {
             actors::health::registry().get(name).is_ok() && beat_probe.liveness().ok
         });
         heartbeat::start(config, heartbeats.clone(), healthy).map_err(std::io::Error::other)?;
+        activity::start(
+            store.clone(),
+            config
+                .connectors
+                .iter()
+                .map(|c| (store::TenantId::from_name(&c.name), c.name.clone()))
+                .collect(),
+        );
         let connectors = config
             .connectors
             .iter()
