@@ -109,3 +109,45 @@ fn a_stalled_log_writer_fails_healthz_then_the_watchdog_aborts() {
         "{log}"
     );
 }
+
+#[test]
+fn a_stalled_actor_system_fails_healthz_then_the_watchdog_aborts() {
+    let sb = sandbox(1, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let file = config(&sb, dir.path(), Broken::Nothing);
+    edit(&file, |f| {
+        let admin = f
+            .get_mut("admin")
+            .and_then(toml::Value::as_table_mut)
+            .unwrap();
+        admin.insert("stall_limit".into(), "1s".into());
+        admin.insert("abort_after".into(), "4s".into());
+        // Pages of one, so the first poll passes between pages.
+        connector_table(f, "tenant-1").insert("page_size".into(), 1.into());
+    });
+    // The poll blocks the actor system's thread between two pages, as a handler stuck in a
+    // blocking call would.
+    let mut connector = Connector::start(
+        &file,
+        dir.path(),
+        &[],
+        &[("FAILPOINTS", "poller.between_pages=pause")],
+    );
+    let body = wait_for("/healthz 503", Duration::from_secs(30), || {
+        let (status, body) = admin_util::try_get(&connector.admin, "/healthz")?;
+        (status == 503).then_some(body)
+    });
+    assert!(body.contains("actor system stalled"), "{body}");
+    let status = wait_for("the watchdog's abort", Duration::from_secs(30), || {
+        connector.child.try_wait().unwrap()
+    });
+    assert_eq!(status.signal(), Some(libc::SIGABRT), "{status}");
+    assert!(
+        connector
+            .log()
+            .lines()
+            .any(|l| l.contains("ERROR") && l.contains("the actor system has not run")),
+        "{}",
+        connector.log()
+    );
+}

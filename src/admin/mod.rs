@@ -64,6 +64,15 @@ impl AdminState {
         probe: ProbeSettings,
     ) -> std::io::Result<AdminState> {
         let probe = Probe::start(store.clone(), probe)?;
+        // The actor system's pulse, for the watchdog (see `probe`).
+        let pulse = probe.clone();
+        actix_rt::spawn(async move {
+            let mut ticks = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                ticks.tick().await;
+                pulse.tick();
+            }
+        });
         let heartbeats = Arc::new(heartbeat::HeartbeatStats::default());
         // A beat only while the connector's last poll succeeded and the writer progresses.
         let beat_probe = probe.clone();

@@ -11,6 +11,9 @@
 //!   process (`std::process::abort`): the supervisor (systemd `Restart=always`) starts it
 //!   again and the log replays. `/healthz` fails before that, since `abort_after >=
 //!   stall_limit`.
+//! - The actor system is watched the same way: a task on the actix System thread calls
+//!   [`Probe::tick`] every second; no tick for `stall_limit` fails `/healthz` ("actor system
+//!   stalled": a handler blocking the thread), none for `abort_after` aborts.
 //! - [`Probe::stop`] ends and joins the thread, so its handle on the store is gone before the
 //!   store shuts down.
 
@@ -53,6 +56,8 @@ struct State {
     /// When the last probe finished, and whether it succeeded.
     last_done: Option<(Instant, bool)>,
     last_error: Option<String>,
+    /// The actor system's last tick.
+    last_tick: Instant,
 }
 
 /// The running probe. Exists so that the server, the watchdog and shutdown share one view.
@@ -81,6 +86,7 @@ impl Probe {
                 outstanding_since: None,
                 last_done: None,
                 last_error: None,
+                last_tick: Instant::now(),
             }),
             stop: AtomicBool::new(false),
             commit_seconds: Histogram::new([
@@ -139,11 +145,26 @@ impl Probe {
         }
     }
 
+    /// The actor system is alive: called every second from a task on its thread.
+    pub fn tick(&self) {
+        self.lock().last_tick = Instant::now();
+    }
+
     fn watch(&self) {
         let Some(abort_after) = self.settings.abort_after else {
             return;
         };
         while !self.stop.load(Ordering::Acquire) {
+            let last_tick = self.lock().last_tick;
+            if last_tick.elapsed() > abort_after {
+                tracing::error!(
+                    stalled_s = last_tick.elapsed().as_secs(),
+                    "watchdog: the actor system has not run for longer than {}s; aborting so \
+                     that the supervisor restarts the connector and the log replays",
+                    abort_after.as_secs()
+                );
+                std::process::abort();
+            }
             let outstanding = self.lock().outstanding_since;
             if let Some(since) = outstanding {
                 if since.elapsed() > abort_after {
@@ -165,6 +186,16 @@ impl Probe {
     pub fn liveness(&self) -> Liveness {
         let state = self.lock();
         let limit = self.settings.stall_limit;
+        if state.last_tick.elapsed() > limit {
+            return Liveness {
+                ok: false,
+                reason: Some(format!(
+                    "actor system stalled: its thread has not run for {}s (limit {}s)",
+                    state.last_tick.elapsed().as_secs(),
+                    limit.as_secs()
+                )),
+            };
+        }
         if let Some(since) = state.outstanding_since {
             if since.elapsed() > limit {
                 return Liveness {
