@@ -174,8 +174,15 @@ pub fn serve(listener: TcpListener, state: AdminState) -> std::io::Result<AdminS
     .workers(1)
     .disable_signals()
     .shutdown_timeout(5)
-    .listen(listener)?
-    .run();
+    .listen(listener);
+    let server = match server {
+        Ok(server) => server.run(),
+        Err(error) => {
+            // The probe thread holds a store handle: stop it so the store can shut down.
+            probe.stop();
+            return Err(error);
+        }
+    };
     let handle = server.handle();
     actix_rt::spawn(server);
     Ok(AdminServer {
