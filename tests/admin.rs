@@ -8,7 +8,7 @@ mod admin_util;
 use std::process::Command;
 use std::time::Duration;
 
-use admin_util::{config, sandbox, wait_for, Broken, Connector};
+use admin_util::{config, connector_table, edit, sandbox, wait_for, Broken, Connector};
 
 const READY_LIMIT: Duration = Duration::from_secs(60);
 
@@ -17,6 +17,17 @@ fn sandbox_connectors_are_ready_and_their_incidents_audit_over_http() {
     let sb = sandbox(2, 2);
     let dir = tempfile::tempdir().unwrap();
     let file = config(&sb, dir.path(), Broken::Nothing);
+    // tenant-1's client secret expires in 10 days (warned), tenant-2's in 400.
+    let today = chrono::Utc::now().date_naive();
+    edit(&file, |f| {
+        for (name, days) in [("tenant-1", 10), ("tenant-2", 400)] {
+            let date = today + chrono::Duration::days(days);
+            connector_table(f, name).insert(
+                "client_secret_expires".into(),
+                date.format("%Y-%m-%d").to_string().into(),
+            );
+        }
+    });
     let connector = Connector::start(&file, dir.path(), &[], &[]);
 
     let (status, body) = connector.get("/healthz");
@@ -65,6 +76,17 @@ fn sandbox_connectors_are_ready_and_their_incidents_audit_over_http() {
             "{name} not OK on /status:\n{page}"
         );
     }
+    assert!(
+        page.contains("<span class=\"warn\">expires in 10 days</span>"),
+        "{page}"
+    );
+    assert!(page.contains("expires in 400 days</td>"), "{page}");
+    let (_, metrics) = connector.get("/metrics");
+    assert!(
+        metrics
+            .contains("sentinel_signl4_client_secret_expires_in_days{connector=\"tenant-1\"} 10\n"),
+        "{metrics}"
+    );
 }
 
 #[test]
