@@ -82,8 +82,8 @@ fn a_stalled_log_writer_fails_healthz_then_the_watchdog_aborts() {
             .get_mut("admin")
             .and_then(toml::Value::as_table_mut)
             .unwrap();
-        admin.insert("stall_limit".into(), "1s".into());
-        admin.insert("abort_after".into(), "4s".into());
+        admin.insert("stall_limit".into(), "2s".into());
+        admin.insert("abort_after".into(), "6s".into());
     });
     // The first commit (the connector's start) passes; the next one hangs forever, as a
     // writer stuck in a dead disk would.
@@ -120,8 +120,8 @@ fn a_stalled_actor_system_fails_healthz_then_the_watchdog_aborts() {
             .get_mut("admin")
             .and_then(toml::Value::as_table_mut)
             .unwrap();
-        admin.insert("stall_limit".into(), "1s".into());
-        admin.insert("abort_after".into(), "4s".into());
+        admin.insert("stall_limit".into(), "2s".into());
+        admin.insert("abort_after".into(), "6s".into());
         // Pages of one, so the first poll passes between pages.
         connector_table(f, "tenant-1").insert("page_size".into(), 1.into());
     });
