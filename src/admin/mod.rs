@@ -107,24 +107,6 @@ impl AdminState {
         })
     }
 
-    /// Every connector's view, with its shipper's report.
-    pub async fn views(&self) -> Vec<view::ConnectorView> {
-        let mut reports = BTreeMap::new();
-        for (name, shipper) in &self.shippers {
-            if let Ok(stats) = shipper.send(actors::messages::ShipperStatus).await {
-                reports.insert(
-                    name.clone(),
-                    ShipperReport {
-                        rows_shipped: stats.rows_shipped,
-                        halted: stats.halted,
-                    },
-                );
-            }
-        }
-        let outcomes = self.outcomes.refresh(self.store.log());
-        view::connectors(&self.connectors, &self.store, &reports, &outcomes)
-    }
-
     fn recent_timelines(&self) -> Vec<view::Timeline> {
         view::recent_incidents(&self.connectors, &self.store, RECENT_INCIDENTS)
             .into_iter()
@@ -135,6 +117,28 @@ impl AdminState {
             })
             .collect()
     }
+}
+
+/// Every connector's view, with its shipper's report. The log follower's pass (the whole log on
+/// the first request after a start) runs on the blocking pool, so `/healthz` stays answerable.
+pub async fn views(state: &web::Data<AdminState>) -> Vec<view::ConnectorView> {
+    let mut reports = BTreeMap::new();
+    for (name, shipper) in &state.shippers {
+        if let Ok(stats) = shipper.send(actors::messages::ShipperStatus).await {
+            reports.insert(
+                name.clone(),
+                ShipperReport {
+                    rows_shipped: stats.rows_shipped,
+                    halted: stats.halted,
+                },
+            );
+        }
+    }
+    let follower = state.clone();
+    let outcomes = web::block(move || follower.outcomes.refresh(follower.store.log()))
+        .await
+        .unwrap_or_default();
+    view::connectors(&state.connectors, &state.store, &reports, &outcomes)
 }
 
 /// The running admin server.
@@ -171,7 +175,8 @@ pub fn serve(listener: TcpListener, state: AdminState) -> std::io::Result<AdminS
             .route("/api/incidents", web::get().to(api_incidents))
             .route("/api/incidents/{id}", web::get().to(api_incident))
     })
-    .workers(1)
+    // Two workers: a slow page (a large log's first follower pass) never holds up /healthz.
+    .workers(2)
     .disable_signals()
     .shutdown_timeout(5)
     .listen(listener);
@@ -203,7 +208,7 @@ async fn healthz(state: web::Data<AdminState>) -> HttpResponse {
 }
 
 async fn readyz(state: web::Data<AdminState>) -> HttpResponse {
-    let views = state.views().await;
+    let views = views(&state).await;
     let failing: Vec<_> = views
         .iter()
         .filter(|v| !v.is_ok())
@@ -217,14 +222,14 @@ async fn readyz(state: web::Data<AdminState>) -> HttpResponse {
 }
 
 async fn metrics_text(state: web::Data<AdminState>) -> HttpResponse {
-    let views = state.views().await;
+    let views = views(&state).await;
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(metrics::render(&state, &views))
 }
 
 async fn status_page(state: web::Data<AdminState>) -> HttpResponse {
-    let views = state.views().await;
+    let views = views(&state).await;
     let recent = state.recent_timelines();
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
@@ -242,7 +247,7 @@ async fn incident_page(state: web::Data<AdminState>, id: web::Path<String>) -> H
 }
 
 async fn api_connectors(state: web::Data<AdminState>) -> HttpResponse {
-    HttpResponse::Ok().json(state.views().await)
+    HttpResponse::Ok().json(views(&state).await)
 }
 
 async fn api_incidents(state: web::Data<AdminState>) -> HttpResponse {
