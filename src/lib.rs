@@ -5,6 +5,7 @@
 //! incident model live in the `store` crate; every transition the connector makes is recorded
 //! there before it acts, which is what the audit tool reads.
 
+pub mod admin;
 pub mod chaos;
 pub mod cli;
 pub mod config;

@@ -939,7 +939,19 @@ fn check_config_accepts_what_sandbox_config_out_writes() {
         !shown.contains("sbx~"),
         "sandbox secrets must not be printed:\n{shown}"
     );
-    assert!(shown.contains("SIGNL4 outbound webhook  none"), "{shown}");
+    // Two-way out of the box: a webhook token per connector, listeners on loopback, and the
+    // file private (it holds the sandbox's secrets).
+    assert!(
+        shown.contains("SIGNL4 outbound webhook  path /signl4/tenant-1/***"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("admin           listen 127.0.0.1:"),
+        "{shown}"
+    );
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
     assert!(shown.contains("SIGNL4_CL     http://127.0.0.1:"), "{shown}");
     assert!(
         shown.contains("stream Custom-SIGNL4_CL, every 30s"),

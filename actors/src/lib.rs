@@ -11,6 +11,7 @@
 pub mod connector;
 pub mod enricher;
 pub mod forwarder;
+pub mod health;
 pub mod messages;
 pub mod observation;
 pub mod poller;

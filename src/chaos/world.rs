@@ -73,6 +73,10 @@ impl World {
         let mut webhook = toml::Table::new();
         webhook.insert("bind".into(), format!("127.0.0.1:{port}").into());
         file.insert("webhook".into(), webhook.into());
+        // Any free port: several connector processes may run on this machine at once.
+        let mut admin = toml::Table::new();
+        admin.insert("bind".into(), "127.0.0.1:0".into());
+        file.insert("admin".into(), admin.into());
         let connectors = file
             .get_mut("connector")
             .and_then(toml::Value::as_array_mut)

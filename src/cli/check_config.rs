@@ -3,7 +3,9 @@
 //! Prints a summary per connector (name, tenant, source, filters, endpoints, and which secrets
 //! are set and from where, never their values) and exits 0; or prints every error and exits 1;
 //! or exits 2 when the file cannot be read. Secret environment variables and files are read,
-//! so a missing one is reported here rather than at start-up.
+//! so a missing one is reported here rather than at start-up. The webhook and admin listener
+//! addresses are bound and released: one that cannot be bound (in use, not an address of this
+//! host) is an error here rather than at start-up.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -18,12 +20,26 @@ pub struct Args {
     /// The connector configuration file (TOML).
     #[arg(long, short = 'c', env = "S4_CONFIG")]
     config: PathBuf,
+    /// Also try each connector against its services: a token, one incident, the workspace
+    /// query, the SIGNL4 API key, an empty SIGNL4_CL batch. Exit 1 on any failure.
+    #[arg(long)]
+    online: bool,
 }
 
 pub fn run(args: Args) -> CliResult {
     match config::load(&args.config) {
         Ok(config) => {
+            let problems = listener_problems(&config);
+            if !problems.is_empty() {
+                for problem in &problems {
+                    eprintln!("{}: {problem}", config.file.display());
+                }
+                return Ok(ExitCode::from(1));
+            }
             print!("{}", summary(&config));
+            if args.online {
+                return online(&config);
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(errors) => {
@@ -31,6 +47,55 @@ pub fn run(args: Args) -> CliResult {
             Ok(ExitCode::from(if errors.is_unreadable() { 2 } else { 1 }))
         }
     }
+}
+
+/// `--online`: every connector's checks ([`crate::admin::online`]), OK or the reason per line.
+fn online(config: &Config) -> CliResult {
+    let failures = actix_rt::System::new().block_on(async {
+        let http = crate::http::HttpContext::new(crate::http::HttpSettings::default())?;
+        let mut failures = 0;
+        println!("\nonline checks");
+        for c in &config.connectors {
+            let checks = crate::admin::online::check(c, &http).await;
+            let failed = checks.iter().filter(|k| k.result.is_err()).count();
+            failures += failed;
+            println!(
+                "connector {:?}: {}",
+                c.name,
+                if failed == 0 { "OK" } else { "ERROR" }
+            );
+            for k in checks {
+                match k.result {
+                    Ok(detail) => println!("  ok     {:<20} {detail}", k.what),
+                    Err(reason) => println!("  ERROR  {:<20} {reason}", k.what),
+                }
+            }
+        }
+        Ok::<usize, Box<dyn std::error::Error>>(failures)
+    })?;
+    Ok(ExitCode::from(u8::from(failures > 0)))
+}
+
+/// The listener addresses that cannot be bound now, with why.
+pub fn listener_problems(config: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    let webhook = crate::run::bind_listener(config.webhook.bind, "webhook");
+    if let Err(error) = &webhook {
+        problems.push(format!("[webhook] bind: {error}"));
+    }
+    // Held while the admin address is tried, so the same address for both is caught.
+    if let Err(error) = crate::run::bind_listener(config.admin.bind, "admin") {
+        problems.push(format!(
+            "[admin] bind: {error}{}",
+            if config.admin.bind == config.webhook.bind {
+                " (the same address as [webhook] bind)"
+            } else {
+                ""
+            }
+        ));
+    }
+    drop(webhook);
+    problems
 }
 
 /// The report of a valid configuration.
@@ -53,6 +118,11 @@ pub fn summary(config: &Config) -> String {
         out,
         "webhook         listen {}, public base URL {public}",
         config.webhook.bind
+    );
+    let _ = writeln!(
+        out,
+        "admin           listen {} (/healthz /readyz /metrics /status)",
+        config.admin.bind
     );
     for c in &config.connectors {
         connector(&mut out, c);

@@ -71,9 +71,13 @@ impl DataDir {
             )
             .into());
         }
+        // 0700: the copy holds the whole log. Registered so that a panic, a closed pipe or a
+        // signal removes it too.
         let copy = tempfile::Builder::new()
             .prefix("sentinel-signl4-read-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir()?;
+        super::output::remove_on_exit(copy.path());
         {
             // Held while copying, so that a connector cannot start writing mid-copy.
             let _lock = if self.copy {

@@ -9,6 +9,7 @@
 //! | `export`     | the whole log as JSON lines                                          |
 //! | `sandbox`    | emulated Entra ID, Sentinel, Log Analytics, Graph and SIGNL4 services |
 //! | `check-config` | validate a connector configuration; exit 1 with every error       |
+//! | `test-signl` | one Signl marked as a test through a connector's SIGNL4 team          |
 //!
 //! Every command that reads a log takes `--data-dir`, and `--copy` to read a copy of a log that a
 //! running connector holds open (sled allows one process per log).
@@ -19,8 +20,10 @@ mod data_dir;
 mod demo;
 mod demo_log;
 mod export;
+mod output;
 mod progress;
 mod run;
+mod test_signl;
 mod torture;
 mod verify;
 
@@ -57,6 +60,8 @@ enum Command {
     Export(export::Args),
     /// Validate a connector configuration file; print a summary, or every error (exit 1).
     CheckConfig(check_config::Args),
+    /// Send one Signl marked as a test through a connector's SIGNL4 team.
+    TestSignl(test_signl::Args),
     /// Serve emulators of Entra ID, Sentinel, Log Analytics, Graph and SIGNL4 on loopback.
     Sandbox(crate::sandbox::cli::SandboxArgs),
     /// Test harness: append continuously and print each durable seq (crash tests kill it).
@@ -79,7 +84,15 @@ where
     let cli = Cli::parse_from(args);
     // Crash points (tests and the chaos harness only; a no-op in release builds).
     store::crash::setup();
-    crate::telemetry::init("warn", cli.log_json);
+    // `run` logs its start, stop and what it does at INFO; the tools only warn.
+    let level = if matches!(cli.command, Command::Run(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    crate::telemetry::init(level, cli.log_json);
+    // `audit | head` closes the pipe early: end quietly, copies removed (see `output`).
+    output::install_broken_pipe_exit();
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Demo(args) => demo::run(args),
@@ -88,6 +101,7 @@ where
         Command::Verify(args) => verify::run(args),
         Command::Export(args) => export::run(args),
         Command::CheckConfig(args) => check_config::run(args),
+        Command::TestSignl(args) => test_signl::run(args),
         Command::Sandbox(args) => crate::sandbox::cli::run(args)
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),
@@ -95,6 +109,7 @@ where
     };
     match result {
         Ok(code) => code,
+        Err(error) if output::is_broken_pipe(error.as_ref()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
             // A damaged log has its own exit code, so that scripts and supervisors can tell it

@@ -22,8 +22,8 @@ use super::enums::{
 };
 use super::error::{ConfigError, ConfigErrors, ErrorKind};
 use super::model::{
-    Config, ConnectorConfig, EntraUser, OnAcknowledge, OnClose, Signl4Config, Signl4Target,
-    WebhookListener,
+    AdminListener, Config, ConnectorConfig, EntraUser, Heartbeat, OnAcknowledge, OnClose,
+    Signl4Config, Signl4Target, WebhookListener,
 };
 use super::reader::{Ctx, Env, Item, Span, TableReader};
 use super::secret::{Secret, SecretSource};
@@ -35,6 +35,15 @@ use super::validate::{self, UrlRules};
 pub const DEFAULT_DATA_DIR: &str = "sentinel-signl4-data";
 /// Default webhook listener address.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+/// Default admin listener address: loopback, so status and metrics are not exposed unless the
+/// operator says so.
+pub const DEFAULT_ADMIN_BIND: &str = "127.0.0.1:9464";
+/// Default time between heartbeats.
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(60);
+/// Default time a store commit may be outstanding before `/healthz` fails.
+pub const DEFAULT_STALL_LIMIT: Duration = Duration::from_secs(30);
+/// Default time a store commit may be outstanding before the watchdog aborts the process.
+pub const DEFAULT_ABORT_AFTER: Duration = Duration::from_secs(120);
 /// Default first-start lookback.
 pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(24 * 3600);
 /// Default poll interval.
@@ -160,7 +169,7 @@ pub fn parse_str(text: &str, file: &Path, env: &Env) -> Result<Config, ConfigErr
 /// is one of these, so that a fragment of a broken secret line is never taken for a key.
 #[rustfmt::skip]
 const KEY_NAMES: &[&str] = &[
-    "data_dir", "webhook", "bind", "public_base_url", "connector", "name", "tenant_id",
+    "data_dir", "webhook", "admin", "bind", "public_base_url", "connector", "name", "tenant_id",
     "subscription_id", "client_id", "client_secret", "client_secret_env", "client_secret_file",
     "resource_group", "workspace_name", "workspace_id", "read_source", "statuses", "severities",
     "lookback", "poll_interval", "poll_overlap", "sweep_interval", "page_size", "enrichment_deadline",
@@ -171,7 +180,9 @@ const KEY_NAMES: &[&str] = &[
     "webhook_url_env", "webhook_url_file", "api_key", "api_key_env", "api_key_file",
     "alerting_scenario", "service", "endpoints", "cloud", "authority_host", "arm", "log_analytics",
     "graph", "sentinel_api_version", "ack_signl_on_sentinel_owner", "comments_to_signl4",
-    "poll_status", "signl4_cl", "enabled", "endpoint", "dcr_immutable_id", "stream", "interval",
+    "poll_status", "signl4_cl", "client_secret_expires",
+    "heartbeat_url", "heartbeat_url_env", "heartbeat_url_file", "heartbeat_interval",
+    "stall_limit", "abort_after", "enabled", "endpoint", "dcr_immutable_id", "stream", "interval",
 ];
 
 /// The key written at the start of the line holding `offset` (`key = ...`), to name it in a
@@ -232,6 +243,21 @@ fn read_config(ctx: &mut Ctx, doc: &DeTable) -> Config {
         },
     };
 
+    let admin = match ctx.opt_table(&mut root, "admin") {
+        Some(mut t) => {
+            let admin = read_admin(ctx, &mut t);
+            ctx.finish(t);
+            admin
+        }
+        None => AdminListener {
+            bind: DEFAULT_ADMIN_BIND
+                .parse()
+                .expect("default admin bind parses"),
+            stall_limit: DEFAULT_STALL_LIMIT,
+            abort_after: DEFAULT_ABORT_AFTER,
+        },
+    };
+
     let mut connectors = Vec::new();
     let mut names = Vec::new();
     match root.get("connector") {
@@ -287,30 +313,14 @@ fn read_config(ctx: &mut Ctx, doc: &DeTable) -> Config {
         file: ctx.file.to_path_buf(),
         data_dir,
         webhook,
+        admin,
         connectors: connectors.into_iter().map(|(c, _, _)| c).collect(),
         warnings: Vec::new(),
     }
 }
 
 fn read_webhook(ctx: &mut Ctx, t: &mut TableReader) -> WebhookListener {
-    let bind = match ctx.opt_str(t, "bind") {
-        Some((s, item)) => match s.trim().parse::<SocketAddr>() {
-            Ok(addr) => addr,
-            Err(_) => {
-                ctx.error(
-                    Some(&item.span),
-                    &item.path,
-                    ErrorKind::Invalid,
-                    format!(
-                        "{s:?} is not a socket address; expected IP:port like \"127.0.0.1:8080\" \
-                         or \"[::]:8080\""
-                    ),
-                );
-                DEFAULT_BIND.parse().expect("default bind parses")
-            }
-        },
-        None => DEFAULT_BIND.parse().expect("default bind parses"),
-    };
+    let bind = read_bind(ctx, t, DEFAULT_BIND);
     let public_base_url = ctx.opt_str(t, "public_base_url").and_then(|(s, item)| {
         if s.is_empty() {
             return None;
@@ -326,6 +336,65 @@ fn read_webhook(ctx: &mut Ctx, t: &mut TableReader) -> WebhookListener {
     WebhookListener {
         bind,
         public_base_url,
+    }
+}
+
+/// `[admin]`: `bind`, and the watchdog's `stall_limit` and `abort_after` (not shorter than
+/// `stall_limit`, so `/healthz` fails before the process aborts).
+fn read_admin(ctx: &mut Ctx, t: &mut TableReader) -> AdminListener {
+    let bind = read_bind(ctx, t, DEFAULT_ADMIN_BIND);
+    let stall_span = t
+        .get("stall_limit")
+        .map(|i| (i.span.clone(), i.path.clone()));
+    let stall_limit = duration_key(ctx, t, "stall_limit", DEFAULT_STALL_LIMIT, true)
+        .unwrap_or(DEFAULT_STALL_LIMIT);
+    let abort_span = t
+        .get("abort_after")
+        .map(|i| (i.span.clone(), i.path.clone()));
+    let abort_after = duration_key(ctx, t, "abort_after", DEFAULT_ABORT_AFTER, true)
+        .unwrap_or(DEFAULT_ABORT_AFTER);
+    if abort_after < stall_limit {
+        let (span, path) = abort_span
+            .or(stall_span)
+            .unwrap_or((0..0, "admin.abort_after".to_string()));
+        ctx.error(
+            Some(&span),
+            &path,
+            ErrorKind::Invalid,
+            format!(
+                "abort_after ({}) is shorter than stall_limit ({}); expected at least as long, so \
+                 /healthz fails before the watchdog aborts",
+                super::format_duration(abort_after),
+                super::format_duration(stall_limit)
+            ),
+        );
+    }
+    AdminListener {
+        bind,
+        stall_limit,
+        abort_after,
+    }
+}
+
+/// The `bind` key of a listener table (`[webhook]`, `[admin]`): a socket address.
+fn read_bind(ctx: &mut Ctx, t: &mut TableReader, default: &str) -> SocketAddr {
+    match ctx.opt_str(t, "bind") {
+        Some((s, item)) => match s.trim().parse::<SocketAddr>() {
+            Ok(addr) => addr,
+            Err(_) => {
+                ctx.error(
+                    Some(&item.span),
+                    &item.path,
+                    ErrorKind::Invalid,
+                    format!(
+                        "{s:?} is not a socket address; expected IP:port like \"127.0.0.1:8080\" \
+                         or \"[::]:8080\""
+                    ),
+                );
+                default.parse().expect("default bind parses")
+            }
+        },
+        None => default.parse().expect("default bind parses"),
     }
 }
 
@@ -408,6 +477,8 @@ fn read_connector(ctx: &mut Ctx, t: &mut TableReader) -> Option<ConnectorConfig>
         Some((s, _)) => Some(s.trim().to_string()),
         None => Some(DEFAULT_TAG.to_string()),
     };
+    let client_secret_expires = read_date(ctx, t, "client_secret_expires");
+    let heartbeat = read_heartbeat(ctx, t);
     let on_acknowledge = read_on_acknowledge(ctx, t);
     let on_close = read_on_close(ctx, t);
     let user_map = read_user_map(ctx, t);
@@ -505,7 +576,66 @@ fn read_connector(ctx: &mut Ctx, t: &mut TableReader) -> Option<ConnectorConfig>
         endpoints: endpoints?,
         webhook_token: webhook_token?,
         signl4_cl: signl4_cl?,
+        client_secret_expires,
+        heartbeat: heartbeat?,
     })
+}
+
+/// `heartbeat_url` (a secret: such URLs often embed one; `_env` and `_file` work too) and
+/// `heartbeat_interval`; `Some(None)` when no URL is configured, `None` on an error.
+fn read_heartbeat(ctx: &mut Ctx, t: &mut TableReader) -> Option<Option<Heartbeat>> {
+    let interval = duration_key(
+        ctx,
+        t,
+        "heartbeat_interval",
+        DEFAULT_HEARTBEAT_INTERVAL,
+        true,
+    );
+    let url = optional_secret(
+        ctx,
+        t,
+        ["heartbeat_url", "heartbeat_url_env", "heartbeat_url_file"],
+    )?;
+    let Some((secret, item)) = url else {
+        return Some(None);
+    };
+    if secret.expose().is_empty() {
+        return Some(None);
+    }
+    let rules = UrlRules {
+        secret: true,
+        allow_query: true,
+    };
+    let url = checked(ctx, &item, validate::url(secret.expose(), rules))?;
+    Some(Some(Heartbeat {
+        url: Secret::new(String::from(url), secret.source().clone()),
+        interval: interval?,
+    }))
+}
+
+/// An optional date key: a TOML date (`2027-06-30`) or the same as a string.
+fn read_date(ctx: &mut Ctx, t: &mut TableReader, key: &'static str) -> Option<chrono::NaiveDate> {
+    let item = t.get(key)?;
+    let text = match item.value {
+        DeValue::String(s) => s.to_string(),
+        DeValue::Datetime(d) if d.date.is_some() && d.time.is_none() => d.to_string(),
+        _ => {
+            ctx.wrong_type(&item, "a date like 2027-06-30");
+            return None;
+        }
+    };
+    match chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
+        Ok(date) => Some(date),
+        Err(_) => {
+            ctx.error(
+                Some(&item.span),
+                &item.path,
+                ErrorKind::Invalid,
+                format!("{text:?} is not a date; expected YYYY-MM-DD like 2027-06-30"),
+            );
+            None
+        }
+    }
 }
 
 fn read_on_acknowledge(ctx: &mut Ctx, t: &mut TableReader) -> Option<OnAcknowledge> {

@@ -9,6 +9,11 @@
 //! bind = "127.0.0.1:8080"                 # default; put a TLS reverse proxy in front
 //! public_base_url = "https://s4.mssp.example"
 //!
+//! [admin]                                 # /healthz, /readyz, /metrics, /status
+//! bind = "127.0.0.1:9464"                 # default (loopback); never expose it unprotected
+//! stall_limit = "30s"                     # a store commit stuck this long fails /healthz
+//! abort_after = "2m"                      # ... and this long aborts (the supervisor restarts)
+//!
 //! [[connector]]
 //! name = "contoso"                        # unique; the tenant stream key in the event log
 //! tenant_id = "..."                       # GUIDs: tenant_id, subscription_id, client_id
@@ -31,6 +36,9 @@
 //! enrichment_concurrency = 4              # 1-5 (Log Analytics: 5 queries per principal)
 //! resolve_on_sentinel_close = true        # closing in Sentinel resolves the Signl
 //! webhook_token_env = "CONTOSO_HOOK"      # >= 32 URL-safe chars; absent: one-way only
+//! client_secret_expires = 2027-06-30      # optional: /status warns from 30 days, /metrics counts
+//! heartbeat_url_env = "CONTOSO_HEARTBEAT" # optional: called while healthy (or heartbeat_url)
+//! heartbeat_interval = "60s"
 //!
 //! [connector.on_acknowledge]
 //! set_active = true
@@ -117,14 +125,15 @@ pub use enums::{
 };
 pub use error::{ConfigError, ConfigErrors, ErrorKind};
 pub use load::{
-    load, load_with, parse_str, DEFAULT_BIND, DEFAULT_CLOSE_COMMENT, DEFAULT_DATA_DIR,
-    DEFAULT_ENRICHMENT_CONCURRENCY, DEFAULT_ENRICHMENT_DEADLINE, DEFAULT_LOOKBACK,
-    DEFAULT_PAGE_SIZE, DEFAULT_POLL_INTERVAL, DEFAULT_POLL_OVERLAP, DEFAULT_SWEEP_INTERVAL,
+    load, load_with, parse_str, DEFAULT_ABORT_AFTER, DEFAULT_ADMIN_BIND, DEFAULT_BIND,
+    DEFAULT_CLOSE_COMMENT, DEFAULT_DATA_DIR, DEFAULT_ENRICHMENT_CONCURRENCY,
+    DEFAULT_ENRICHMENT_DEADLINE, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_LOOKBACK, DEFAULT_PAGE_SIZE,
+    DEFAULT_POLL_INTERVAL, DEFAULT_POLL_OVERLAP, DEFAULT_STALL_LIMIT, DEFAULT_SWEEP_INTERVAL,
     DEFAULT_TAG,
 };
 pub use model::{
-    Config, ConnectorConfig, EntraUser, OnAcknowledge, OnClose, Signl4Config, Signl4Target,
-    WebhookListener,
+    AdminListener, Config, ConnectorConfig, EntraUser, Heartbeat, OnAcknowledge, OnClose,
+    Signl4Config, Signl4Target, WebhookListener,
 };
 pub use reader::Env;
 pub use secret::{Secret, SecretSource};

@@ -29,6 +29,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The listener for SIGNL4 outbound webhooks.
     pub webhook: WebhookListener,
+    /// The operator's listener (`/healthz`, `/readyz`, `/metrics`, `/status`).
+    pub admin: AdminListener,
     /// The connectors, in file order.
     pub connectors: Vec<ConnectorConfig>,
     /// Things that are allowed but probably not intended (printed by `check-config`).
@@ -44,6 +46,29 @@ pub struct WebhookListener {
     /// The public URL SIGNL4 reaches the listener at (for printing the URL to register);
     /// `None` when not configured.
     pub public_base_url: Option<Url>,
+}
+
+/// `[admin]`: where the operator's surface listens. Separate from the webhook listener so that
+/// the webhook can face SIGNL4 while status and metrics stay on loopback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminListener {
+    /// Address to bind; default [`super::DEFAULT_ADMIN_BIND`] (loopback).
+    pub bind: SocketAddr,
+    /// A store commit outstanding longer than this fails `/healthz` (`stall_limit`, 30 s).
+    pub stall_limit: Duration,
+    /// A store commit outstanding longer than this aborts the process so the supervisor
+    /// restarts it (`abort_after`, 2 min; never shorter than `stall_limit`).
+    pub abort_after: Duration,
+}
+
+/// A connector's heartbeat: a URL called every `interval` while the connector is healthy, so
+/// that a monitor (SIGNL4's heartbeat monitoring, or any) pages when the calls stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// The URL (often embeds a secret, hence a [`Secret`]).
+    pub url: Secret,
+    /// Time between calls; non-zero.
+    pub interval: Duration,
 }
 
 /// One connector: a Sentinel workspace in one Entra tenant linked to one SIGNL4 team.
@@ -111,6 +136,11 @@ pub struct ConnectorConfig {
     pub webhook_token: Option<Secret>,
     /// Shipping SIGNL4 activity into `SIGNL4_CL`; `None` when not configured.
     pub signl4_cl: Option<super::signl4_cl::Signl4ClConfig>,
+    /// When the client secret expires (`client_secret_expires`), for the admin surface's
+    /// warning and metric; `None` when not configured.
+    pub client_secret_expires: Option<chrono::NaiveDate>,
+    /// `heartbeat_url` and `heartbeat_interval`; `None` without a URL.
+    pub heartbeat: Option<Heartbeat>,
 }
 
 /// What an acknowledgement in SIGNL4 does to the Sentinel incident.

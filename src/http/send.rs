@@ -125,6 +125,7 @@ pub async fn send(
         }
         Ok(Ok(x)) => {
             span.record("status", x.status);
+            crate::admin::http_counts::record(call.service, &x.status.to_string());
             if x.is_success() {
                 tracing::debug!(parent: &span, "http exchange");
             } else {
@@ -133,6 +134,7 @@ pub async fn send(
             Ok(x)
         }
         Err(e) => {
+            crate::admin::http_counts::record(call.service, "transport_error");
             let err = classify::transport(e, call, redactor);
             tracing::info!(parent: &span, error = %err, "http transport failure");
             Err(err)

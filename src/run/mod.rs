@@ -12,7 +12,8 @@
 mod serve;
 mod wiring;
 
-pub use serve::serve_webhooks;
+pub use serve::{bind_listener, serve_webhooks, serve_webhooks_on};
+pub(crate) use wiring::signl4_target;
 pub use wiring::{start_connectors, Handle, Running, ShipperAddr, WiringError};
 
 /// Waits until every connector's pipeline has been idle for a few consecutive checks, or

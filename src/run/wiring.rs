@@ -56,7 +56,7 @@ fn unsupported(c: &ConnectorConfig, reason: impl Into<String>) -> WiringError {
 }
 
 /// The SIGNL4 host and team secret of a connector.
-fn signl4_target(c: &ConnectorConfig) -> Result<(String, Secret), WiringError> {
+pub(crate) fn signl4_target(c: &ConnectorConfig) -> Result<(String, Secret), WiringError> {
     match &c.signl4.target {
         Signl4Target::TeamSecret(secret) => Ok((
             c.endpoints

@@ -26,7 +26,9 @@ pub struct SandboxArgs {
     /// Seed of the scenario generator.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Also write the connector configuration to this file.
+    /// Also write the connector configuration to this file (mode 0600), with `[webhook]` and
+    /// `[admin]` on free loopback ports and a webhook token per connector, each team's outbound
+    /// webhook pointed at it (unless `--outbound-url` is given).
     #[arg(long)]
     pub config_out: Option<PathBuf>,
     /// The connector's outbound-webhook receiver URL, set on every generated SIGNL4 team.
@@ -69,9 +71,11 @@ pub fn run(args: SandboxArgs) -> std::io::Result<()> {
         ..Default::default()
     };
     generate(sb.control(), &spec).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let toml = sb.connector_toml();
+    let mut toml = sb.connector_toml();
     if let Some(path) = &args.config_out {
-        std::fs::write(path, &toml)?;
+        // Two-way and private (see `two_way`).
+        toml = super::two_way::two_way(&toml, sb.control(), args.outbound_url.is_none())?;
+        super::two_way::write_private(path, &toml)?;
     }
     let u = sb.urls();
     println!("{toml}");

@@ -78,6 +78,7 @@ pub mod sentinel;
 pub mod signl4;
 pub mod state;
 pub mod tls;
+pub mod two_way;
 pub mod util;
 
 use std::net::TcpListener;

@@ -30,6 +30,12 @@ impl<S: SentinelApi + 'static> Handler<PollNow> for Poller<S> {
         };
         ctx.spawn(poll.into_actor(self).map(move |(result, name), poller, _| {
             drop(guard);
+            // The operator's view (`/readyz`, `/status`): the outcome of every poll.
+            let health = crate::health::registry();
+            match &result {
+                Ok(_) => health.poll_succeeded(&name, crate::health::now_ms()),
+                Err(error) => health.poll_failed(&name, crate::health::now_ms(), error.to_string()),
+            }
             match result {
                 Ok(stats) => {
                     if sweep {
