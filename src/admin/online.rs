@@ -12,15 +12,11 @@ use std::rc::Rc;
 use actors::ports::{IncidentQuery, LogAnalyticsApi, LogsIngestionApi, SentinelApi, Signl4Api};
 use uuid::Uuid;
 
-use crate::config::{ingestion_scope, Audience, ConnectorConfig, ReadSource};
-use crate::http::graph::{GraphClient, GraphSettings};
-use crate::http::incidents::IncidentClient;
-use crate::http::log_analytics::{LogAnalyticsClient, LogAnalyticsSettings};
-use crate::http::logs_ingestion::{LogsIngestionClient, LogsIngestionSettings};
-use crate::http::sentinel::{SentinelClient, SentinelSettings};
-use crate::http::signl4::{Signl4Client, Signl4Settings};
+use crate::config::ConnectorConfig;
+use crate::http::signl4::Signl4Client;
 use crate::http::token::AzureCredentials;
-use crate::http::{HttpContext, Secret};
+use crate::http::HttpContext;
+use crate::run::clients;
 
 /// One check and how it went: `Ok(detail)` or `Err(reason)`.
 #[derive(Debug, Clone)]
@@ -29,32 +25,15 @@ pub struct Check {
     pub result: Result<String, String>,
 }
 
-fn credentials(c: &ConnectorConfig) -> AzureCredentials {
-    AzureCredentials::new(
-        c.endpoints.authority_host.as_str().trim_end_matches('/'),
-        c.tenant_id.to_string(),
-        c.client_id.to_string(),
-        Secret::new(c.client_secret.expose()),
-    )
-}
-
 fn signl4_client(c: &ConnectorConfig, http: &HttpContext) -> Result<Signl4Client, String> {
-    let (host, secret) = crate::run::signl4_target(c).map_err(|e| e.to_string())?;
-    let mut settings = Signl4Settings::new(host, secret);
-    if let Some(key) = &c.signl4.api_key {
-        settings = settings.with_api_key(Secret::new(key.expose()));
-    }
-    Ok(Signl4Client::new(http, settings))
+    clients::signl4_client(c, http).map_err(|e| e.to_string())
 }
 
 /// Runs every check that applies to `c`.
 pub async fn check(c: &ConnectorConfig, http: &HttpContext) -> Vec<Check> {
     let mut checks = Vec::new();
-    let creds = credentials(c);
-    let audience = match c.read_source {
-        ReadSource::Sentinel => Audience::Arm,
-        ReadSource::Graph => Audience::Graph,
-    };
+    let creds = clients::credentials(c);
+    let audience = clients::incident_audience(c);
     let token = http.tokens(&creds).token(c.token_scope(audience)).await;
     let token_ok = token.is_ok();
     checks.push(Check {
@@ -65,14 +44,7 @@ pub async fn check(c: &ConnectorConfig, http: &HttpContext) -> Vec<Check> {
     });
     if token_ok {
         checks.push(read_one_incident(c, http, &creds).await);
-        if let Some(workspace) = c.workspace_id {
-            let mut settings = LogAnalyticsSettings::new(
-                creds.clone(),
-                c.endpoints.log_analytics.as_str().trim_end_matches('/'),
-                workspace.to_string(),
-            );
-            settings.scope = c.token_scope(Audience::LogAnalytics).to_string();
-            let client = LogAnalyticsClient::new(http, settings);
+        if let Some(client) = clients::log_analytics_client(c, http, &creds) {
             let result = client.query("SecurityAlert | take 1", "PT1H").await;
             checks.push(Check {
                 what: "workspace query",
@@ -82,15 +54,7 @@ pub async fn check(c: &ConnectorConfig, http: &HttpContext) -> Vec<Check> {
             });
         }
         if let Some(cl) = c.signl4_cl.as_ref().filter(|cl| cl.enabled) {
-            if let Some(endpoint) = &cl.endpoint {
-                let mut settings = LogsIngestionSettings::new(
-                    creds.clone(),
-                    endpoint.as_str().trim_end_matches('/'),
-                    &cl.dcr_immutable_id,
-                    &cl.stream,
-                );
-                settings.scope = ingestion_scope(c.endpoints.cloud).to_string();
-                let client = LogsIngestionClient::new(http, settings);
+            if let Some(client) = clients::ingestion_client(c, http, &creds) {
                 checks.push(Check {
                     what: "SIGNL4_CL ingestion",
                     result: client
@@ -131,25 +95,7 @@ async fn read_one_incident(
     http: &HttpContext,
     creds: &AzureCredentials,
 ) -> Check {
-    let client = match c.read_source {
-        ReadSource::Sentinel => {
-            let mut s = SentinelSettings::new(
-                creds.clone(),
-                c.endpoints.arm_base(),
-                c.subscription_id.to_string(),
-                &c.resource_group,
-                &c.workspace_name,
-            );
-            s.api_version.clone_from(&c.endpoints.sentinel_api_version);
-            s.scope = c.token_scope(Audience::Arm).to_string();
-            IncidentClient::Sentinel(SentinelClient::new(http, s))
-        }
-        ReadSource::Graph => {
-            let mut g = GraphSettings::new(creds.clone(), c.endpoints.graph_base());
-            g.scope = c.token_scope(Audience::Graph).to_string();
-            IncidentClient::Graph(GraphClient::new(http, g))
-        }
-    };
+    let client = clients::incident_client(c, http, creds);
     let query = IncidentQuery {
         statuses: c.status_names(),
         severities: c.severity_names(),

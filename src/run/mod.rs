@@ -9,11 +9,11 @@
 //! go from the configuration straight into the clients. A connector with `[connector.signl4_cl]`
 //! enabled also gets its `SIGNL4_CL` shipper ([`Running::shippers`]).
 
+pub(crate) mod clients;
 mod serve;
 mod wiring;
 
 pub use serve::{bind_listener, serve_webhooks, serve_webhooks_on};
-pub(crate) use wiring::signl4_target;
 pub use wiring::{start_connectors, Handle, Running, ShipperAddr, WiringError};
 
 /// Waits until every connector's pipeline has been idle for a few consecutive checks, or

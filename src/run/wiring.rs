@@ -10,13 +10,11 @@ use actors::connector::{self, ConnectorHandle, Services};
 use actors::shipper::{ShipContext, Shipper, ShipperSettings};
 use store::{Store, StoreError};
 
-use crate::config::{ingestion_scope, Audience, Config, ConnectorConfig, ReadSource, Signl4Target};
-use crate::http::graph::defender::DefenderClient;
-use crate::http::graph::{GraphClient, GraphSettings};
+use super::clients;
+use crate::config::{Config, ConnectorConfig, ReadSource, Signl4Target};
 use crate::http::incidents::IncidentClient;
-use crate::http::log_analytics::{LogAnalyticsClient, LogAnalyticsSettings};
-use crate::http::logs_ingestion::{LogsIngestionClient, LogsIngestionSettings};
-use crate::http::sentinel::{SentinelClient, SentinelSettings};
+use crate::http::log_analytics::LogAnalyticsClient;
+use crate::http::logs_ingestion::LogsIngestionClient;
 use crate::http::signl4::{Signl4Client, Signl4Settings};
 use crate::http::token::AzureCredentials;
 use crate::http::{HttpContext, Secret};
@@ -102,63 +100,28 @@ pub async fn start_connectors(
     };
     let mut routes = HashMap::new();
     for (c, (signl4_host, team_secret)) in prepared {
-        let credentials = AzureCredentials::new(
-            c.endpoints.authority_host.as_str().trim_end_matches('/'),
-            c.tenant_id.to_string(),
-            c.client_id.to_string(),
-            Secret::new(c.client_secret.expose()),
-        );
-        let incidents = match c.read_source {
-            ReadSource::Sentinel => {
-                let mut sentinel = SentinelSettings::new(
-                    credentials.clone(),
-                    c.endpoints.arm_base(),
-                    c.subscription_id.to_string(),
-                    &c.resource_group,
-                    &c.workspace_name,
-                );
-                sentinel
-                    .api_version
-                    .clone_from(&c.endpoints.sentinel_api_version);
-                sentinel.scope = c.token_scope(Audience::Arm).to_string();
-                IncidentClient::Sentinel(SentinelClient::new(http, sentinel))
-            }
-            ReadSource::Graph => {
-                let mut graph = GraphSettings::new(credentials.clone(), c.endpoints.graph_base());
-                graph.scope = c.token_scope(Audience::Graph).to_string();
-                tracing::info!(
-                    connector = %c.name,
-                    "reading Microsoft Graph security alerts (alerts_v2); write-back PATCHes \
-                     status, assignedTo and classification and posts comments; no tags (alerts \
-                     have no labels)"
-                );
-                IncidentClient::Graph(GraphClient::new(http, graph))
-            }
-            ReadSource::Defender => {
-                let mut graph = GraphSettings::new(credentials.clone(), c.endpoints.graph_base());
-                graph.scope = c.token_scope(Audience::Graph).to_string();
-                tracing::info!(
-                    connector = %c.name,
-                    "reading Microsoft Defender XDR incidents (Graph security/incidents); \
-                     write-back PATCHes status, assignedTo, classification, determination and \
-                     customTags and posts comments"
-                );
-                IncidentClient::Defender(DefenderClient::new(http, graph))
-            }
-        };
+        let credentials = clients::credentials(c);
+        let incidents = clients::incident_client(c, http, &credentials);
+        match c.read_source {
+            ReadSource::Sentinel => {}
+            ReadSource::Graph => tracing::info!(
+                connector = %c.name,
+                "reading Microsoft Graph security alerts (alerts_v2); write-back PATCHes \
+                 status, assignedTo and classification and posts comments; no tags (alerts \
+                 have no labels)"
+            ),
+            ReadSource::Defender => tracing::info!(
+                connector = %c.name,
+                "reading Microsoft Defender XDR incidents (Graph security/incidents); \
+                 write-back PATCHes status, assignedTo, classification, determination and \
+                 customTags and posts comments"
+            ),
+        }
         let mut signl4 = Signl4Settings::new(signl4_host, team_secret);
         if let Some(key) = &c.signl4.api_key {
             signl4 = signl4.with_api_key(Secret::new(key.expose()));
         }
-        let log_analytics = c.workspace_id.map(|workspace| {
-            let mut settings = LogAnalyticsSettings::new(
-                credentials.clone(),
-                c.endpoints.log_analytics.as_str().trim_end_matches('/'),
-                workspace.to_string(),
-            );
-            settings.scope = c.token_scope(Audience::LogAnalytics).to_string();
-            Rc::new(LogAnalyticsClient::new(http, settings))
-        });
+        let log_analytics = clients::log_analytics_client(c, http, &credentials).map(Rc::new);
         let handle = connector::start(
             c.settings(),
             store.clone(),
@@ -196,16 +159,7 @@ fn start_shipper(
     credentials: &AzureCredentials,
 ) -> Option<ShipperAddr> {
     let cl = c.signl4_cl.as_ref().filter(|cl| cl.enabled)?;
-    // Enabled implies an endpoint (checked at load).
-    let endpoint = cl.endpoint.as_ref()?;
-    let mut settings = LogsIngestionSettings::new(
-        credentials.clone(),
-        endpoint.as_str().trim_end_matches('/'),
-        &cl.dcr_immutable_id,
-        &cl.stream,
-    );
-    settings.scope = ingestion_scope(c.endpoints.cloud).to_string();
-    let client = LogsIngestionClient::new(http, settings);
+    let client = clients::ingestion_client(c, http, credentials)?;
     let mut shipper = ShipperSettings::new(&c.name, &c.tenant_id.to_string());
     shipper.stream.clone_from(&cl.stream);
     shipper.interval = cl.interval;
