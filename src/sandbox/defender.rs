@@ -306,8 +306,9 @@ fn bad(message: &str) -> HttpResponse {
     errors::graph(400, "BadRequest", message)
 }
 
-/// Checks a PATCH body against the updatable properties and their enums.
-fn validate_patch(upd: &Map<String, Value>) -> Result<(), HttpResponse> {
+/// Checks a PATCH body against the updatable properties and their enums; `Err` is Graph's
+/// message (the HTTP handler answers it as 400 `BadRequest`).
+fn validate_patch(upd: &Map<String, Value>) -> Result<(), String> {
     for (k, v) in upd {
         let allowed: Option<&[&str]> = match k.as_str() {
             "status" => Some(&PATCHABLE_STATUS),
@@ -319,25 +320,27 @@ fn validate_patch(upd: &Map<String, Value>) -> Result<(), HttpResponse> {
                     .as_array()
                     .is_some_and(|tags| tags.iter().all(Value::is_string));
                 if !ok {
-                    return Err(bad("Invalid value for property 'customTags': a collection of strings is expected."));
+                    return Err("Invalid value for property 'customTags': a collection of \
+                                strings is expected."
+                        .into());
                 }
                 continue;
             }
             "@odata.type" => continue,
             other => {
-                return Err(bad(&format!(
+                return Err(format!(
                     "Property '{other}' is read-only or does not exist and cannot be updated."
-                )))
+                ))
             }
         };
         match (allowed, v) {
             (None, Value::String(_) | Value::Null) => {}
             (Some(vals), Value::String(s)) if vals.contains(&s.as_str()) => {}
             _ => {
-                return Err(bad(&format!(
+                return Err(format!(
                     "Requested value '{}' was not found for property '{k}'.",
                     v.as_str().unwrap_or("null")
-                )))
+                ))
             }
         }
     }
@@ -371,7 +374,7 @@ async fn patch(
         &w.tenants[ti],
         req.match_info().get("id").unwrap_or_default()
     ));
-    tri!(validate_patch(&upd));
+    tri!(validate_patch(&upd).map_err(|m| bad(&m)));
     let by = format!("app:{}", w.tenants[ti].client_id);
     apply(&mut w.tenants[ti].graph_incidents[n], upd, &by);
     let t = &w.tenants[ti];
@@ -453,11 +456,6 @@ pub fn new_incident(t: &Tenant, id: &str, fields: Map<String, Value>) -> Value {
         i[k] = v;
     }
     i
-}
-
-fn bad_input(e: HttpResponse) -> ControlError {
-    let status = e.status();
-    ControlError::Invalid(format!("refused with {status}"))
 }
 
 fn tenant_index(w: &World, tenant: &str) -> Result<usize, ControlError> {
@@ -568,7 +566,8 @@ impl Control {
         id: &str,
         update: Map<String, Value>,
     ) -> Result<Value, ControlError> {
-        validate_patch(&update).map_err(bad_input)?;
+        validate_patch(&update)
+            .map_err(|m| ControlError::Invalid(format!("Defender incident {id}: {m}")))?;
         let mut w = self.shared.lock();
         let ti = tenant_index(&w, tenant)?;
         let n = incident_index(&w.tenants[ti], id)?;
