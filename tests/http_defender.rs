@@ -230,3 +230,38 @@ async fn the_security_budget_429_is_throttling_with_retry_after() {
         other => panic!("expected throttling, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_write_from_a_stale_view_does_not_undo_an_analysts_edit() {
+    let (sb, t, c) = start(SandboxOptions::for_tests());
+    let id = add(&sb, &t, json!({"status": "active"}), 0);
+    let listed = c.get_incident(&id).await.unwrap();
+    // An analyst takes the incident after we read it.
+    sb.control()
+        .analyst_graph_incident(
+            &t.name,
+            &id,
+            json!({"status": "inProgress", "assignedTo": "kai@contoso.com"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        )
+        .unwrap();
+    // Tagging from the stale view sends the tags only.
+    let raw: Value = serde_json::from_str(&listed.raw_json).unwrap();
+    let mut body = json!({"etag": listed.etag, "properties": raw["properties"].clone()});
+    body["properties"]["labels"] = json!([{"labelName": "SIGNL4"}]);
+    c.put_incident(&id, &body, Uuid::new_v4()).await.unwrap();
+    let now = sb.control().graph_incident(&t.name, &id).unwrap();
+    assert_eq!(now["customTags"], json!(["SIGNL4"]));
+    assert_eq!(now["status"], "inProgress", "the analyst's status stays");
+    assert_eq!(now["assignedTo"], "kai@contoso.com");
+    // A body that changes nothing writes nothing.
+    let before = sb.control().requests().len();
+    let same = json!({"properties": raw["properties"].clone()});
+    let r = c.put_incident(&id, &same, Uuid::new_v4()).await.unwrap();
+    assert_eq!(r.name, id);
+    assert!(sb.control().requests()[before..]
+        .iter()
+        .all(|r| r.method != "PATCH"));
+}

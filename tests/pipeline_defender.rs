@@ -272,7 +272,7 @@ fn a_defender_connector_pages_each_incident_once_writes_back_mirrors_and_survive
                 .is_some_and(|a| {
                     a.iter().any(|n| {
                         n["text"].as_str().is_some_and(|t| {
-                            t.contains("kai@contoso.com") && t.contains("Isolating the device now")
+                            t.contains("kai@contoso.com via Defender: Isolating the device now")
                         })
                     })
                 })

@@ -70,7 +70,14 @@ pub fn run(args: SandboxArgs) -> std::io::Result<()> {
         outbound_url: args.outbound_url.clone(),
         ..Default::default()
     };
-    generate(sb.control(), &spec).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let tenants =
+        generate(sb.control(), &spec).map_err(|e| std::io::Error::other(e.to_string()))?;
+    // The same incidents as Defender XDR shows them, for `read_source = "defender"`.
+    for t in &tenants {
+        sb.control()
+            .mirror_sentinel_incidents(&t.name)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+    }
     let mut toml = sb.connector_toml();
     if let Some(path) = &args.config_out {
         // Two-way and private (see `two_way`).

@@ -15,7 +15,7 @@
 //!   derived from the comment id, and the log refuses a second request.
 
 use store::aggregate::{Incident, SignlStatus};
-use store::events::Effect;
+use store::events::{Effect, Source};
 use store::ids::external_id;
 use store::{IncidentKey, StoreError};
 use uuid::Uuid;
@@ -166,7 +166,7 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
                     incident,
                     Effect::AnnotateSignl {
                         signl_id: signl_id.clone(),
-                        text: annotation_text(comment),
+                        text: annotation_text(comment, self.settings.source),
                         cause: comment.id.clone(),
                     },
                 )
@@ -225,14 +225,18 @@ fn annotate_probe(comment: &CommentRecord) -> Effect {
     }
 }
 
-/// "<author> via Sentinel: <message>", bounded.
-pub fn annotation_text(comment: &CommentRecord) -> String {
+/// "<author> via Sentinel: <message>" ("via Defender" for a Microsoft Graph source), bounded.
+pub fn annotation_text(comment: &CommentRecord, source: Source) -> String {
     let author = if comment.author.is_empty() {
         "An analyst"
     } else {
         comment.author.as_str()
     };
-    let mut text = format!("{author} via Sentinel: {}", comment.message.trim());
+    let product = match source {
+        Source::Sentinel => "Sentinel",
+        Source::Graph => "Defender",
+    };
+    let mut text = format!("{author} via {product}: {}", comment.message.trim());
     if text.chars().count() > MAX_ANNOTATION_CHARS {
         text = text.chars().take(MAX_ANNOTATION_CHARS - 1).collect();
         text.push('…');

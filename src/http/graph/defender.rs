@@ -235,6 +235,10 @@ impl SentinelApi for DefenderClient {
                 message,
             })?;
         let target = write_target(name, resource);
+        if patch.as_object().is_some_and(|m| m.is_empty()) {
+            // Nothing to change: answer the incident as it is, without a write.
+            return self.get_incident(&target).await;
+        }
         let x = self
             .graph
             .call(

@@ -27,7 +27,9 @@
 //!
 //! Writes ([`incident_patch`]): `status` (New -> active, Active -> inProgress, Closed ->
 //! resolved), the owner as `assignedTo`, the labels as `customTags`, and the close settings as
-//! `classification` + `determination` by [`close_mapping`]:
+//! `classification` + `determination` by [`close_mapping`]; each only when it differs from what
+//! the view was read with (kept under `properties.graphRead`), since a PATCH has no etag and a
+//! stale value sent back would undo an analyst's edit:
 //!
 //! | connector classification / reason | Graph classification | Graph determination |
 //! |---|---|---|
@@ -125,6 +127,9 @@ pub fn build_filter(q: &IncidentQuery) -> String {
     clauses.join(" and ")
 }
 
+/// Where a view keeps the Graph values it was read with (see [`incident_patch`]).
+pub const READ_KEY: &str = "graphRead";
+
 fn text<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
@@ -211,6 +216,13 @@ pub fn incident_view(incident: &Value) -> Result<Value, String> {
         "additionalData".into(),
         json!({"alertsCount": alerts.len(), "alertProductNames": products, "tactics": tactics}),
     );
+    // What was read, in Graph's words: a write built from this view sends only what it changes
+    // (Graph's PATCH has no etag, so sending a stale value back would undo an analyst's edit).
+    p.insert(
+        READ_KEY.into(),
+        json!({"status": incident["status"], "assignedTo": incident["assignedTo"],
+            "customTags": incident["customTags"]}),
+    );
     Ok(json!({
         "name": id,
         "etag": format!("\"{updated}\""),
@@ -248,17 +260,24 @@ pub fn close_mapping(
 }
 
 /// The incident PATCH that carries out an incident write (`{"etag", "properties"}` as the
-/// pipeline builds it from a view): status, owner, tags (labels) and the close classification.
-/// Graph's PATCH changes only the fields sent, so values sent back as read are no-ops.
+/// pipeline builds it from a view): status, owner, tags (labels) and the close classification,
+/// each only when it differs from what the view was read with (its [`READ_KEY`]; a body without
+/// one sends every field). Graph's PATCH has no etag: a field sent back as read from a stale
+/// view would undo an analyst's later edit. An empty object means the write changes nothing.
 pub fn incident_patch(resource: &Value) -> Result<Value, String> {
     let p = resource
         .get("properties")
         .filter(|p| p.is_object())
         .ok_or("incident write without a properties object")?;
+    let read = p.get(READ_KEY);
+    let unchanged = |field: &str, value: &Value| read.is_some_and(|r| &r[field] == value);
     let mut patch = Map::new();
     if let Some(status) = p.get("status").and_then(Value::as_str) {
+        let was = read.and_then(|r| r["status"].as_str()).map(incident_status);
         if let Some(g) = graph_status(status) {
-            patch.insert("status".into(), json!(g));
+            if was.as_deref() != Some(status) {
+                patch.insert("status".into(), json!(g));
+            }
         }
     }
     let owner = ["userPrincipalName", "objectId", "email", "assignedTo"]
@@ -270,14 +289,18 @@ pub fn incident_patch(resource: &Value) -> Result<Value, String> {
                 .filter(|s| !s.trim().is_empty())
         });
     if let Some(owner) = owner {
-        patch.insert("assignedTo".into(), json!(owner));
+        if !unchanged("assignedTo", &json!(owner)) {
+            patch.insert("assignedTo".into(), json!(owner));
+        }
     }
     if let Some(labels) = p.get("labels").and_then(Value::as_array) {
         let tags: Vec<&str> = labels
             .iter()
             .filter_map(|l| l.get("labelName").and_then(Value::as_str))
             .collect();
-        patch.insert("customTags".into(), json!(tags));
+        if !unchanged("customTags", &json!(tags)) {
+            patch.insert("customTags".into(), json!(tags));
+        }
     }
     if let Some(c) = p.get("classification").and_then(Value::as_str) {
         let reason = p.get("classificationReason").and_then(Value::as_str);
@@ -285,9 +308,6 @@ pub fn incident_patch(resource: &Value) -> Result<Value, String> {
             .ok_or_else(|| format!("classification {c:?} has no Graph equivalent"))?;
         patch.insert("classification".into(), json!(classification));
         patch.insert("determination".into(), json!(determination));
-    }
-    if patch.is_empty() {
-        return Err("incident write changes nothing an incident has".into());
     }
     Ok(Value::Object(patch))
 }
@@ -392,6 +412,30 @@ mod tests {
             assert_eq!(close_mapping(c, r), Some(want));
         }
         assert!(incident_patch(&json!({"properties": {"classification": "Maybe"}})).is_err());
-        assert!(incident_patch(&json!({"properties": {}})).is_err());
+        assert!(incident_patch(&json!({"etag": "x"})).is_err());
+    }
+
+    #[test]
+    fn a_write_from_a_view_sends_only_what_it_changes() {
+        // Tagging from a view read as active, while an analyst has since set inProgress: only
+        // the tags go out, so the analyst's status stays.
+        let view = incident_view(&json!({"id": "5", "status": "active", "assignedTo": null,
+            "customTags": ["Demo"], "lastUpdateDateTime": "2026-01-01T00:00:00Z"}))
+        .unwrap();
+        let mut body = json!({"etag": view["etag"], "properties": view["properties"]});
+        body["properties"]["labels"] = json!([{"labelName": "Demo"}, {"labelName": "SIGNL4"}]);
+        assert_eq!(
+            incident_patch(&body).unwrap(),
+            json!({"customTags": ["Demo", "SIGNL4"]})
+        );
+        let mut ack = json!({"properties": view["properties"]});
+        ack["properties"]["status"] = json!("Active");
+        ack["properties"]["owner"] = json!({"userPrincipalName": "kai@contoso.com"});
+        assert_eq!(
+            incident_patch(&ack).unwrap(),
+            json!({"status": "inProgress", "assignedTo": "kai@contoso.com"})
+        );
+        let same = json!({"properties": view["properties"]});
+        assert_eq!(incident_patch(&same).unwrap(), json!({}));
     }
 }
