@@ -794,3 +794,86 @@ async fn a_round_of_users_and_analysts_on_both_sides_has_no_ping_pong() {
     assert!(failures.is_empty(), "{failures:?}");
     server.unwrap().stop(true).await;
 }
+
+/// The Signls of one incident, oldest first (ids and statuses).
+fn signls_of(world: &World, name: &str) -> Vec<(String, i64)> {
+    let tenant = world.config.connectors[0].settings().tenant();
+    let external = store::ids::external_id(tenant, IncidentKey::from_source_id(name));
+    world
+        .sandbox
+        .control()
+        .signls(TENANT)
+        .unwrap()
+        .iter()
+        .filter(|s| s["externalId"] == external.as_str())
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().to_string(),
+                s["status"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The cause of the chaos run's "comment written 2 times: Acknowledged in SIGNL4 by Alice":
+/// without an API key a Signl whose reply was lost is posted again, so one round has two
+/// Signls; a user acknowledging and closing both must still leave one comment per action (and
+/// change Sentinel once), since comment ids name the round and the user, not the Signl.
+#[actix_rt::test]
+async fn a_user_acting_on_two_signls_of_one_round_leaves_one_comment_per_action() {
+    let world = world(
+        1,
+        roomy(),
+        Channels {
+            webhook: true,
+            rest_poll: false,
+        },
+    );
+    let (_running, server) = start(&world).await;
+    paged(&world).await;
+    let name = world.names[0].clone();
+    // The re-post of a Signl whose reply was lost: the same ExternalID, a second Signl.
+    let tenant = world.config.connectors[0].settings().tenant();
+    let external = store::ids::external_id(tenant, IncidentKey::from_source_id(&name));
+    let url = world.config.connectors[0].signl4_webhook_url();
+    let response = reqwest::Client::new()
+        .post(url.expose())
+        .json(&json!({"Title": "re-sent", "X-S4-ExternalID": external, "X-S4-Status": "new"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let signls = signls_of(&world, &name);
+    assert_eq!(signls.len(), 2, "two Signls for one ExternalID: {signls:?}");
+    for (id, _) in &signls {
+        let control = world.sandbox.control();
+        control
+            .user_action(TENANT, id, None, UserAction::Acknowledge)
+            .unwrap();
+    }
+    for (id, _) in &signls {
+        let control = world.sandbox.control();
+        control
+            .user_action(TENANT, id, None, UserAction::Close)
+            .unwrap();
+    }
+    let counts = quiet(&world, Duration::from_secs(60)).await;
+    let actions = recorded_actions(&world, &name);
+    assert_eq!(actions.len(), 4, "every change recorded: {actions:?}");
+    let comments = world.sandbox.control().comments(TENANT, &name).unwrap();
+    let texts: Vec<&str> = comments
+        .iter()
+        .map(|c| c["properties"]["message"].as_str().unwrap())
+        .collect();
+    let alice = &world.sandbox.control().tenants()[0].users[0];
+    assert_eq!(
+        texts,
+        vec![
+            format!("Acknowledged in SIGNL4 by {} ({}).", alice.name, alice.mail),
+            format!("Closed in SIGNL4 by {} ({}).", alice.name, alice.mail),
+        ],
+        "one comment per action"
+    );
+    assert_eq!(counts.incidents[0].3, "Closed");
+    server.unwrap().stop(true).await;
+}

@@ -381,6 +381,14 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
             let Some(_busy) = self.busy.claim(effect_id) else {
                 continue; // being performed right now
             };
+            // The list was read once; a forward may have finished this intent since.
+            let still_open = self.store.read(|p| {
+                p.incident(tenant, incident)
+                    .is_some_and(|i| i.open_effects.contains_key(&effect_id))
+            });
+            if !still_open {
+                continue;
+            }
             store::crash::point("reconcile.open_intent");
             let correlation = Uuid::now_v7();
             match effect {

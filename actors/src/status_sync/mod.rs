@@ -10,12 +10,17 @@
 //!   the page -> the Signl is acknowledged; an analyst comment -> an annotation ([`sentinel`]).
 //!
 //! Invariants:
+//! - An effect is performed only by the holder of its claim, only while its intent is open,
+//!   and the claim is held until its outcome is recorded: no two paths (a write-back and a
+//!   reconcile pass) perform one intent twice.
 //! - A notification is recorded (deduplicated by its change key through the inbox) together with
 //!   the intents of its write-back, in one commit, before its sender is answered: a crash at any
 //!   point leaves either nothing (SIGNL4 delivers again) or the action with all its intents, which
 //!   the reconcile finishes. The write-back runs after, as intents with outcomes.
-//! - Comment ids are uuid v5 of tenant, incident and change key, so a retry rewrites the same
-//!   comment; incident writes read first and stop when the incident is already in the target
+//! - Comment ids are uuid v5 of tenant, incident and what the write-back answers
+//!   ([`write_back_cause`]: the round and user of an acknowledge, the round of a close, the id of
+//!   an annotation), so a retry, a second delivery or a second Signl of the same round rewrites
+//!   the same comment; incident writes read first and stop when the incident is already in the target
 //!   state (so a restart between a PUT and its outcome reads instead of writing again), then PUT
 //!   the full resource with its etag, again on 409.
 //! - No loops, by provenance recorded in the log: a SIGNL4 change without a user, an acknowledge
@@ -116,7 +121,7 @@ pub fn write_back_effects(
         Some(name) => format!("{name} ({email})"),
         None => email.to_string(),
     };
-    let cause = notification.change_key();
+    let cause = write_back_cause(state, notification);
     let comment = |message: String| Effect::WriteComment {
         comment_id: comment_id(state.tenant, state.key, &cause),
         message,
@@ -165,6 +170,28 @@ pub fn write_back_effects(
             }
             vec![comment(format!("{who} via SIGNL4: {text}"))]
         }
+    }
+}
+
+/// What a write-back answers, as Sentinel sees it: the cause of its effects and the seed of its
+/// comment id. Acknowledges and closes are named by the incident's round and the user, not by
+/// the Signl: a round can have two Signls (a re-post without an API key is known
+/// at-least-once), and a user acting on both must still change Sentinel once and leave one
+/// comment ("comment written 2 times: Acknowledged in SIGNL4 by Alice" in the chaos run came
+/// from comment ids derived from each Signl's id). Annotations keep their own id: each is news.
+pub fn write_back_cause(state: &Incident, notification: &Notification) -> String {
+    let round = state.round;
+    match &notification.action {
+        Signl4Action::Acknowledged => {
+            let user = notification
+                .user_id
+                .as_deref()
+                .or(notification.user_email.as_deref())
+                .unwrap_or("-");
+            format!("ack/round-{round}/{user}")
+        }
+        Signl4Action::Closed => format!("close/round-{round}"),
+        Signl4Action::Annotated { .. } => notification.change_key(),
     }
 }
 
@@ -321,9 +348,15 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
         let Some(claim) = self.busy.claim(effect_id) else {
             return Ok(()); // being performed right now
         };
+        // A reconcile pass lists the open intents once, then walks them: one finished by a
+        // write-back in the meantime (its claim released after its outcome) is done, not open.
+        if !self.is_open(incident, effect_id) {
+            return Ok(());
+        }
         store::crash::point("effect.after_intent");
         let result = self.call(incident, effect_id, effect).await;
-        drop(claim);
+        // The claim is held until the outcome is recorded (it drops when this returns): released
+        // earlier, a reconcile pass could find the intent still open and perform it again.
         let command = match result {
             Ok(result) => {
                 store::crash::point("effect.after_call");
@@ -342,7 +375,16 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
         self.store
             .execute(Execution::incident(self.tenant(), incident, command))
             .await?;
+        drop(claim);
         Ok(())
+    }
+
+    /// True while the intent of `effect_id` has no outcome in the log.
+    fn is_open(&self, incident: IncidentKey, effect_id: EffectId) -> bool {
+        self.store.read(|p| {
+            p.incident(self.tenant(), incident)
+                .is_some_and(|i| i.open_effects.contains_key(&effect_id))
+        })
     }
 
     /// Finishes the open intents StatusSync owns (all its calls are idempotent or checked), and
