@@ -877,3 +877,54 @@ async fn a_user_acting_on_two_signls_of_one_round_leaves_one_comment_per_action(
     assert_eq!(counts.incidents[0].3, "Closed");
     server.unwrap().stop(true).await;
 }
+
+/// A 409 answers a stale etag, so the write reads again at once: no PUT is ever repeated with the
+/// etag that was just refused (an end-to-end run saw one tag re-send the same etag 4-5 times
+/// after a 503, delaying fresh pages behind it).
+#[actix_rt::test]
+async fn a_409_is_followed_by_a_fresh_read_never_by_the_same_put() {
+    let world = world(
+        1,
+        roomy(),
+        Channels {
+            webhook: false,
+            rest_poll: false,
+        },
+    );
+    let control = world.sandbox.control();
+    let put_fault = |status: u16, times: u32| FaultSpec {
+        service: Service::Sentinel,
+        kind: FaultKind::Status {
+            status,
+            retry_after: None,
+        },
+        times: Some(times),
+        probability: None,
+        path_contains: Some("/incidents/".into()),
+        method: Some("PUT".into()),
+    };
+    control.add_fault(put_fault(503, 1));
+    control.add_fault(put_fault(409, 3));
+    let (_running, _) = start(&world).await;
+    paged(&world).await;
+    assert!(
+        control.faults().iter().all(|f| f.fired > 0),
+        "every fault fired"
+    );
+    let name = world.names[0].to_ascii_lowercase();
+    let calls: Vec<(String, u16)> = control
+        .requests()
+        .into_iter()
+        .filter(|r| r.service == "sentinel" && r.path.to_ascii_lowercase().contains(&name))
+        .filter(|r| !r.path.contains("/comments") && !r.path.contains("/alerts"))
+        .filter(|r| !r.path.contains("/entities") && !r.path.contains("/relations"))
+        .map(|r| (r.method, r.status))
+        .collect();
+    for pair in calls.windows(2) {
+        if pair[0] == ("PUT".to_string(), 409) {
+            assert_eq!(pair[1].0, "GET", "a read after every 409: {calls:?}");
+        }
+    }
+    let puts = calls.iter().filter(|(m, _)| m == "PUT").count();
+    assert_eq!(puts, 5, "503, three 409s, then the tag: {calls:?}");
+}

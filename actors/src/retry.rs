@@ -1,7 +1,9 @@
 //! Retry with backoff: how the actors wait out throttling and transient failures.
 //!
-//! Invariants: only [`ApiError::is_retryable`] errors are retried; a `Throttled` error waits at
-//! least the server's `Retry-After`; other waits grow exponentially with full jitter (so many
+//! Invariants: only [`ApiError::is_retryable`] errors are retried, and never a `Conflict` (a
+//! 409 answers a stale etag: only a fresh read can help, so the caller reads again at once and
+//! sends one PUT per etag); a `Throttled` error waits at least the server's `Retry-After` (429,
+//! and 503 with one); other waits grow exponentially with full jitter (so many
 //! connectors that failed together do not retry together); attempts and total time are bounded,
 //! after which the last error is returned and the caller decides (an open intent stays open
 //! and is reconciled later).
@@ -66,7 +68,10 @@ where
         match call().await {
             Ok(value) => return (Ok(value), attempt),
             Err(error) => {
-                if !error.is_retryable() || attempt >= backoff.attempts {
+                // A 409 is never repeated in place: the same PUT carries the same stale etag;
+                // the caller reads again at once and writes once per etag.
+                let conflict = matches!(error, ApiError::Conflict);
+                if !error.is_retryable() || conflict || attempt >= backoff.attempts {
                     return (Err(error), attempt);
                 }
                 let wait = backoff.wait(attempt, &error);
