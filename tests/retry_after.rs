@@ -1,5 +1,6 @@
 //! `Retry-After` is read without any possible panic (a `1e20` once aborted the release build,
-//! taking every tenant down), capped, and honoured on 503 as on 429.
+//! taking every tenant down), capped, and honoured on 503 as on 429 (a 503 stays apart from a
+//! 429: its request may have been processed).
 
 use std::time::Duration;
 
@@ -85,12 +86,13 @@ fn classified(status: u16, retry_after: Option<&'static str>) -> ApiError {
 
 #[test]
 fn a_503_with_retry_after_waits_like_a_throttle() {
-    assert_eq!(
-        classified(503, Some("7")),
-        ApiError::Throttled {
-            retry_after: Duration::from_secs(7)
-        }
+    let unavailable = classified(503, Some("7"));
+    assert!(
+        matches!(unavailable, ApiError::Unavailable { retry_after, .. } if retry_after == Duration::from_secs(7)),
+        "{unavailable:?}"
     );
+    assert!(unavailable.is_retryable());
+    assert_eq!(unavailable.retry_after(), Some(Duration::from_secs(7)));
     assert_eq!(
         classified(429, Some("1e20")),
         ApiError::Throttled {

@@ -928,3 +928,195 @@ async fn a_409_is_followed_by_a_fresh_read_never_by_the_same_put() {
     let puts = calls.iter().filter(|(m, _)| m == "PUT").count();
     assert_eq!(puts, 5, "503, three 409s, then the tag: {calls:?}");
 }
+
+/// Every event of the log's incidents.
+fn incident_events(world: &World) -> Vec<Event> {
+    let keys: Vec<(store::TenantId, IncidentKey)> = world
+        .store
+        .read(|p| p.incidents.values().map(|i| (i.tenant, i.key)).collect());
+    keys.into_iter()
+        .flat_map(|(tenant, key)| world.store.log().incident_events(tenant, key).unwrap())
+        .map(|e| e.event)
+        .collect()
+}
+
+/// The reasons of the intents the log holds as parked right now.
+fn parked_reasons(world: &World) -> Vec<String> {
+    world.store.read(|p| {
+        p.incidents
+            .values()
+            .flat_map(|i| i.parked.values().cloned())
+            .collect()
+    })
+}
+
+fn create_incidents(world: &World, n: usize, prefix: &str) -> Vec<String> {
+    (0..n)
+        .map(|k| {
+            let spec = IncidentSpec {
+                title: format!("{prefix} {k}"),
+                severity: "High".into(),
+                ..IncidentSpec::default()
+            };
+            let incident = world
+                .sandbox
+                .control()
+                .create_incident(TENANT, spec)
+                .unwrap();
+            incident["name"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+/// Nothing failed for good: parked effects went through once the operator fixed the secret.
+fn assert_nothing_failed_and_nothing_parked(world: &World) {
+    let failures: Vec<String> = incident_events(world)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::EffectFailed(f) => Some(f.reason),
+            _ => None,
+        })
+        .collect();
+    assert!(failures.is_empty(), "failed effects: {failures:?}");
+    assert!(
+        parked_reasons(world).is_empty(),
+        "{:?}",
+        parked_reasons(world)
+    );
+    let report = store::verify::verify(
+        world.store.log(),
+        store::verify::Options {
+            max_intent_age_ms: i64::MAX,
+            now_ms: 0,
+        },
+        &mut |_, _| {},
+    );
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert!(report.parked.is_empty());
+}
+
+/// A tenant's client secret revoked during a burst of SIGNL4 actions and new incidents, then
+/// restored: the write-backs and pages park (open, never failed), are listed as parked, and
+/// every one goes through after the fix.
+#[actix_rt::test]
+async fn a_client_secret_revoked_during_a_burst_then_restored_loses_nothing() {
+    use sentinel_signl4::sandbox::control::Credential;
+    let world = world(
+        4,
+        roomy(),
+        Channels {
+            webhook: true,
+            rest_poll: false,
+        },
+    );
+    let (_running, server) = start(&world).await;
+    paged(&world).await;
+    let control = world.sandbox.control();
+    control.revoke(TENANT, Credential::ClientSecret).unwrap();
+    let (acked, closed) = (&world.names[..2], &world.names[2..]);
+    for name in acked {
+        user(&world, TENANT, UserAction::Acknowledge, name);
+    }
+    for name in closed {
+        user(&world, TENANT, UserAction::Close, name);
+    }
+    let fresh = create_incidents(&world, 2, "During the revocation");
+    wait_until("write-backs parked", Duration::from_secs(30), || {
+        parked_reasons(&world).len() >= 4
+    })
+    .await;
+    let reasons = parked_reasons(&world);
+    assert!(
+        reasons.iter().all(|r| r.contains("authentication failed")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().all(|r| !r.contains("sbx~")),
+        "no secret in a reason: {reasons:?}"
+    );
+    let report = store::verify::verify(
+        world.store.log(),
+        store::verify::Options {
+            max_intent_age_ms: i64::MAX,
+            now_ms: 0,
+        },
+        &mut |_, _| {},
+    );
+    assert!(report.parked.len() >= 4, "verify lists them: {report:?}");
+    control.restore(TENANT, Credential::ClientSecret).unwrap();
+    wait_until(
+        "every action written back and every new incident paged",
+        Duration::from_secs(60),
+        || {
+            let status = |n: &str| {
+                control.incident(TENANT, n).unwrap()["properties"]["status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            acked.iter().all(|n| status(n) == "Active")
+                && closed.iter().all(|n| status(n) == "Closed")
+                && fresh.iter().all(|n| signl_of(&world, n).is_some())
+                && world.store.read(|p| p.open_effects().is_empty())
+        },
+    )
+    .await;
+    let counts = quiet(&world, Duration::from_secs(60)).await;
+    for (ours, ..) in &counts.incidents {
+        assert_eq!(*ours, 1, "one comment per action: {counts:?}");
+    }
+    assert_nothing_failed_and_nothing_parked(&world);
+    server.unwrap().stop(true).await;
+}
+
+/// The SIGNL4 team secret unknown (404 code 3004) while incidents arrive and an analyst closes
+/// a paged one: the pages and the resolve park, and go out once the secret is restored, each
+/// Signl once.
+#[actix_rt::test]
+async fn an_unknown_team_secret_parks_pages_and_resolves_until_restored() {
+    use sentinel_signl4::sandbox::control::Credential;
+    let world = world(
+        1,
+        roomy(),
+        Channels {
+            webhook: false,
+            rest_poll: false,
+        },
+    );
+    let (_running, _) = start(&world).await;
+    paged(&world).await;
+    let control = world.sandbox.control();
+    control.revoke(TENANT, Credential::TeamSecret).unwrap();
+    let fresh = create_incidents(&world, 2, "While SIGNL4 refuses");
+    analyst(
+        &world,
+        &world.names[0],
+        AnalystAction {
+            status: Some("Closed".into()),
+            classification: Some("BenignPositive".into()),
+            classification_reason: Some("SuspiciousButExpected".into()),
+            classification_comment: Some("done".into()),
+            ..AnalystAction::default()
+        },
+    );
+    wait_until(
+        "pages and the resolve parked",
+        Duration::from_secs(30),
+        || parked_reasons(&world).len() >= 3,
+    )
+    .await;
+    assert!(fresh.iter().all(|n| signl_of(&world, n).is_none()));
+    control.restore(TENANT, Credential::TeamSecret).unwrap();
+    wait_until("paged and resolved", Duration::from_secs(60), || {
+        fresh.iter().all(|n| signls_of(&world, n).len() == 1)
+            && signls_of(&world, &world.names[0])
+                .iter()
+                .all(|(_, status)| *status == 4)
+            && world.store.read(|p| p.open_effects().is_empty())
+    })
+    .await;
+    for name in &fresh {
+        assert_eq!(signls_of(&world, name).len(), 1, "paged once");
+    }
+    assert_nothing_failed_and_nothing_parked(&world);
+}

@@ -13,6 +13,7 @@ pub mod enricher;
 pub mod forwarder;
 pub mod messages;
 pub mod observation;
+pub mod parking;
 pub mod poller;
 pub mod ports;
 pub mod retry;

@@ -25,6 +25,14 @@ pub enum ApiError {
     /// 429: wait at least this long before the next call to that service.
     #[error("throttled; retry after {retry_after:?}")]
     Throttled { retry_after: Duration },
+    /// 503 with a `Retry-After`: wait at least this long. Unlike a 429, the request may have
+    /// been processed behind the gateway that answered, so a non-idempotent call (a page) is
+    /// not repeated in place after it.
+    #[error("unavailable; retry after {retry_after:?}: {message}")]
+    Unavailable {
+        retry_after: Duration,
+        message: String,
+    },
     /// 5xx, timeout, connection reset, an HTML error page or a body that does not parse.
     #[error("transient failure: {0}")]
     Transient(String),
@@ -47,9 +55,64 @@ impl ApiError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            ApiError::Throttled { .. } | ApiError::Transient(_) | ApiError::Conflict
+            ApiError::Throttled { .. }
+                | ApiError::Unavailable { .. }
+                | ApiError::Transient(_)
+                | ApiError::Conflict
         )
     }
+
+    /// The wait the server asked for (429, or 503 with `Retry-After`).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::Throttled { retry_after } | ApiError::Unavailable { retry_after, .. } => {
+                Some(*retry_after)
+            }
+            _ => None,
+        }
+    }
+
+    /// True for a refusal an operator can fix: no token (a revoked or expired client secret),
+    /// 401, 403 (a missing role), and the 404s that name the configuration rather than an item
+    /// (an unknown SIGNL4 team secret, a workspace or subscription that does not exist, which
+    /// classify as `Rejected` 404; a missing item is `NotFound`). The effect is parked: its
+    /// intent stays open and is tried again with a capped backoff, never failed for good.
+    pub fn needs_operator(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Auth(_)
+                | ApiError::Rejected {
+                    status: 401 | 403 | 404,
+                    ..
+                }
+        )
+    }
+
+    /// What becomes of an effect whose call ended with this error (see [`Disposition`]).
+    pub fn disposition(&self) -> Disposition {
+        if self.needs_operator() {
+            Disposition::Park
+        } else if self.is_retryable() {
+            Disposition::Retry
+        } else {
+            Disposition::Fail
+        }
+    }
+}
+
+/// What an error means for the intent of the effect that met it. Exists so that every actor
+/// decides the same way: only a final answer fails an effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Passing trouble (throttling, 5xx, timeouts, conflicts): the intent stays open and the
+    /// next reconcile tries again.
+    Retry,
+    /// An operator must act (see [`ApiError::needs_operator`]): the intent stays open, is
+    /// recorded as parked and tried again with a capped backoff until the fix lands.
+    Park,
+    /// A final answer (our request refused as such, the item gone): the intent is closed as
+    /// failed.
+    Fail,
 }
 
 /// What the Poller lists: incidents in these statuses and severities modified since a time.
@@ -187,6 +250,9 @@ pub struct SignlSummary {
     pub event_id: Option<String>,
     /// `status`: 1 open, 2 acknowledged, 4 closed.
     pub status: u32,
+    /// `history.created` in ms, when reported: tells this round's Signl from an earlier
+    /// round's (both carry the incident's ExternalID).
+    pub created_ms: Option<i64>,
 }
 
 /// SIGNL4.

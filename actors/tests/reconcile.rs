@@ -60,6 +60,7 @@ impl Signl4Api for BlockingSignl4 {
             id: format!("signl-of-{external_id}"),
             event_id: None,
             status: 1,
+            created_ms: None,
         }]))
     }
 }
@@ -211,6 +212,7 @@ async fn forwarder_reconcile_passes_do_not_overlap() {
         sentinel,
         signl4: Rc::new(BlockingSignl4(gate.clone())),
         busy: Claims::default(),
+        parking: Default::default(),
     })
     .start();
     drive(&forwarder, &gate, &store).await;
@@ -240,6 +242,7 @@ async fn status_sync_reconcile_passes_do_not_overlap() {
         sentinel: sentinel.clone(),
         signl4: Rc::new(FakeSignl4::default()),
         busy: Claims::default(),
+        parking: Default::default(),
         by_external_id: RefCell::new(HashMap::new()),
         polls: PollState::default(),
     })

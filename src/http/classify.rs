@@ -4,7 +4,7 @@
 //! | outcome | error |
 //! |---|---|
 //! | 429 | `Throttled` with `Retry-After` (seconds or HTTP date; [`DEFAULT_RETRY_AFTER`] if absent) |
-//! | 503 with a readable `Retry-After` | `Throttled` with it (a 503 without one is `Transient`) |
+//! | 503 with a readable `Retry-After` | `Unavailable` with it (a 503 without one is `Transient`) |
 //! | 409 | `Conflict` |
 //! | 404 with a JSON error naming a missing *resource* | `NotFound` |
 //! | 404 naming a missing subscription, workspace, path (configuration) | `Rejected` |
@@ -136,9 +136,16 @@ pub fn response(x: &Exchange, call: &CallInfo<'_>, redactor: &Redactor) -> ApiEr
         };
     }
     if status == 503 {
-        // Unavailable, and saying for how long: waited like a throttle (never shorter).
+        // Unavailable, and saying for how long: waited like a throttle (never shorter), but
+        // kept apart from a 429, since the request may have been processed behind a gateway.
         if let Some(wait) = retry_after(&x.headers) {
-            return ApiError::Throttled { retry_after: wait };
+            return ApiError::Unavailable {
+                retry_after: wait,
+                message: redactor.clean(&format!(
+                    "{} {} {} answered 503",
+                    call.service, call.method, call.template
+                )),
+            };
         }
     }
     if status == 409 {

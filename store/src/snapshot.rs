@@ -8,7 +8,7 @@
 use crate::projection::Projection;
 
 /// Layout version of the snapshot bytes; bump it whenever a projection type changes shape.
-pub const SNAPSHOT_FORMAT: u8 = 2;
+pub const SNAPSHOT_FORMAT: u8 = 3;
 
 /// Largest snapshot decoded (bounds memory if a length prefix is corrupt).
 const MAX_SNAPSHOT_BYTES: usize = 4 << 30;

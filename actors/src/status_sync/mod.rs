@@ -49,6 +49,7 @@ use store::writer::Execution;
 use store::{Command, EffectId, ExecuteOutcome, IncidentKey, Store, StoreError, TenantId};
 
 use crate::messages::Recorded;
+use crate::parking::{log_parked, settle, Parking, Settled};
 use crate::ports::{SentinelApi, Signl4Api};
 use crate::settings::{ConnectorSettings, SyncSettings};
 use crate::tracker::{Claims, Tracker};
@@ -71,6 +72,8 @@ pub struct SyncContext<S, G> {
     pub signl4: Rc<G>,
     /// Effects being performed right now, so a reconcile never races them.
     pub busy: Claims,
+    /// Effects waiting for an operator, and when to try each again.
+    pub parking: Parking,
     /// ExternalID -> incident, rebuilt from the projection when an id is not found.
     pub by_external_id: RefCell<HashMap<String, IncidentKey>>,
     /// Bookkeeping of the Sentinel and REST pollers of this StatusSync (memory only: after a
@@ -355,22 +358,29 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
         }
         store::crash::point("effect.after_intent");
         let result = self.call(incident, effect_id, effect).await;
+        if result.is_ok() {
+            store::crash::point("effect.after_call");
+        }
         // The claim is held until the outcome is recorded (it drops when this returns): released
         // earlier, a reconcile pass could find the intent still open and perform it again.
-        let command = match result {
-            Ok(result) => {
-                store::crash::point("effect.after_call");
-                Command::Succeed { effect_id, result }
-            }
-            Err((error, attempts)) if !error.is_retryable() => Command::Fail {
-                effect_id,
-                reason: error.to_string(),
-                attempts,
-            },
-            Err((error, _)) => {
-                tracing::warn!(%error, %incident, "write-back not done yet; the intent stays open");
+        let interval = self.settings.poll_interval;
+        let command = match settle(&self.parking, effect_id, result, interval, "write-back") {
+            Settled::Outcome(command) => command,
+            Settled::Park(command) => {
+                let outcome = self
+                    .store
+                    .execute(Execution::incident(
+                        self.tenant(),
+                        incident,
+                        command.clone(),
+                    ))
+                    .await?;
+                if !outcome.events().is_empty() {
+                    log_parked(&command, "write-back");
+                }
                 return Ok(());
             }
+            Settled::Open => return Ok(()),
         };
         self.store
             .execute(Execution::incident(self.tenant(), incident, command))
@@ -391,6 +401,9 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
     /// looks at the comments of open incidents not looked at since their last change.
     pub async fn reconcile(&self) -> Result<(), StoreError> {
         for (incident, effect_id, effect) in owned_open_effects(&self.store, self.tenant()) {
+            if !self.parking.ready(effect_id) {
+                continue; // parked, and its wait is not over
+            }
             store::crash::point("reconcile.open_intent");
             self.run(incident, effect_id, &effect).await?;
         }

@@ -18,8 +18,9 @@
 //!        analyst comment in Sentinel            ─▶ Signl annotated
 //! ```
 //!
-//! Every side effect is an `EffectRequested` (intent) closed by exactly one `EffectSucceeded` or
-//! `EffectFailed` (outcome). Effect ids are derived from what the effect is (see [`effect_id`]),
+//! Every side effect is an `EffectRequested` (intent) closed by exactly one `EffectSucceeded`,
+//! `EffectFailed` or `EffectCancelled` (outcome); meanwhile it may be `EffectParked` (waiting
+//! for an operator, still open) once per change of reason. Effect ids are derived from what the effect is (see [`effect_id`]),
 //! so asking twice for the same effect is refused instead of performed twice.
 
 mod command;
@@ -124,6 +125,8 @@ pub struct Incident {
     pub open_effects: BTreeMap<EffectId, Effect>,
     /// Effects with an outcome (success or failure): never requested again.
     pub done_effects: BTreeSet<EffectId>,
+    /// Open intents parked on a refusal an operator can fix, with the recorded reason.
+    pub parked: BTreeMap<EffectId, String>,
     /// Etags our own incident writes produced, newest last.
     pub own_etags: VecDeque<String>,
     /// Comments written to Sentinel.
@@ -211,11 +214,23 @@ impl Incident {
                 self.open_effects.insert(e.effect_id, e.effect.clone());
             }
             Event::EffectSucceeded(e) => {
+                self.parked.remove(&e.effect_id);
                 let effect = self.open_effects.remove(&e.effect_id);
                 self.done_effects.insert(e.effect_id);
                 self.apply_success(effect, &e.result, recorded_at_ms);
             }
             Event::EffectFailed(e) => {
+                self.parked.remove(&e.effect_id);
+                if let Some(Effect::RaiseSignl { .. }) = self.open_effects.remove(&e.effect_id) {
+                    self.signl.status = SignlStatus::None;
+                }
+                self.done_effects.insert(e.effect_id);
+            }
+            Event::EffectParked(e) => {
+                self.parked.insert(e.effect_id, e.reason.clone());
+            }
+            Event::EffectCancelled(e) => {
+                self.parked.remove(&e.effect_id);
                 if let Some(Effect::RaiseSignl { .. }) = self.open_effects.remove(&e.effect_id) {
                     self.signl.status = SignlStatus::None;
                 }
