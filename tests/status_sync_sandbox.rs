@@ -1120,3 +1120,211 @@ async fn an_unknown_team_secret_parks_pages_and_resolves_until_restored() {
     }
     assert_nothing_failed_and_nothing_parked(&world);
 }
+
+fn signl4_fault(kind: FaultKind, path: &str, times: Option<u32>) -> FaultSpec {
+    FaultSpec {
+        service: Service::Signl4,
+        kind,
+        times,
+        probability: None,
+        path_contains: Some(path.into()),
+        method: None,
+    }
+}
+
+/// The results recorded for the pages of one incident.
+fn page_results(world: &World, name: &str) -> Vec<String> {
+    let tenant = world.config.connectors[0].settings().tenant();
+    let events = world
+        .store
+        .log()
+        .incident_events(tenant, IncidentKey::from_source_id(name))
+        .unwrap();
+    let pages: Vec<store::EffectId> = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::EffectRequested(r) if matches!(r.effect, Effect::RaiseSignl { .. }) => {
+                Some(r.effect_id)
+            }
+            _ => None,
+        })
+        .collect();
+    events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::EffectSucceeded(s) if pages.contains(&s.effect_id) => {
+                Some(format!("{:?}", s.result))
+            }
+            Event::EffectCancelled(c) if pages.contains(&c.effect_id) => {
+                Some(format!("cancelled: {}", c.reason))
+            }
+            Event::EffectFailed(f) if pages.contains(&f.effect_id) => {
+                Some(format!("failed: {}", f.reason))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A page SIGNL4 processed but whose answer was lost (a 502 after handling, a reset after
+/// handling) is never posted again in place: the reconcile finds it by ExternalID.
+#[actix_rt::test]
+async fn a_page_whose_answer_was_lost_is_found_not_sent_again() {
+    let world = world(
+        2,
+        roomy(),
+        Channels {
+            webhook: false,
+            rest_poll: false,
+        },
+    );
+    let control = world.sandbox.control();
+    control.add_fault(signl4_fault(
+        FaultKind::StatusAfterHandling { status: 502 },
+        "/webhook/",
+        Some(1),
+    ));
+    control.add_fault(signl4_fault(
+        FaultKind::ResetAfterHandling,
+        "/webhook/",
+        Some(1),
+    ));
+    let (_running, _) = start(&world).await;
+    paged(&world).await;
+    assert!(control.faults().iter().all(|f| f.fired == 1), "both fired");
+    for name in &world.names {
+        assert_eq!(signls_of(&world, name).len(), 1, "{name} paged once");
+        let results = page_results(&world, name);
+        assert_eq!(results.len(), 1, "{results:?}");
+        assert!(results[0].contains("AlreadyDone"), "{results:?}");
+    }
+    assert_nothing_failed_and_nothing_parked(&world);
+}
+
+/// A Signl the on-call person closed before the lost page was settled exists all the same: the
+/// reconcile counts it and pages nobody again.
+#[actix_rt::test]
+async fn a_lost_page_already_closed_by_the_on_call_person_is_not_raised_again() {
+    let world = world(
+        1,
+        roomy(),
+        Channels {
+            webhook: false,
+            rest_poll: false,
+        },
+    );
+    let control = world.sandbox.control();
+    control.add_fault(signl4_fault(
+        FaultKind::StatusAfterHandling { status: 500 },
+        "/webhook/",
+        Some(1),
+    ));
+    // The lookups fail until the Signl is closed.
+    control.add_fault(signl4_fault(
+        FaultKind::Status {
+            status: 503,
+            retry_after: None,
+        },
+        "/alerts",
+        None,
+    ));
+    let (_running, _) = start(&world).await;
+    let name = world.names[0].clone();
+    wait_until("the page reached SIGNL4", Duration::from_secs(30), || {
+        signls_of(&world, &name).len() == 1
+    })
+    .await;
+    let (signl, _) = signls_of(&world, &name).remove(0);
+    control
+        .user_action(TENANT, &signl, None, UserAction::Acknowledge)
+        .unwrap();
+    control
+        .user_action(TENANT, &signl, None, UserAction::Close)
+        .unwrap();
+    control.clear_faults();
+    wait_until("the page settled", Duration::from_secs(30), || {
+        world.store.read(|p| p.open_effects().is_empty())
+    })
+    .await;
+    assert_eq!(
+        signls_of(&world, &name),
+        vec![(signl, 4)],
+        "not raised again"
+    );
+    let results = page_results(&world, &name);
+    assert!(
+        results.len() == 1 && results[0].contains("AlreadyDone"),
+        "{results:?}"
+    );
+}
+
+/// SIGNL4 unreachable while the analyst closes the incident: the open page is cancelled (and
+/// recorded as such) instead of paging on-call for a closed incident once SIGNL4 is back.
+#[actix_rt::test]
+async fn signl4_unreachable_while_the_analyst_closes_leaves_no_signl() {
+    let world = world(
+        1,
+        roomy(),
+        Channels {
+            webhook: false,
+            rest_poll: false,
+        },
+    );
+    let control = world.sandbox.control();
+    control.add_fault(FaultSpec {
+        service: Service::Signl4,
+        kind: FaultKind::Reset,
+        times: None,
+        probability: None,
+        path_contains: None,
+        method: None,
+    });
+    let (_running, _) = start(&world).await;
+    let name = world.names[0].clone();
+    let tenant = world.config.connectors[0].settings().tenant();
+    let key = IncidentKey::from_source_id(&name);
+    wait_until("the page asked for", Duration::from_secs(30), || {
+        world.store.read(|p| {
+            p.incident(tenant, key)
+                .is_some_and(|i| !i.open_effects.is_empty())
+        })
+    })
+    .await;
+    analyst(
+        &world,
+        &name,
+        AnalystAction {
+            status: Some("Closed".into()),
+            classification: Some("FalsePositive".into()),
+            classification_reason: Some("IncorrectAlertLogic".into()),
+            classification_comment: Some("noise".into()),
+            ..AnalystAction::default()
+        },
+    );
+    wait_until("the close observed", Duration::from_secs(30), || {
+        world.store.read(|p| {
+            p.incident(tenant, key)
+                .is_some_and(|i| i.closed_in_sentinel())
+        })
+    })
+    .await;
+    control.clear_faults();
+    wait_until("the page settled", Duration::from_secs(30), || {
+        world.store.read(|p| p.open_effects().is_empty())
+    })
+    .await;
+    assert!(
+        signls_of(&world, &name)
+            .iter()
+            .all(|(_, status)| *status == 4),
+        "no Signl left open: {:?}",
+        signls_of(&world, &name)
+    );
+    assert!(signls_of(&world, &name).is_empty(), "nobody was paged");
+    let results = page_results(&world, &name);
+    assert!(
+        results.len() == 1 && results[0].starts_with("cancelled"),
+        "{results:?}"
+    );
+    assert_nothing_failed_and_nothing_parked(&world);
+}
