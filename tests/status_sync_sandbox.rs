@@ -1328,3 +1328,129 @@ async fn signl4_unreachable_while_the_analyst_closes_leaves_no_signl() {
     );
     assert_nothing_failed_and_nothing_parked(&world);
 }
+
+/// The lost hand-off of issue #16: an analyst's close recorded in the log without the resolve it
+/// implies (a crash between the observation's commit and the intent's, as older builds had
+/// it). Later polls see the same etag and record nothing, so only the state can tell: the
+/// reconcile resolves the Signl from it.
+#[test]
+fn a_close_recorded_without_its_resolve_is_resolved_by_the_reconcile() {
+    let world = world(
+        1,
+        roomy(),
+        Channels {
+            webhook: false,
+            rest_poll: false,
+        },
+    );
+    let name = world.names[0].clone();
+    actix_rt::System::new().block_on(async {
+        let _running = start(&world).await;
+        paged(&world).await;
+    });
+    analyst(
+        &world,
+        &name,
+        AnalystAction {
+            status: Some("Closed".into()),
+            classification: Some("TruePositive".into()),
+            classification_reason: Some("SuspiciousActivity".into()),
+            classification_comment: Some("handled".into()),
+            ..AnalystAction::default()
+        },
+    );
+    let settings = world.config.connectors[0].settings();
+    let tenant = settings.tenant();
+    let incident = IncidentKey::from_source_id(&name);
+    let record = actix_rt::System::new().block_on(async {
+        use actors::ports::SentinelApi;
+        sentinel_client(&world).get_incident(&name).await.unwrap()
+    });
+    let observation = actors::observation::observed(&record, settings.source);
+    world
+        .store
+        .execute_blocking(Execution::incident(
+            tenant,
+            incident,
+            Command::Observe(observation),
+        ))
+        .unwrap();
+    assert!(world
+        .store
+        .read(|p| p.incident(tenant, incident).unwrap().closed_in_sentinel()));
+    assert_eq!(signls_of(&world, &name)[0].1, 1, "still open");
+    actix_rt::System::new().block_on(async {
+        let _running = start(&world).await;
+        wait_until("the Signl resolved", Duration::from_secs(30), || {
+            signls_of(&world, &name)
+                .iter()
+                .all(|(_, status)| *status == 4)
+        })
+        .await;
+        quiet(&world, Duration::from_secs(60)).await;
+    });
+    let resolves = world
+        .store
+        .log()
+        .incident_events(tenant, incident)
+        .unwrap()
+        .into_iter()
+        .filter(|e| {
+            matches!(&e.event, Event::EffectRequested(r) if matches!(r.effect, Effect::ResolveSignl { .. }))
+        })
+        .count();
+    assert_eq!(resolves, 1);
+}
+
+/// The resolve an analyst's close implies is recorded in the same commit as the observation
+/// of the close (adjacent in the log, one correlation), so no crash can separate them.
+#[actix_rt::test]
+async fn an_analysts_close_and_its_resolve_are_recorded_together() {
+    let world = world(
+        1,
+        roomy(),
+        Channels {
+            webhook: false,
+            rest_poll: false,
+        },
+    );
+    let (_running, _) = start(&world).await;
+    paged(&world).await;
+    let name = world.names[0].clone();
+    analyst(
+        &world,
+        &name,
+        AnalystAction {
+            status: Some("Closed".into()),
+            classification: Some("TruePositive".into()),
+            classification_reason: Some("SuspiciousActivity".into()),
+            classification_comment: Some("handled".into()),
+            ..AnalystAction::default()
+        },
+    );
+    wait_until("the Signl resolved", Duration::from_secs(30), || {
+        signls_of(&world, &name)
+            .iter()
+            .all(|(_, status)| *status == 4)
+    })
+    .await;
+    quiet(&world, Duration::from_secs(60)).await;
+    let tenant = world.config.connectors[0].settings().tenant();
+    let events = world
+        .store
+        .log()
+        .incident_events(tenant, IncidentKey::from_source_id(&name))
+        .unwrap();
+    let closed = events
+        .iter()
+        .find(|e| matches!(e.event, Event::ClosedInSentinel(_)))
+        .expect("close recorded");
+    let resolve = events
+        .iter()
+        .find(|e| {
+            matches!(&e.event, Event::EffectRequested(r) if matches!(r.effect, Effect::ResolveSignl { .. }))
+        })
+        .expect("resolve asked for");
+    assert_eq!(resolve.seq, closed.seq + 1, "adjacent");
+    assert_eq!(resolve.correlation, closed.correlation, "one commit's work");
+}

@@ -29,7 +29,7 @@ pub mod render;
 use std::rc::Rc;
 
 use serde_json::Value;
-use store::aggregate::SignlStatus;
+use store::aggregate::{desired_effects, SignlStatus};
 use store::events::{Effect, EffectResult, Event};
 use store::ids::external_id;
 use store::writer::Execution;
@@ -484,7 +484,7 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
                 _ => {} // other effects belong to StatusSync
             }
         }
-        self.tag_untagged(tenant).await
+        self.tag_wanted(tenant).await
     }
 
     /// Settles an open page whose outcome is unknown (see the module invariants): sent again
@@ -570,17 +570,15 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
         }
     }
 
-    /// Tags every paged incident whose tag was never asked for: a crash between a Signl's
-    /// outcome and the tag's intent leaves no open intent behind, so only this finds it (the
-    /// chaos run found five such incidents in 200 kills before this existed).
-    async fn tag_untagged(&self, tenant: TenantId) -> Result<(), StoreError> {
-        let label = &self.settings.tag;
-        if label.is_empty() {
+    /// Tags every recent incident whose state wants its tag and nobody asked for it
+    /// (`desired_effects`): a crash between a Signl's outcome and the tag's intent leaves no
+    /// open intent behind, so only the state shows it (the chaos run found five such incidents
+    /// in 200 kills before this existed).
+    async fn tag_wanted(&self, tenant: TenantId) -> Result<(), StoreError> {
+        if self.settings.tag.is_empty() {
             return Ok(());
         }
-        let tag = Effect::TagIncident {
-            label: label.clone(),
-        };
+        let policy = self.settings.policy();
         // Only incidents active within the lookback window: the gap comes from a recent crash,
         // and a changed `tag` setting must not rewrite every incident the log ever held.
         let now_ms = std::time::SystemTime::now()
@@ -588,19 +586,19 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
             .map_or(0, |d| d.as_millis() as i64);
         let since_ms =
             now_ms.saturating_sub(i64::try_from(self.settings.lookback.as_millis()).unwrap_or(0));
-        let untagged: Vec<IncidentKey> = self.store.read(|p| {
+        let wanted: Vec<IncidentKey> = self.store.read(|p| {
             p.incidents
                 .values()
                 .filter(|i| i.tenant == tenant && i.last_event_ms >= since_ms)
-                .filter(|i| !matches!(i.signl.status, SignlStatus::None | SignlStatus::Requested))
                 .filter(|i| {
-                    let id = store::aggregate::effect_id(tenant, i.key, &tag);
-                    !i.done_effects.contains(&id) && !i.open_effects.contains_key(&id)
+                    desired_effects(i, &policy)
+                        .iter()
+                        .any(|e| matches!(e, Effect::TagIncident { .. }))
                 })
                 .map(|i| i.key)
                 .collect()
         });
-        for incident in untagged {
+        for incident in wanted {
             self.tag(tenant, incident, Uuid::now_v7()).await?;
         }
         Ok(())

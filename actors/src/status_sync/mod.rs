@@ -397,8 +397,9 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
         })
     }
 
-    /// Finishes the open intents StatusSync owns (all its calls are idempotent or checked), and
-    /// looks at the comments of open incidents not looked at since their last change.
+    /// Finishes the open intents StatusSync owns (all its calls are idempotent or checked), asks
+    /// for the resolves and acknowledges the state wants and nobody asked for, and looks at the
+    /// comments of open incidents not looked at since their last change.
     pub async fn reconcile(&self) -> Result<(), StoreError> {
         for (incident, effect_id, effect) in owned_open_effects(&self.store, self.tenant()) {
             if !self.parking.ready(effect_id) {
@@ -407,6 +408,7 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
             store::crash::point("reconcile.open_intent");
             self.run(incident, effect_id, &effect).await?;
         }
+        self.sync_open_signls().await?;
         self.sync_unseen_comments().await
     }
 }

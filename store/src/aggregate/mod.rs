@@ -25,10 +25,12 @@
 
 mod command;
 mod decide;
+mod desired;
 mod tenant;
 
 pub use command::Command;
 pub use decide::{effect_id, DecideError};
+pub use desired::{desired_effects, wants_page, Policy};
 pub use tenant::TenantState;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
