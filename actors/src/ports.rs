@@ -6,10 +6,13 @@
 //! Graph) change underneath it.
 //!
 //! Invariants:
+//! - No default methods: every implementation states what each operation does for it (a
+//!   default once silently switched a feature off for a source that never said so).
 //! - Every failure is classified as an [`ApiError`] so that callers decide retries from the kind,
-//!   never from message text: throttling carries the server's `Retry-After`, 409 is `Conflict`,
-//!   other 4xx are permanent (`Rejected`), 5xx, timeouts, resets and unparsable bodies are
-//!   `Transient`.
+//!   never from message text: throttling carries the server's `Retry-After` (429 `Throttled`,
+//!   503 `Unavailable`), 409 is `Conflict`, refusals an operator can fix park an effect
+//!   ([`ApiError::disposition`]), other 4xx are permanent (`Rejected`), 5xx, timeouts, resets and
+//!   unparsable bodies are `Transient`.
 //! - Calls that cause side effects take the effect's id as `request_id`; implementations send it
 //!   as `x-ms-client-request-id` (or log it), so remote logs join the event log.
 //! - Futures are not required to be `Send`: actix runs each actor on one thread.
@@ -219,14 +222,11 @@ pub trait SentinelApi {
     ) -> impl Future<Output = Result<Option<String>, ApiError>>;
 
     /// Every comment of the incident, oldest first (all pages). A read source without incident
-    /// comments keeps this default and reports none, so nothing is mirrored from it.
+    /// comments says so by returning none, so nothing is mirrored from it.
     fn list_comments(
         &self,
         name: &str,
-    ) -> impl Future<Output = Result<Vec<CommentRecord>, ApiError>> {
-        let _ = name;
-        async { Ok(Vec::new()) }
-    }
+    ) -> impl Future<Output = Result<Vec<CommentRecord>, ApiError>>;
 }
 
 /// One incident comment as the service returned it.
@@ -272,42 +272,30 @@ pub trait Signl4Api {
         external_id: &str,
     ) -> impl Future<Output = Result<Option<Vec<SignlSummary>>, ApiError>>;
 
-    /// True when the REST API can be used (an API key is configured). The default is "no".
-    fn has_rest_api(&self) -> bool {
-        false
-    }
+    /// True when the REST API can be used (an API key is configured).
+    fn has_rest_api(&self) -> bool;
 
     /// Adds an annotation to Signl `signl_id` (REST, no acting user, so SIGNL4 attributes it to
-    /// the integration); returns the annotation's id. `None` when no API key is configured. The
-    /// default is "no API key".
+    /// the integration); returns the annotation's id. `None` when no API key is configured.
     fn annotate(
         &self,
         signl_id: &str,
         text: &str,
         request_id: Uuid,
-    ) -> impl Future<Output = Result<Option<String>, ApiError>> {
-        let _ = (signl_id, text, request_id);
-        async { Ok(None) }
-    }
+    ) -> impl Future<Output = Result<Option<String>, ApiError>>;
 
     /// The team's Signls modified at or after `modified_since_ms` (REST polling, the fallback
     /// for deployments that cannot receive outbound webhooks); `None` without an API key.
     fn changed_signls(
         &self,
         modified_since_ms: i64,
-    ) -> impl Future<Output = Result<Option<Vec<SignlState>>, ApiError>> {
-        let _ = modified_since_ms;
-        async { Ok(None) }
-    }
+    ) -> impl Future<Output = Result<Option<Vec<SignlState>>, ApiError>>;
 
     /// The annotations of Signl `signl_id`, oldest first; `None` without an API key.
     fn annotations(
         &self,
         signl_id: &str,
-    ) -> impl Future<Output = Result<Option<Vec<SignlAnnotation>>, ApiError>> {
-        let _ = signl_id;
-        async { Ok(None) }
-    }
+    ) -> impl Future<Output = Result<Option<Vec<SignlAnnotation>>, ApiError>>;
 }
 
 /// A SIGNL4 user as REST reports an actor: the id, and the email and name when the user list

@@ -63,6 +63,22 @@ impl Signl4Api for BlockingSignl4 {
             created_ms: None,
         }]))
     }
+
+    fn has_rest_api(&self) -> bool {
+        false // these tests are about intents, not about mirroring comments
+    }
+
+    async fn annotate(&self, _: &str, _: &str, _: Uuid) -> Result<Option<String>, ApiError> {
+        Ok(None)
+    }
+
+    async fn changed_signls(&self, _: i64) -> Result<Option<Vec<SignlState>>, ApiError> {
+        Ok(None)
+    }
+
+    async fn annotations(&self, _: &str) -> Result<Option<Vec<SignlAnnotation>>, ApiError> {
+        Ok(None)
+    }
 }
 
 /// Sentinel whose comment writes block at the gate; everything else is the in-memory fake.
@@ -118,6 +134,10 @@ impl SentinelApi for BlockingSentinel {
 
     async fn get_comment(&self, _: &str, comment_id: Uuid) -> Result<Option<String>, ApiError> {
         Ok(self.comments.borrow().get(&comment_id).cloned())
+    }
+
+    async fn list_comments(&self, name: &str) -> Result<Vec<CommentRecord>, ApiError> {
+        self.inner.list_comments(name).await
     }
 }
 

@@ -33,7 +33,7 @@ pub mod view;
 
 use std::sync::Arc;
 
-use actors::ports::{IncidentPage, IncidentQuery, IncidentRecord, SentinelApi};
+use actors::ports::{CommentRecord, IncidentPage, IncidentQuery, IncidentRecord, SentinelApi};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -364,5 +364,11 @@ impl SentinelApi for GraphClient {
     async fn get_comment(&self, name: &str, comment_id: Uuid) -> Result<Option<String>, ApiError> {
         let alert = self.get_alert(name).await?;
         Ok(view::find_comment(&alert, comment_id))
+    }
+
+    async fn list_comments(&self, _name: &str) -> Result<Vec<CommentRecord>, ApiError> {
+        // Graph alert comments carry neither an id we could recognise ours by nor an author we
+        // could show, so no analyst comment is mirrored to SIGNL4 from this read source.
+        Ok(Vec::new())
     }
 }
