@@ -118,6 +118,36 @@ pub enum Disposition {
     Fail,
 }
 
+/// Whose write a remote call serves, in the order a shared rate budget serves them: what an
+/// analyst waits for (an acknowledge or close from SIGNL4) before comments, comments before
+/// background work (tags). Exists because under a burst, acknowledges and closes waited minutes
+/// behind tag writes in the same Sentinel budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WritePriority {
+    /// SIGNL4 actions written back (acknowledge, close, owner): what people watch.
+    Human = 0,
+    /// Comments.
+    Comment = 1,
+    /// Work nobody waits for (the tag); yields budget while others could need it.
+    Background = 2,
+}
+
+tokio::task_local! {
+    static PRIORITY: WritePriority;
+}
+
+/// Runs `work` with every remote call in it drawn from the budget at `priority`. A task-local
+/// rather than a parameter, so that the ports keep their shape; calls outside any scope are
+/// [`WritePriority::Human`] (never slowed by this).
+pub async fn with_priority<F: Future>(priority: WritePriority, work: F) -> F::Output {
+    PRIORITY.scope(priority, work).await
+}
+
+/// The priority of the calling task (see [`with_priority`]).
+pub fn current_priority() -> WritePriority {
+    PRIORITY.try_with(|p| *p).unwrap_or(WritePriority::Human)
+}
+
 /// What the Poller lists: incidents in these statuses and severities modified since a time.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IncidentQuery {

@@ -42,7 +42,9 @@ use crate::enricher::search_lines;
 use crate::observation::with_label;
 use crate::parking::{log_parked, settle, Parking, Settled};
 use crate::poller::needs_page;
-use crate::ports::{ApiError, IncidentRecord, SentinelApi, Signl4Api};
+use crate::ports::{
+    with_priority, ApiError, IncidentRecord, SentinelApi, Signl4Api, WritePriority,
+};
 use crate::retry::{retry, retry_unprocessed};
 use crate::settings::ConnectorSettings;
 use crate::tracker::{Claims, Tracker};
@@ -364,8 +366,25 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
         Ok(())
     }
 
-    /// Read, modify, PUT with the etag; again on 409.
+    /// [`ForwardContext::write_tag_now`] as background work: the tag yields the Sentinel budget
+    /// to the write-backs people wait for.
     async fn write_tag(
+        &self,
+        tenant: TenantId,
+        incident: IncidentKey,
+        name: &str,
+        effect_id: EffectId,
+        correlation: Uuid,
+    ) -> Result<(), StoreError> {
+        with_priority(
+            WritePriority::Background,
+            self.write_tag_now(tenant, incident, name, effect_id, correlation),
+        )
+        .await
+    }
+
+    /// Read, modify, PUT with the etag; again on 409.
+    async fn write_tag_now(
         &self,
         tenant: TenantId,
         incident: IncidentKey,

@@ -14,7 +14,9 @@ use store::EffectId;
 use uuid::Uuid;
 
 use super::SyncContext;
-use crate::ports::{ApiError, IncidentRecord, SentinelApi, Signl4Api};
+use crate::ports::{
+    with_priority, ApiError, IncidentRecord, SentinelApi, Signl4Api, WritePriority,
+};
 use crate::retry::retry;
 use store::IncidentKey;
 
@@ -41,11 +43,12 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
                 comment_id,
                 message,
             } => {
-                let (result, attempts) = retry(backoff, || {
+                let write = retry(backoff, || {
                     self.sentinel
                         .put_comment(&name, *comment_id, message, effect_id.0)
-                })
-                .await;
+                });
+                // After the acknowledges and closes people wait for, before tags.
+                let (result, attempts) = with_priority(WritePriority::Comment, write).await;
                 result
                     .map(|etag| EffectResult::CommentWritten { etag })
                     .map_err(|e| (e, attempts))
