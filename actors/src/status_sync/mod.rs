@@ -382,11 +382,62 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
             }
             Settled::Open => return Ok(()),
         };
-        self.store
-            .execute(Execution::incident(self.tenant(), incident, command))
-            .await?;
+        let folded = self.folded_tag(incident, effect, &command);
+        let mut executions = vec![Execution::incident(self.tenant(), incident, command)];
+        executions.extend(folded);
+        self.store.execute_many(executions).await?;
         drop(claim);
         Ok(())
+    }
+
+    /// The tag's intent and outcome when an incident write carried the label (see
+    /// `calls::fold_label`), to record with the write's outcome: the Forwarder then has no tag
+    /// left to write.
+    fn folded_tag(
+        &self,
+        incident: IncidentKey,
+        effect: &Effect,
+        command: &Command,
+    ) -> Vec<Execution> {
+        let label = &self.settings.tag;
+        let written = matches!(
+            command,
+            Command::Succeed {
+                result: store::events::EffectResult::IncidentWritten { .. },
+                ..
+            }
+        );
+        let incident_write = matches!(
+            effect,
+            Effect::AcknowledgeIncident { .. } | Effect::CloseIncident { .. }
+        );
+        if label.is_empty() || !written || !incident_write {
+            return Vec::new();
+        }
+        let tag = Effect::TagIncident {
+            label: label.clone(),
+        };
+        let tenant = self.tenant();
+        let (open, requested) = self.store.read(|p| {
+            p.incident(tenant, incident).map_or((false, true), |i| {
+                let id = store::aggregate::effect_id(tenant, incident, &tag);
+                (i.open_effects.contains_key(&id), i.requested(&tag))
+            })
+        });
+        let done = Command::Succeed {
+            effect_id: store::aggregate::effect_id(tenant, incident, &tag),
+            result: store::events::EffectResult::AlreadyDone {
+                detail: "label written with a SIGNL4 write-back".into(),
+            },
+        };
+        match (open, requested) {
+            (true, _) => vec![Execution::incident(tenant, incident, done)],
+            (false, false) => vec![
+                Execution::incident(tenant, incident, Command::Request(tag)),
+                Execution::incident(tenant, incident, done),
+            ],
+            (false, true) => Vec::new(),
+        }
     }
 
     /// True while the intent of `effect_id` has no outcome in the log.
