@@ -34,6 +34,16 @@ fn every_incident_goes_round_the_loop_once() {
     );
     // Each incident's page, acknowledgement and close reached SIGNL4_CL.
     assert!(summary.contains("signl4_cl_rows=36"), "{summary}");
+    // Every acknowledge and close was written back, so the write-back percentile is a number.
+    let p99 = summary
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("writeback_p99="))
+        .expect("writeback_p99 in the summary");
+    assert!(
+        p99.strip_suffix('s')
+            .is_some_and(|n| n.parse::<f64>().is_ok()),
+        "{summary}"
+    );
     assert!(stdout.contains("ok: the log is contiguous"), "{stdout}");
 
     let timeline = Command::new(BIN)

@@ -798,3 +798,663 @@ async fn a_round_of_users_and_analysts_on_both_sides_has_no_ping_pong() {
     assert!(failures.is_empty(), "{failures:?}");
     server.unwrap().stop(true).await;
 }
+
+/// The Signls of one incident, oldest first (ids and statuses).
+fn signls_of(world: &World, name: &str) -> Vec<(String, i64)> {
+    let tenant = world.config.connectors[0].settings().tenant();
+    let external = store::ids::external_id(tenant, IncidentKey::from_source_id(name));
+    world
+        .sandbox
+        .control()
+        .signls(TENANT)
+        .unwrap()
+        .iter()
+        .filter(|s| s["externalId"] == external.as_str())
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().to_string(),
+                s["status"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The cause of the chaos run's "comment written 2 times: Acknowledged in SIGNL4 by Alice":
+/// without an API key a Signl whose reply was lost is posted again, so one round has two
+/// Signls; a user acknowledging and closing both must still leave one comment per action (and
+/// change Sentinel once), since comment ids name the round and the user, not the Signl.
+#[actix_rt::test]
+async fn a_user_acting_on_two_signls_of_one_round_leaves_one_comment_per_action() {
+    let world = world(
+        1,
+        roomy(),
+        Channels {
+            webhook: true,
+            rest_poll: false,
+        },
+    );
+    let (_running, server) = start(&world).await;
+    paged(&world).await;
+    let name = world.names[0].clone();
+    // The re-post of a Signl whose reply was lost: the same ExternalID, a second Signl.
+    let tenant = world.config.connectors[0].settings().tenant();
+    let external = store::ids::external_id(tenant, IncidentKey::from_source_id(&name));
+    let url = world.config.connectors[0].signl4_webhook_url();
+    let response = reqwest::Client::new()
+        .post(url.expose())
+        .json(&json!({"Title": "re-sent", "X-S4-ExternalID": external, "X-S4-Status": "new"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let signls = signls_of(&world, &name);
+    assert_eq!(signls.len(), 2, "two Signls for one ExternalID: {signls:?}");
+    for (id, _) in &signls {
+        let control = world.sandbox.control();
+        control
+            .user_action(TENANT, id, None, UserAction::Acknowledge)
+            .unwrap();
+    }
+    for (id, _) in &signls {
+        let control = world.sandbox.control();
+        control
+            .user_action(TENANT, id, None, UserAction::Close)
+            .unwrap();
+    }
+    let counts = quiet(&world, Duration::from_secs(60)).await;
+    let actions = recorded_actions(&world, &name);
+    assert_eq!(actions.len(), 4, "every change recorded: {actions:?}");
+    let comments = world.sandbox.control().comments(TENANT, &name).unwrap();
+    let texts: Vec<&str> = comments
+        .iter()
+        .map(|c| c["properties"]["message"].as_str().unwrap())
+        .collect();
+    let alice = &world.sandbox.control().tenants()[0].users[0];
+    assert_eq!(
+        texts,
+        vec![
+            format!("Acknowledged in SIGNL4 by {} ({}).", alice.name, alice.mail),
+            format!("Closed in SIGNL4 by {} ({}).", alice.name, alice.mail),
+        ],
+        "one comment per action"
+    );
+    assert_eq!(counts.incidents[0].3, "Closed");
+    server.unwrap().stop(true).await;
+}
+
+/// A 409 answers a stale etag, so the write reads again at once: no PUT is ever repeated with the
+/// etag that was just refused (an end-to-end run saw one tag re-send the same etag 4-5 times
+/// after a 503, delaying fresh pages behind it).
+#[actix_rt::test]
+async fn a_409_is_followed_by_a_fresh_read_never_by_the_same_put() {
+    let world = world(
+        1,
+        roomy(),
+        Channels {
+            webhook: false,
+            rest_poll: false,
+        },
+    );
+    let control = world.sandbox.control();
+    let put_fault = |status: u16, times: u32| FaultSpec {
+        service: Service::Sentinel,
+        kind: FaultKind::Status {
+            status,
+            retry_after: None,
+        },
+        times: Some(times),
+        probability: None,
+        path_contains: Some("/incidents/".into()),
+        method: Some("PUT".into()),
+    };
+    control.add_fault(put_fault(503, 1));
+    control.add_fault(put_fault(409, 3));
+    let (_running, _) = start(&world).await;
+    paged(&world).await;
+    assert!(
+        control.faults().iter().all(|f| f.fired > 0),
+        "every fault fired"
+    );
+    let name = world.names[0].to_ascii_lowercase();
+    let calls: Vec<(String, u16)> = control
+        .requests()
+        .into_iter()
+        .filter(|r| r.service == "sentinel" && r.path.to_ascii_lowercase().contains(&name))
+        .filter(|r| !r.path.contains("/comments") && !r.path.contains("/alerts"))
+        .filter(|r| !r.path.contains("/entities") && !r.path.contains("/relations"))
+        .map(|r| (r.method, r.status))
+        .collect();
+    for pair in calls.windows(2) {
+        if pair[0] == ("PUT".to_string(), 409) {
+            assert_eq!(pair[1].0, "GET", "a read after every 409: {calls:?}");
+        }
+    }
+    let puts = calls.iter().filter(|(m, _)| m == "PUT").count();
+    assert_eq!(puts, 5, "503, three 409s, then the tag: {calls:?}");
+}
+
+/// Every event of the log's incidents.
+fn incident_events(world: &World) -> Vec<Event> {
+    let keys: Vec<(store::TenantId, IncidentKey)> = world
+        .store
+        .read(|p| p.incidents.values().map(|i| (i.tenant, i.key)).collect());
+    keys.into_iter()
+        .flat_map(|(tenant, key)| world.store.log().incident_events(tenant, key).unwrap())
+        .map(|e| e.event)
+        .collect()
+}
+
+/// The reasons of the intents the log holds as parked right now.
+fn parked_reasons(world: &World) -> Vec<String> {
+    world.store.read(|p| {
+        p.incidents
+            .values()
+            .flat_map(|i| i.parked.values().cloned())
+            .collect()
+    })
+}
+
+fn create_incidents(world: &World, n: usize, prefix: &str) -> Vec<String> {
+    (0..n)
+        .map(|k| {
+            let spec = IncidentSpec {
+                title: format!("{prefix} {k}"),
+                severity: "High".into(),
+                ..IncidentSpec::default()
+            };
+            let incident = world
+                .sandbox
+                .control()
+                .create_incident(TENANT, spec)
+                .unwrap();
+            incident["name"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+/// Nothing failed for good: parked effects went through once the operator fixed the secret.
+fn assert_nothing_failed_and_nothing_parked(world: &World) {
+    let failures: Vec<String> = incident_events(world)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::EffectFailed(f) => Some(f.reason),
+            _ => None,
+        })
+        .collect();
+    assert!(failures.is_empty(), "failed effects: {failures:?}");
+    assert!(
+        parked_reasons(world).is_empty(),
+        "{:?}",
+        parked_reasons(world)
+    );
+    let report = store::verify::verify(
+        world.store.log(),
+        store::verify::Options {
+            max_intent_age_ms: i64::MAX,
+            now_ms: 0,
+        },
+        &mut |_, _| {},
+    );
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert!(report.parked.is_empty());
+}
+
+/// A tenant's client secret revoked during a burst of SIGNL4 actions and new incidents, then
+/// restored: the write-backs and pages park (open, never failed), are listed as parked, and
+/// every one goes through after the fix.
+#[actix_rt::test]
+async fn a_client_secret_revoked_during_a_burst_then_restored_loses_nothing() {
+    use sentinel_signl4::sandbox::control::Credential;
+    let world = world(
+        4,
+        roomy(),
+        Channels {
+            webhook: true,
+            rest_poll: false,
+        },
+    );
+    let (_running, server) = start(&world).await;
+    paged(&world).await;
+    let control = world.sandbox.control();
+    control.revoke(TENANT, Credential::ClientSecret).unwrap();
+    let (acked, closed) = (&world.names[..2], &world.names[2..]);
+    for name in acked {
+        user(&world, TENANT, UserAction::Acknowledge, name);
+    }
+    for name in closed {
+        user(&world, TENANT, UserAction::Close, name);
+    }
+    let fresh = create_incidents(&world, 2, "During the revocation");
+    wait_until("write-backs parked", Duration::from_secs(30), || {
+        parked_reasons(&world).len() >= 4
+    })
+    .await;
+    let reasons = parked_reasons(&world);
+    assert!(
+        reasons.iter().all(|r| r.contains("authentication failed")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().all(|r| !r.contains("sbx~")),
+        "no secret in a reason: {reasons:?}"
+    );
+    let report = store::verify::verify(
+        world.store.log(),
+        store::verify::Options {
+            max_intent_age_ms: i64::MAX,
+            now_ms: 0,
+        },
+        &mut |_, _| {},
+    );
+    assert!(report.parked.len() >= 4, "verify lists them: {report:?}");
+    control.restore(TENANT, Credential::ClientSecret).unwrap();
+    wait_until(
+        "every action written back and every new incident paged",
+        Duration::from_secs(60),
+        || {
+            let status = |n: &str| {
+                control.incident(TENANT, n).unwrap()["properties"]["status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            acked.iter().all(|n| status(n) == "Active")
+                && closed.iter().all(|n| status(n) == "Closed")
+                && fresh.iter().all(|n| signl_of(&world, n).is_some())
+                && world.store.read(|p| p.open_effects().is_empty())
+        },
+    )
+    .await;
+    let counts = quiet(&world, Duration::from_secs(60)).await;
+    for (ours, ..) in &counts.incidents {
+        assert_eq!(*ours, 1, "one comment per action: {counts:?}");
+    }
+    assert_nothing_failed_and_nothing_parked(&world);
+    server.unwrap().stop(true).await;
+}
+
+/// The SIGNL4 team secret unknown (404 code 3004) while incidents arrive and an analyst closes
+/// a paged one: the pages and the resolve park, and go out once the secret is restored, each
+/// Signl once.
+#[actix_rt::test]
+async fn an_unknown_team_secret_parks_pages_and_resolves_until_restored() {
+    use sentinel_signl4::sandbox::control::Credential;
+    let world = world(
+        1,
+        roomy(),
+        Channels {
+            webhook: false,
+            rest_poll: false,
+        },
+    );
+    let (_running, _) = start(&world).await;
+    paged(&world).await;
+    let control = world.sandbox.control();
+    control.revoke(TENANT, Credential::TeamSecret).unwrap();
+    let fresh = create_incidents(&world, 2, "While SIGNL4 refuses");
+    analyst(
+        &world,
+        &world.names[0],
+        AnalystAction {
+            status: Some("Closed".into()),
+            classification: Some("BenignPositive".into()),
+            classification_reason: Some("SuspiciousButExpected".into()),
+            classification_comment: Some("done".into()),
+            ..AnalystAction::default()
+        },
+    );
+    wait_until(
+        "pages and the resolve parked",
+        Duration::from_secs(30),
+        || parked_reasons(&world).len() >= 3,
+    )
+    .await;
+    assert!(fresh.iter().all(|n| signl_of(&world, n).is_none()));
+    control.restore(TENANT, Credential::TeamSecret).unwrap();
+    wait_until("paged and resolved", Duration::from_secs(60), || {
+        fresh.iter().all(|n| signls_of(&world, n).len() == 1)
+            && signls_of(&world, &world.names[0])
+                .iter()
+                .all(|(_, status)| *status == 4)
+            && world.store.read(|p| p.open_effects().is_empty())
+    })
+    .await;
+    for name in &fresh {
+        assert_eq!(signls_of(&world, name).len(), 1, "paged once");
+    }
+    assert_nothing_failed_and_nothing_parked(&world);
+}
+
+fn signl4_fault(kind: FaultKind, path: &str, times: Option<u32>) -> FaultSpec {
+    FaultSpec {
+        service: Service::Signl4,
+        kind,
+        times,
+        probability: None,
+        path_contains: Some(path.into()),
+        method: None,
+    }
+}
+
+/// The results recorded for the pages of one incident.
+fn page_results(world: &World, name: &str) -> Vec<String> {
+    let tenant = world.config.connectors[0].settings().tenant();
+    let events = world
+        .store
+        .log()
+        .incident_events(tenant, IncidentKey::from_source_id(name))
+        .unwrap();
+    let pages: Vec<store::EffectId> = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::EffectRequested(r) if matches!(r.effect, Effect::RaiseSignl { .. }) => {
+                Some(r.effect_id)
+            }
+            _ => None,
+        })
+        .collect();
+    events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::EffectSucceeded(s) if pages.contains(&s.effect_id) => {
+                Some(format!("{:?}", s.result))
+            }
+            Event::EffectCancelled(c) if pages.contains(&c.effect_id) => {
+                Some(format!("cancelled: {}", c.reason))
+            }
+            Event::EffectFailed(f) if pages.contains(&f.effect_id) => {
+                Some(format!("failed: {}", f.reason))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A page SIGNL4 processed but whose answer was lost (a 502 after handling, a reset after
+/// handling) is never posted again in place: the reconcile finds it by ExternalID.
+#[actix_rt::test]
+async fn a_page_whose_answer_was_lost_is_found_not_sent_again() {
+    let world = world(
+        2,
+        roomy(),
+        Channels {
+            webhook: false,
+            rest_poll: false,
+        },
+    );
+    let control = world.sandbox.control();
+    control.add_fault(signl4_fault(
+        FaultKind::StatusAfterHandling { status: 502 },
+        "/webhook/",
+        Some(1),
+    ));
+    control.add_fault(signl4_fault(
+        FaultKind::ResetAfterHandling,
+        "/webhook/",
+        Some(1),
+    ));
+    let (_running, _) = start(&world).await;
+    paged(&world).await;
+    assert!(control.faults().iter().all(|f| f.fired == 1), "both fired");
+    for name in &world.names {
+        assert_eq!(signls_of(&world, name).len(), 1, "{name} paged once");
+        let results = page_results(&world, name);
+        assert_eq!(results.len(), 1, "{results:?}");
+        assert!(results[0].contains("AlreadyDone"), "{results:?}");
+    }
+    assert_nothing_failed_and_nothing_parked(&world);
+}
+
+/// A Signl the on-call person closed before the lost page was settled exists all the same: the
+/// reconcile counts it and pages nobody again.
+#[actix_rt::test]
+async fn a_lost_page_already_closed_by_the_on_call_person_is_not_raised_again() {
+    let world = world(
+        1,
+        roomy(),
+        Channels {
+            webhook: false,
+            rest_poll: false,
+        },
+    );
+    let control = world.sandbox.control();
+    control.add_fault(signl4_fault(
+        FaultKind::StatusAfterHandling { status: 500 },
+        "/webhook/",
+        Some(1),
+    ));
+    // The lookups fail until the Signl is closed.
+    control.add_fault(signl4_fault(
+        FaultKind::Status {
+            status: 503,
+            retry_after: None,
+        },
+        "/alerts",
+        None,
+    ));
+    let (_running, _) = start(&world).await;
+    let name = world.names[0].clone();
+    wait_until("the page reached SIGNL4", Duration::from_secs(30), || {
+        signls_of(&world, &name).len() == 1
+    })
+    .await;
+    let (signl, _) = signls_of(&world, &name).remove(0);
+    control
+        .user_action(TENANT, &signl, None, UserAction::Acknowledge)
+        .unwrap();
+    control
+        .user_action(TENANT, &signl, None, UserAction::Close)
+        .unwrap();
+    control.clear_faults();
+    wait_until("the page settled", Duration::from_secs(30), || {
+        world.store.read(|p| p.open_effects().is_empty())
+    })
+    .await;
+    assert_eq!(
+        signls_of(&world, &name),
+        vec![(signl, 4)],
+        "not raised again"
+    );
+    let results = page_results(&world, &name);
+    assert!(
+        results.len() == 1 && results[0].contains("AlreadyDone"),
+        "{results:?}"
+    );
+}
+
+/// SIGNL4 unreachable while the analyst closes the incident: the open page is cancelled (and
+/// recorded as such) instead of paging on-call for a closed incident once SIGNL4 is back.
+#[actix_rt::test]
+async fn signl4_unreachable_while_the_analyst_closes_leaves_no_signl() {
+    let world = world(
+        1,
+        roomy(),
+        Channels {
+            webhook: false,
+            rest_poll: false,
+        },
+    );
+    let control = world.sandbox.control();
+    control.add_fault(FaultSpec {
+        service: Service::Signl4,
+        kind: FaultKind::Reset,
+        times: None,
+        probability: None,
+        path_contains: None,
+        method: None,
+    });
+    let (_running, _) = start(&world).await;
+    let name = world.names[0].clone();
+    let tenant = world.config.connectors[0].settings().tenant();
+    let key = IncidentKey::from_source_id(&name);
+    wait_until("the page asked for", Duration::from_secs(30), || {
+        world.store.read(|p| {
+            p.incident(tenant, key)
+                .is_some_and(|i| !i.open_effects.is_empty())
+        })
+    })
+    .await;
+    analyst(
+        &world,
+        &name,
+        AnalystAction {
+            status: Some("Closed".into()),
+            classification: Some("FalsePositive".into()),
+            classification_reason: Some("IncorrectAlertLogic".into()),
+            classification_comment: Some("noise".into()),
+            ..AnalystAction::default()
+        },
+    );
+    wait_until("the close observed", Duration::from_secs(30), || {
+        world.store.read(|p| {
+            p.incident(tenant, key)
+                .is_some_and(|i| i.closed_in_sentinel())
+        })
+    })
+    .await;
+    control.clear_faults();
+    wait_until("the page settled", Duration::from_secs(30), || {
+        world.store.read(|p| p.open_effects().is_empty())
+    })
+    .await;
+    assert!(
+        signls_of(&world, &name)
+            .iter()
+            .all(|(_, status)| *status == 4),
+        "no Signl left open: {:?}",
+        signls_of(&world, &name)
+    );
+    assert!(signls_of(&world, &name).is_empty(), "nobody was paged");
+    let results = page_results(&world, &name);
+    assert!(
+        results.len() == 1 && results[0].starts_with("cancelled"),
+        "{results:?}"
+    );
+    assert_nothing_failed_and_nothing_parked(&world);
+}
+
+/// The lost hand-off of issue #16: an analyst's close recorded in the log without the resolve it
+/// implies (a crash between the observation's commit and the intent's, as older builds had
+/// it). Later polls see the same etag and record nothing, so only the state can tell: the
+/// reconcile resolves the Signl from it.
+#[test]
+fn a_close_recorded_without_its_resolve_is_resolved_by_the_reconcile() {
+    let world = world(
+        1,
+        roomy(),
+        Channels {
+            webhook: false,
+            rest_poll: false,
+        },
+    );
+    let name = world.names[0].clone();
+    actix_rt::System::new().block_on(async {
+        let _running = start(&world).await;
+        paged(&world).await;
+    });
+    analyst(
+        &world,
+        &name,
+        AnalystAction {
+            status: Some("Closed".into()),
+            classification: Some("TruePositive".into()),
+            classification_reason: Some("SuspiciousActivity".into()),
+            classification_comment: Some("handled".into()),
+            ..AnalystAction::default()
+        },
+    );
+    let settings = world.config.connectors[0].settings();
+    let tenant = settings.tenant();
+    let incident = IncidentKey::from_source_id(&name);
+    let record = actix_rt::System::new().block_on(async {
+        use actors::ports::SentinelApi;
+        sentinel_client(&world).get_incident(&name).await.unwrap()
+    });
+    let observation = actors::observation::observed(&record, settings.source);
+    world
+        .store
+        .execute_blocking(Execution::incident(
+            tenant,
+            incident,
+            Command::Observe(observation),
+        ))
+        .unwrap();
+    assert!(world
+        .store
+        .read(|p| p.incident(tenant, incident).unwrap().closed_in_sentinel()));
+    assert_eq!(signls_of(&world, &name)[0].1, 1, "still open");
+    actix_rt::System::new().block_on(async {
+        let _running = start(&world).await;
+        wait_until("the Signl resolved", Duration::from_secs(30), || {
+            signls_of(&world, &name)
+                .iter()
+                .all(|(_, status)| *status == 4)
+        })
+        .await;
+        quiet(&world, Duration::from_secs(60)).await;
+    });
+    let resolves = world
+        .store
+        .log()
+        .incident_events(tenant, incident)
+        .unwrap()
+        .into_iter()
+        .filter(|e| {
+            matches!(&e.event, Event::EffectRequested(r) if matches!(r.effect, Effect::ResolveSignl { .. }))
+        })
+        .count();
+    assert_eq!(resolves, 1);
+}
+
+/// The resolve an analyst's close implies is recorded in the same commit as the observation
+/// of the close (adjacent in the log, one correlation), so no crash can separate them.
+#[actix_rt::test]
+async fn an_analysts_close_and_its_resolve_are_recorded_together() {
+    let world = world(
+        1,
+        roomy(),
+        Channels {
+            webhook: false,
+            rest_poll: false,
+        },
+    );
+    let (_running, _) = start(&world).await;
+    paged(&world).await;
+    let name = world.names[0].clone();
+    analyst(
+        &world,
+        &name,
+        AnalystAction {
+            status: Some("Closed".into()),
+            classification: Some("TruePositive".into()),
+            classification_reason: Some("SuspiciousActivity".into()),
+            classification_comment: Some("handled".into()),
+            ..AnalystAction::default()
+        },
+    );
+    wait_until("the Signl resolved", Duration::from_secs(30), || {
+        signls_of(&world, &name)
+            .iter()
+            .all(|(_, status)| *status == 4)
+    })
+    .await;
+    quiet(&world, Duration::from_secs(60)).await;
+    let tenant = world.config.connectors[0].settings().tenant();
+    let events = world
+        .store
+        .log()
+        .incident_events(tenant, IncidentKey::from_source_id(&name))
+        .unwrap();
+    let closed = events
+        .iter()
+        .find(|e| matches!(e.event, Event::ClosedInSentinel(_)))
+        .expect("close recorded");
+    let resolve = events
+        .iter()
+        .find(|e| {
+            matches!(&e.event, Event::EffectRequested(r) if matches!(r.effect, Effect::ResolveSignl { .. }))
+        })
+        .expect("resolve asked for");
+    assert_eq!(resolve.seq, closed.seq + 1, "adjacent");
+    assert_eq!(resolve.correlation, closed.correlation, "one commit's work");
+}

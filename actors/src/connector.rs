@@ -97,6 +97,7 @@ where
         sentinel: services.sentinel.clone(),
         signl4: services.signl4.clone(),
         busy: Claims::default(),
+        parking: Default::default(),
         by_external_id: RefCell::new(HashMap::new()),
         polls: PollState::default(),
     })
@@ -107,6 +108,7 @@ where
         sentinel: services.sentinel.clone(),
         signl4: services.signl4,
         busy: Claims::default(),
+        parking: Default::default(),
     })
     .start();
     let enricher = Enricher::new(EnrichContext {

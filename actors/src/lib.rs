@@ -14,6 +14,7 @@ pub mod forwarder;
 pub mod health;
 pub mod messages;
 pub mod observation;
+pub mod parking;
 pub mod poller;
 pub mod ports;
 pub mod retry;

@@ -6,10 +6,13 @@
 //! Graph) change underneath it.
 //!
 //! Invariants:
+//! - No default methods: every implementation states what each operation does for it (a
+//!   default once silently switched a feature off for a source that never said so).
 //! - Every failure is classified as an [`ApiError`] so that callers decide retries from the kind,
-//!   never from message text: throttling carries the server's `Retry-After`, 409 is `Conflict`,
-//!   other 4xx are permanent (`Rejected`), 5xx, timeouts, resets and unparsable bodies are
-//!   `Transient`.
+//!   never from message text: throttling carries the server's `Retry-After` (429 `Throttled`,
+//!   503 `Unavailable`), 409 is `Conflict`, refusals an operator can fix park an effect
+//!   ([`ApiError::disposition`]), other 4xx are permanent (`Rejected`), 5xx, timeouts, resets and
+//!   unparsable bodies are `Transient`.
 //! - Calls that cause side effects take the effect's id as `request_id`; implementations send it
 //!   as `x-ms-client-request-id` (or log it), so remote logs join the event log.
 //! - Futures are not required to be `Send`: actix runs each actor on one thread.
@@ -25,6 +28,14 @@ pub enum ApiError {
     /// 429: wait at least this long before the next call to that service.
     #[error("throttled; retry after {retry_after:?}")]
     Throttled { retry_after: Duration },
+    /// 503 with a `Retry-After`: wait at least this long. Unlike a 429, the request may have
+    /// been processed behind the gateway that answered, so a non-idempotent call (a page) is
+    /// not repeated in place after it.
+    #[error("unavailable; retry after {retry_after:?}: {message}")]
+    Unavailable {
+        retry_after: Duration,
+        message: String,
+    },
     /// 5xx, timeout, connection reset, an HTML error page or a body that does not parse.
     #[error("transient failure: {0}")]
     Transient(String),
@@ -47,9 +58,94 @@ impl ApiError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            ApiError::Throttled { .. } | ApiError::Transient(_) | ApiError::Conflict
+            ApiError::Throttled { .. }
+                | ApiError::Unavailable { .. }
+                | ApiError::Transient(_)
+                | ApiError::Conflict
         )
     }
+
+    /// The wait the server asked for (429, or 503 with `Retry-After`).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::Throttled { retry_after } | ApiError::Unavailable { retry_after, .. } => {
+                Some(*retry_after)
+            }
+            _ => None,
+        }
+    }
+
+    /// True for a refusal an operator can fix: no token (a revoked or expired client secret),
+    /// 401, 403 (a missing role), and the 404s that name the configuration rather than an item
+    /// (an unknown SIGNL4 team secret, a workspace or subscription that does not exist, which
+    /// classify as `Rejected` 404; a missing item is `NotFound`). The effect is parked: its
+    /// intent stays open and is tried again with a capped backoff, never failed for good.
+    pub fn needs_operator(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Auth(_)
+                | ApiError::Rejected {
+                    status: 401 | 403 | 404,
+                    ..
+                }
+        )
+    }
+
+    /// What becomes of an effect whose call ended with this error (see [`Disposition`]).
+    pub fn disposition(&self) -> Disposition {
+        if self.needs_operator() {
+            Disposition::Park
+        } else if self.is_retryable() {
+            Disposition::Retry
+        } else {
+            Disposition::Fail
+        }
+    }
+}
+
+/// What an error means for the intent of the effect that met it. Exists so that every actor
+/// decides the same way: only a final answer fails an effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Passing trouble (throttling, 5xx, timeouts, conflicts): the intent stays open and the
+    /// next reconcile tries again.
+    Retry,
+    /// An operator must act (see [`ApiError::needs_operator`]): the intent stays open, is
+    /// recorded as parked and tried again with a capped backoff until the fix lands.
+    Park,
+    /// A final answer (our request refused as such, the item gone): the intent is closed as
+    /// failed.
+    Fail,
+}
+
+/// Whose write a remote call serves, in the order a shared rate budget serves them: what an
+/// analyst waits for (an acknowledge or close from SIGNL4) before comments, comments before
+/// background work (tags). Exists because under a burst, acknowledges and closes waited minutes
+/// behind tag writes in the same Sentinel budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WritePriority {
+    /// SIGNL4 actions written back (acknowledge, close, owner): what people watch.
+    Human = 0,
+    /// Comments.
+    Comment = 1,
+    /// Work nobody waits for (the tag); yields budget while others could need it.
+    Background = 2,
+}
+
+tokio::task_local! {
+    static PRIORITY: WritePriority;
+}
+
+/// Runs `work` with every remote call in it drawn from the budget at `priority`. A task-local
+/// rather than a parameter, so that the ports keep their shape; calls outside any scope are
+/// [`WritePriority::Human`] (never slowed by this).
+pub async fn with_priority<F: Future>(priority: WritePriority, work: F) -> F::Output {
+    PRIORITY.scope(priority, work).await
+}
+
+/// The priority of the calling task (see [`with_priority`]).
+pub fn current_priority() -> WritePriority {
+    PRIORITY.try_with(|p| *p).unwrap_or(WritePriority::Human)
 }
 
 /// What the Poller lists: incidents in these statuses and severities modified since a time.
@@ -184,6 +280,9 @@ pub struct SignlSummary {
     pub event_id: Option<String>,
     /// `status`: 1 open, 2 acknowledged, 4 closed.
     pub status: u32,
+    /// `history.created` in ms, when reported: tells this round's Signl from an earlier
+    /// round's (both carry the incident's ExternalID).
+    pub created_ms: Option<i64>,
 }
 
 /// SIGNL4.
@@ -203,43 +302,31 @@ pub trait Signl4Api {
         external_id: &str,
     ) -> impl Future<Output = Result<Option<Vec<SignlSummary>>, ApiError>>;
 
-    /// True when the REST API can be used (an API key is configured). The default is "no".
-    fn has_rest_api(&self) -> bool {
-        false
-    }
+    /// True when the REST API can be used (an API key is configured).
+    fn has_rest_api(&self) -> bool;
 
     /// Adds an annotation to Signl `signl_id` (REST, no acting user, so SIGNL4 attributes it to
-    /// the integration); returns the annotation's id. `None` when no API key is configured. The
-    /// default is "no API key".
+    /// the integration); returns the annotation's id. `None` when no API key is configured.
     fn annotate(
         &self,
         signl_id: &str,
         text: &str,
         request_id: Uuid,
-    ) -> impl Future<Output = Result<Option<String>, ApiError>> {
-        let _ = (signl_id, text, request_id);
-        async { Ok(None) }
-    }
+    ) -> impl Future<Output = Result<Option<String>, ApiError>>;
 
     /// The team's Signls modified at or after `modified_since_ms` (REST polling, the fallback
     /// for deployments that cannot receive outbound webhooks); `None` without an API key.
     fn changed_signls(
         &self,
         modified_since_ms: i64,
-    ) -> impl Future<Output = Result<Option<Vec<SignlState>>, ApiError>> {
-        let _ = modified_since_ms;
-        async { Ok(None) }
-    }
+    ) -> impl Future<Output = Result<Option<Vec<SignlState>>, ApiError>>;
 
     /// The annotations of Signl `signl_id`, oldest first; `None` without an API key, or while
     /// the service does not serve the route they are read from (the adapter reports that).
     fn annotations(
         &self,
         signl_id: &str,
-    ) -> impl Future<Output = Result<Option<Vec<SignlAnnotation>>, ApiError>> {
-        let _ = signl_id;
-        async { Ok(None) }
-    }
+    ) -> impl Future<Output = Result<Option<Vec<SignlAnnotation>>, ApiError>>;
 }
 
 /// A SIGNL4 user as REST reports an actor: the id, and the email and name when the user list

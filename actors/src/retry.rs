@@ -1,7 +1,9 @@
 //! Retry with backoff: how the actors wait out throttling and transient failures.
 //!
-//! Invariants: only [`ApiError::is_retryable`] errors are retried; a `Throttled` error waits at
-//! least the server's `Retry-After`; other waits grow exponentially with full jitter (so many
+//! Invariants: only [`ApiError::is_retryable`] errors are retried, and never a `Conflict` (a
+//! 409 answers a stale etag: only a fresh read can help, so the caller reads again at once and
+//! sends one PUT per etag); a `Throttled` error waits at least the server's `Retry-After` (429,
+//! and 503 with one); other waits grow exponentially with full jitter (so many
 //! connectors that failed together do not retry together); attempts and total time are bounded,
 //! after which the last error is returned and the caller decides (an open intent stays open
 //! and is reconciled later).
@@ -45,16 +47,39 @@ impl Backoff {
             .saturating_mul(1u32 << attempt.min(16))
             .min(self.max);
         let jittered = exp.mul_f64(rand::rng().random_range(0.0..=1.0));
-        match error {
-            ApiError::Throttled { retry_after } => (*retry_after).max(jittered),
-            _ => jittered,
+        match error.retry_after() {
+            Some(retry_after) => retry_after.max(jittered),
+            None => jittered,
         }
     }
 }
 
-/// Calls `call` until it succeeds, fails permanently, or the bounds are reached.
-/// `attempts_used` receives how many calls were made.
-pub async fn retry<T, F, Fut>(backoff: Backoff, mut call: F) -> (Result<T, ApiError>, u32)
+/// Calls `call` until it succeeds, fails permanently, or the bounds are reached; returns the
+/// last result and how many calls were made.
+pub async fn retry<T, F, Fut>(backoff: Backoff, call: F) -> (Result<T, ApiError>, u32)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ApiError>>,
+{
+    retry_if(backoff, |_| true, call).await
+}
+
+/// [`retry`] for a call that must not be repeated after an ambiguous failure (a page: a reset,
+/// a timeout or a 5xx may hide a processed request): only a 429, which proves the request was
+/// not processed, is waited out and sent again.
+pub async fn retry_unprocessed<T, F, Fut>(backoff: Backoff, call: F) -> (Result<T, ApiError>, u32)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ApiError>>,
+{
+    retry_if(backoff, |e| matches!(e, ApiError::Throttled { .. }), call).await
+}
+
+async fn retry_if<T, F, Fut>(
+    backoff: Backoff,
+    again: impl Fn(&ApiError) -> bool,
+    mut call: F,
+) -> (Result<T, ApiError>, u32)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ApiError>>,
@@ -66,7 +91,14 @@ where
         match call().await {
             Ok(value) => return (Ok(value), attempt),
             Err(error) => {
-                if !error.is_retryable() || attempt >= backoff.attempts {
+                // A 409 is never repeated in place: the same PUT carries the same stale etag;
+                // the caller reads again at once and writes once per etag.
+                let conflict = matches!(error, ApiError::Conflict);
+                if !error.is_retryable()
+                    || conflict
+                    || !again(&error)
+                    || attempt >= backoff.attempts
+                {
                     return (Err(error), attempt);
                 }
                 let wait = backoff.wait(attempt, &error);

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use store::aggregate::Policy;
 use store::events::Source;
 use store::TenantId;
 
@@ -128,6 +129,17 @@ impl ConnectorSettings {
             enrichment_concurrency: 4,
             backoff: Backoff::default(),
             sync: SyncSettings::default(),
+        }
+    }
+
+    /// What `store::aggregate::desired_effects` needs of these settings.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            page_statuses: self.statuses.clone(),
+            page_severities: self.severities.clone(),
+            tag: self.tag.clone(),
+            resolve_on_sentinel_close: self.sync.resolve_on_sentinel_close,
+            ack_signl_on_sentinel_owner: self.sync.ack_signl_on_sentinel_owner,
         }
     }
 

@@ -135,6 +135,7 @@ async fn after_a_crash_a_signl_found_by_external_id_is_not_sent_again() {
                 id: "2518981069381242800_x".into(),
                 event_id: None,
                 status: 1,
+                created_ms: None,
             },
         )]),
         ..FakeSignl4::default()

@@ -60,7 +60,24 @@ impl Signl4Api for BlockingSignl4 {
             id: format!("signl-of-{external_id}"),
             event_id: None,
             status: 1,
+            created_ms: None,
         }]))
+    }
+
+    fn has_rest_api(&self) -> bool {
+        false // these tests are about intents, not about mirroring comments
+    }
+
+    async fn annotate(&self, _: &str, _: &str, _: Uuid) -> Result<Option<String>, ApiError> {
+        Ok(None)
+    }
+
+    async fn changed_signls(&self, _: i64) -> Result<Option<Vec<SignlState>>, ApiError> {
+        Ok(None)
+    }
+
+    async fn annotations(&self, _: &str) -> Result<Option<Vec<SignlAnnotation>>, ApiError> {
+        Ok(None)
     }
 }
 
@@ -215,6 +232,7 @@ async fn forwarder_reconcile_passes_do_not_overlap() {
         sentinel,
         signl4: Rc::new(BlockingSignl4(gate.clone())),
         busy: Claims::default(),
+        parking: Default::default(),
     })
     .start();
     drive(&forwarder, &gate, &store).await;
@@ -244,6 +262,7 @@ async fn status_sync_reconcile_passes_do_not_overlap() {
         sentinel: sentinel.clone(),
         signl4: Rc::new(FakeSignl4::default()),
         busy: Claims::default(),
+        parking: Default::default(),
         by_external_id: RefCell::new(HashMap::new()),
         polls: PollState::default(),
     })

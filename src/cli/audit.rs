@@ -186,6 +186,7 @@ fn list_incidents(projection: &Projection, tenant: TenantId, since_ms: i64, json
                     "incident": i.name, "number": i.number, "title": i.title,
                     "severity": i.severity, "status": i.status, "signl": signl_label(i),
                     "round": i.round, "open_intents": i.open_effects.len(),
+                    "parked": i.parked.values().collect::<Vec<_>>(),
                     "last_event": format_ms(i.last_event_ms),
                 })
             );
@@ -209,6 +210,9 @@ fn list_incidents(projection: &Projection, tenant: TenantId, since_ms: i64, json
             format_ms(i.last_event_ms),
             i.title
         );
+        for reason in i.parked.values() {
+            println!("{:>7}  parked, waiting for an operator: {reason}", "");
+        }
     }
 }
 

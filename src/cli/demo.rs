@@ -61,13 +61,16 @@ pub fn run(args: Args) -> CliResult {
         read_source: args.read_source,
     })?;
     println!(
-        "\ndemo: incidents={} round_trips={} signls={} duplicates={} comments={} signl4_cl_rows={} in {:.1}s",
+        "\ndemo: incidents={} round_trips={} signls={} duplicates={} comments={} signl4_cl_rows={} writeback_p99={} in {:.1}s",
         summary.incidents,
         summary.done,
         summary.signls,
         summary.duplicates,
         summary.comments,
         summary.signl4_cl_rows,
+        summary
+            .writeback_p99
+            .map_or_else(|| "-".to_string(), |d| format!("{:.1}s", d.as_secs_f64())),
         summary.elapsed.as_secs_f64()
     );
     let me = std::env::current_exe()?;

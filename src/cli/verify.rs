@@ -43,6 +43,12 @@ fn body(args: Args, log: &EventLog, watch: &Watch) -> Result<ExitCode, BodyError
         "{} events (seq {}..={}), {} incidents, {} open intents",
         report.events, report.first_seq, report.last_seq, report.incidents, report.open_intents
     );
+    for parked in &report.parked {
+        println!(
+            "parked, waiting for an operator: tenant {} incident {} effect {}: {}",
+            parked.tenant, parked.incident, parked.effect, parked.reason
+        );
+    }
     if report.is_ok() {
         println!("ok: the log is contiguous, decodes, and its indexes, outbox and snapshots agree");
         return Ok(ExitCode::SUCCESS);

@@ -57,7 +57,56 @@ pub struct Summary {
     pub comments: usize,
     /// Rows the `SIGNL4_CL` shippers delivered to the sandbox's Logs Ingestion API.
     pub signl4_cl_rows: u64,
+    /// The 99th percentile of SIGNL4 action -> Sentinel incident write (see [`writeback_p99`]);
+    /// `None` when no action was written back.
+    pub writeback_p99: Option<Duration>,
     pub elapsed: Duration,
+}
+
+/// The 99th percentile (nearest rank) of how long SIGNL4 actions took to reach Sentinel: from
+/// the recording of an acknowledge or close to the outcome of the incident write it implied (a
+/// write found already done counts too). What an analyst watching Sentinel waits for.
+pub fn writeback_p99(store: &Store) -> Result<Option<Duration>, store::StoreError> {
+    use std::collections::HashMap;
+    use store::events::{Effect, Event};
+    let keys: Vec<_> = store.read(|p| p.incidents.values().map(|i| (i.tenant, i.key)).collect());
+    let mut latencies: Vec<i64> = Vec::new();
+    for (tenant, key) in keys {
+        let mut action_at: Option<i64> = None;
+        let mut started: HashMap<store::EffectId, i64> = HashMap::new();
+        for e in store.log().incident_events(tenant, key)? {
+            match &e.event {
+                Event::Signl4ActionReceived(_) => action_at = Some(e.recorded_at_ms),
+                Event::EffectRequested(r)
+                    if matches!(
+                        r.effect,
+                        Effect::AcknowledgeIncident { .. } | Effect::CloseIncident { .. }
+                    ) =>
+                {
+                    if let Some(at) = action_at {
+                        started.insert(r.effect_id, at);
+                    }
+                }
+                Event::EffectSucceeded(done) => {
+                    if let Some(at) = started.remove(&done.effect_id) {
+                        latencies.push((e.recorded_at_ms - at).max(0));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(percentile(&mut latencies, 99).map(|ms| Duration::from_millis(ms as u64)))
+}
+
+/// The `p`th percentile (nearest rank) of `values`; `None` for none.
+fn percentile(values: &mut [i64], p: usize) -> Option<i64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable();
+    let rank = (values.len() * p).div_ceil(100).max(1);
+    Some(values[rank - 1])
 }
 
 /// Runs the demo; see the module docs.
@@ -123,9 +172,13 @@ pub fn run(options: &DemoOptions) -> Result<Summary, Box<dyn std::error::Error>>
         let summary = drive(options, &sandbox, &store, &running).await;
         server.stop(true).await;
         let rows = ship_all(&running).await;
-        summary.map(|s| Summary {
-            signl4_cl_rows: rows,
-            ..s
+        let p99 = writeback_p99(&store);
+        summary.and_then(|s| {
+            Ok(Summary {
+                signl4_cl_rows: rows,
+                writeback_p99: p99?,
+                ..s
+            })
         })
     });
     drop(system);
@@ -232,4 +285,20 @@ fn summarize(store: &Store, started: Instant) -> Summary {
         }
         summary
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        assert_eq!(percentile(&mut [], 99), None);
+        assert_eq!(percentile(&mut [5], 99), Some(5));
+        let mut hundred: Vec<i64> = (1..=100).rev().collect();
+        assert_eq!(percentile(&mut hundred, 99), Some(99));
+        assert_eq!(percentile(&mut hundred, 50), Some(50));
+        let mut ten: Vec<i64> = (1..=10).collect();
+        assert_eq!(percentile(&mut ten, 99), Some(10));
+    }
 }

@@ -8,17 +8,24 @@
 //!
 //! Why not a plain token bucket: a bucket of capacity N refilled at N/window admits up to 2N
 //! calls in a worst-case window (a full burst, then the refill), which trips a sliding-window
-//! server limit of N. Here each class keeps the admission instants of its last N calls; call k is
-//! admitted at `max(now, admitted[k-N] + window)`. The reservation is made under the lock and
-//! the wait happens after it, so callers are served in arrival order and nobody spins.
+//! server limit of N. Here each class keeps the instants of its admissions within the window,
+//! and a call is admitted only while fewer than N are.
 //!
-//! Invariants: admissions are non-decreasing in time; any `window` contains at most `limit`
-//! admissions; waiting is async (tokio timer) and bounded by the queue ahead of the caller.
+//! Priority: callers are served by the calling task's `WritePriority` (write-backs people wait
+//! for, then comments, then background work such as tags): a call is not admitted while a more
+//! urgent one waits, and background calls leave a fifth of the window free, so a burst of tags
+//! can never make an acknowledge wait minutes. A waiting caller sleeps until its slot frees; no
+//! one spins.
+//!
+//! Invariants: any `window` contains at most `limit` admissions of a class; a call is never
+//! admitted while a more urgent one of its class waits; waiting is async (tokio timer); a
+//! cancelled waiter stops counting as waiting.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use actors::ports::{current_priority, WritePriority};
 use tokio::time::Instant;
 
 /// Limits of one subscription. The defaults are the connector's planning numbers for Sentinel
@@ -82,11 +89,13 @@ pub enum CallClass {
     Read,
 }
 
-/// Sliding-window admission log of one class.
+/// Sliding-window admission log of one class, and who waits for it.
 #[derive(Debug)]
 struct Lane {
     limit: usize,
     admitted: VecDeque<Instant>,
+    /// Callers waiting, per priority.
+    waiting: [usize; 3],
 }
 
 impl Lane {
@@ -95,24 +104,40 @@ impl Lane {
         Lane {
             limit,
             admitted: VecDeque::with_capacity(limit.min(4096)),
+            waiting: [0; 3],
         }
     }
 
-    /// Reserves the next admission instant.
-    fn reserve(&mut self, now: Instant, window: Duration) -> Instant {
-        let at = if self.admitted.len() >= self.limit {
-            let oldest = self.admitted[self.admitted.len() - self.limit];
-            now.max(oldest + window)
-        } else {
-            now
-        };
-        // Admissions are non-decreasing, so the log stays sorted.
-        let at = self.admitted.back().map_or(at, |b| at.max(*b));
-        self.admitted.push_back(at);
-        while self.admitted.len() > self.limit {
+    /// Slots kept free for more urgent calls: background work (tags) leaves a fifth of the
+    /// window to the write-backs people wait for.
+    fn reserve(&self, priority: WritePriority) -> usize {
+        match priority {
+            WritePriority::Background if self.limit >= 5 => self.limit / 5,
+            _ => 0,
+        }
+    }
+
+    /// Admits a call of `priority` now, or says when to look again.
+    fn try_admit(
+        &mut self,
+        priority: WritePriority,
+        now: Instant,
+        window: Duration,
+    ) -> Result<(), Instant> {
+        while self.admitted.front().is_some_and(|t| *t + window <= now) {
             self.admitted.pop_front();
         }
-        at
+        let usable = self.limit - self.reserve(priority);
+        let ahead: usize = self.waiting[..priority as usize].iter().sum();
+        if self.admitted.len() < usable && ahead == 0 {
+            self.admitted.push_back(now);
+            return Ok(());
+        }
+        // When enough admissions have left the window for this priority's share.
+        let expire = (self.admitted.len() + 1).saturating_sub(usable).max(1);
+        let free_at = self.admitted.get(expire - 1).map_or(now, |t| *t + window);
+        // Blocked only by more urgent callers: they are admitted first, look again just after.
+        Err(free_at.max(now + Duration::from_millis(1)))
     }
 }
 
@@ -122,6 +147,20 @@ impl Lane {
 pub struct SubscriptionBudget {
     window: Duration,
     lanes: Mutex<[Lane; 3]>,
+}
+
+/// Counts a caller as waiting in its lane until dropped (admitted, or its future cancelled).
+struct Waiting<'a> {
+    budget: &'a SubscriptionBudget,
+    lane: usize,
+    priority: WritePriority,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut lanes = self.budget.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        lanes[self.lane].waiting[self.priority as usize] -= 1;
+    }
 }
 
 impl SubscriptionBudget {
@@ -137,26 +176,54 @@ impl SubscriptionBudget {
         }
     }
 
-    /// Waits until a call of `class` fits the budget, then counts it. Returns how long it waited.
+    /// Waits until a call of `class` fits the budget, then counts it, serving more urgent
+    /// callers first (the calling task's [`WritePriority`]). Returns how long it waited.
     pub async fn acquire(&self, class: CallClass) -> Duration {
-        let now = Instant::now();
-        let at = {
-            let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
-            let lane = match class {
-                CallClass::IncidentWrite => &mut lanes[0],
-                CallClass::CommentWrite => &mut lanes[1],
-                CallClass::Read => &mut lanes[2],
-            };
-            lane.reserve(now, self.window)
+        let priority = current_priority();
+        let lane = match class {
+            CallClass::IncidentWrite => 0,
+            CallClass::CommentWrite => 1,
+            CallClass::Read => 2,
         };
-        if at > now {
-            tracing::debug!(
-                ?class,
-                wait_ms = (at - now).as_millis() as u64,
-                "rate budget: waiting"
-            );
+        let started = Instant::now();
+        let mut waiting: Option<Waiting<'_>> = None;
+        loop {
+            let now = Instant::now();
+            let next = {
+                let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+                match lanes[lane].try_admit(priority, now, self.window) {
+                    Ok(()) => None,
+                    Err(at) => {
+                        if waiting.is_none() {
+                            lanes[lane].waiting[priority as usize] += 1;
+                        }
+                        Some(at)
+                    }
+                }
+            };
+            let Some(at) = next else {
+                // Admitted at the first look: no wait at all.
+                let waited = match waiting {
+                    None => Duration::ZERO,
+                    Some(_) => now.saturating_duration_since(started),
+                };
+                drop(waiting); // after the lock above is released
+                return waited;
+            };
+            if waiting.is_none() {
+                waiting = Some(Waiting {
+                    budget: self,
+                    lane,
+                    priority,
+                });
+                tracing::debug!(
+                    ?class,
+                    ?priority,
+                    wait_ms = (at - now).as_millis() as u64,
+                    "rate budget: waiting"
+                );
+            }
             tokio::time::sleep_until(at).await;
         }
-        at.saturating_duration_since(now)
     }
 }

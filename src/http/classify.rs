@@ -4,6 +4,7 @@
 //! | outcome | error |
 //! |---|---|
 //! | 429 | `Throttled` with `Retry-After` (seconds or HTTP date; [`DEFAULT_RETRY_AFTER`] if absent) |
+//! | 503 with a readable `Retry-After` | `Unavailable` with it (a 503 without one is `Transient`) |
 //! | 409 | `Conflict` |
 //! | 404 with a JSON error naming a missing *resource* | `NotFound` |
 //! | 404 naming a missing subscription, workspace, path (configuration) | `Rejected` |
@@ -65,21 +66,33 @@ pub fn snippet(body: &[u8]) -> String {
 
 /// `Retry-After` as delta-seconds or an HTTP date; `None` when absent or unreadable.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let v = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
+    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    parse_retry_after(v, chrono::Utc::now())
+}
+
+/// The wait a `Retry-After` value asks for, seen at `now`: delta-seconds (an integer, or a
+/// decimal some gateways send) or an HTTP date, capped at [`MAX_RETRY_AFTER`]; `None` when the
+/// value is neither. Total: no input panics (`1e20` once did, in `Duration::from_secs_f64`),
+/// since every number is capped before it becomes a `Duration`.
+pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let v = value.trim();
+    if v.is_empty() {
+        return None;
+    }
+    if v.bytes().all(|b| b.is_ascii_digit()) {
+        // Too many digits for a u64 is still a (huge) number of seconds: the cap.
+        let secs = v.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(secs.min(MAX_RETRY_AFTER.as_secs())));
     }
     if let Ok(secs) = v.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Some(Duration::from_secs_f64(secs).min(MAX_RETRY_AFTER));
+        if !secs.is_finite() || secs < 0.0 {
+            return None;
         }
+        let capped = secs.min(MAX_RETRY_AFTER.as_secs_f64());
+        return Duration::try_from_secs_f64(capped).ok();
     }
     let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-    let wait = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    let wait = at.with_timezone(&chrono::Utc) - now;
     Some(wait.to_std().unwrap_or(Duration::ZERO).min(MAX_RETRY_AFTER))
 }
 
@@ -121,6 +134,19 @@ pub fn response(x: &Exchange, call: &CallInfo<'_>, redactor: &Redactor) -> ApiEr
         return ApiError::Throttled {
             retry_after: retry_after(&x.headers).unwrap_or(DEFAULT_RETRY_AFTER),
         };
+    }
+    if status == 503 {
+        // Unavailable, and saying for how long: waited like a throttle (never shorter), but
+        // kept apart from a 429, since the request may have been processed behind a gateway.
+        if let Some(wait) = retry_after(&x.headers) {
+            return ApiError::Unavailable {
+                retry_after: wait,
+                message: redactor.clean(&format!(
+                    "{} {} {} answered 503",
+                    call.service, call.method, call.template
+                )),
+            };
+        }
     }
     if status == 409 {
         return ApiError::Conflict;

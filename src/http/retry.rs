@@ -66,9 +66,9 @@ impl RetryPolicy {
         } else {
             Duration::from_millis(rand::rng().random_range(0..=cap.as_millis() as u64))
         };
-        match err {
-            ApiError::Throttled { retry_after } => (*retry_after).max(jitter),
-            _ => jitter,
+        match err.retry_after() {
+            Some(retry_after) => retry_after.max(jitter),
+            None => jitter,
         }
     }
 }

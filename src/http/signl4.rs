@@ -126,10 +126,15 @@ fn summary(v: &Value) -> Option<SignlSummary> {
         .filter(|s| !s.is_empty())
         .map(str::to_string);
     let status = v.get("status").and_then(Value::as_u64).unwrap_or(0) as u32;
+    let created_ms = v["history"]["created"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.timestamp_millis());
     Some(SignlSummary {
         id,
         event_id,
         status,
+        created_ms,
     })
 }
 

@@ -302,6 +302,25 @@ pub enum UserAction {
     },
 }
 
+/// A tenant credential the control API can revoke and restore (operator-fixable failures).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Credential {
+    /// The Entra app's client secret (Sentinel, Log Analytics, Graph, Logs Ingestion).
+    ClientSecret,
+    /// The SIGNL4 team secret of the inbound webhook.
+    TeamSecret,
+}
+
+impl Credential {
+    fn as_str(self) -> &'static str {
+        match self {
+            Credential::ClientSecret => "client_secret",
+            Credential::TeamSecret => "team_secret",
+        }
+    }
+}
+
 /// The Rust control API (cheap to clone; every method locks the world briefly).
 #[derive(Clone)]
 pub struct Control {
@@ -720,6 +739,46 @@ impl Control {
         Ok(signl4::render_alert(&w, ti, &w.tenants[ti].team.signls[si]))
     }
 
+    /// Revokes a credential of `tenant`, as an operator's mistake or an expiry would: the app's
+    /// client secret (every token issued to the app stops working too, so the connector meets
+    /// 401 and then `invalid_client`) or the SIGNL4 team secret (its inbound webhook answers
+    /// 404 code 3004). A second revoke of the same credential changes nothing.
+    pub fn revoke(&self, tenant: &str, credential: Credential) -> Result<(), ControlError> {
+        let mut w = self.shared.lock();
+        let ti = Self::ti(&w, tenant)?;
+        let key = format!("{}/{}", w.tenants[ti].name, credential.as_str());
+        if w.revoked.contains_key(&key) {
+            return Ok(());
+        }
+        let old = match credential {
+            Credential::ClientSecret => {
+                let client_id = w.tenants[ti].client_id.clone();
+                w.tokens.retain(|_, t| t.client_id != client_id);
+                std::mem::replace(&mut w.tenants[ti].client_secret, rand_secret())
+            }
+            Credential::TeamSecret => {
+                std::mem::replace(&mut w.tenants[ti].team.secret, rand_secret())
+            }
+        };
+        w.revoked.insert(key, old);
+        Ok(())
+    }
+
+    /// Restores a credential [`Control::revoke`] took away (the operator's fix). Restoring one
+    /// that is not revoked changes nothing.
+    pub fn restore(&self, tenant: &str, credential: Credential) -> Result<(), ControlError> {
+        let mut w = self.shared.lock();
+        let ti = Self::ti(&w, tenant)?;
+        let key = format!("{}/{}", w.tenants[ti].name, credential.as_str());
+        if let Some(old) = w.revoked.remove(&key) {
+            match credential {
+                Credential::ClientSecret => w.tenants[ti].client_secret = old,
+                Credential::TeamSecret => w.tenants[ti].team.secret = old,
+            }
+        }
+        Ok(())
+    }
+
     /// Sets (or clears) the team's outbound webhook receiver URL (the connector's endpoint).
     pub fn set_outbound_url(&self, tenant: &str, url: Option<String>) -> Result<(), ControlError> {
         let mut w = self.shared.lock();
@@ -1015,6 +1074,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/control/tenants/{t}/outbound-url",
             web::put().to(h_outbound_url),
         )
+        .route(
+            "/control/tenants/{t}/credentials/{credential}/revoke",
+            web::post().to(h_revoke),
+        )
+        .route(
+            "/control/tenants/{t}/credentials/{credential}/restore",
+            web::post().to(h_restore),
+        )
         .route("/control/outbound", web::get().to(h_outbound))
         .route("/control/faults", web::post().to(h_add_fault))
         .route("/control/faults", web::get().to(h_faults))
@@ -1043,6 +1110,23 @@ fn ok<T: Serialize>(v: T) -> HttpResponse {
     json_resp(200, &json!(v))
 }
 
+fn credential(name: &str) -> Result<Credential, ControlError> {
+    match name {
+        "client_secret" => Ok(Credential::ClientSecret),
+        "team_secret" => Ok(Credential::TeamSecret),
+        other => Err(ControlError::Invalid(format!(
+            "credential '{other}': expected client_secret or team_secret"
+        ))),
+    }
+}
+async fn h_revoke(c: C, p: P2) -> Result<HttpResponse, ControlError> {
+    c.revoke(&p.0, credential(&p.1)?)?;
+    Ok(ok(json!({"revoked": p.1})))
+}
+async fn h_restore(c: C, p: P2) -> Result<HttpResponse, ControlError> {
+    c.restore(&p.0, credential(&p.1)?)?;
+    Ok(ok(json!({"restored": p.1})))
+}
 async fn h_create_tenant(c: C, b: web::Bytes) -> Result<HttpResponse, ControlError> {
     Ok(json_resp(201, &json!(c.create_tenant(parse(&b)?)?)))
 }

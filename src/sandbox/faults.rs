@@ -4,7 +4,10 @@
 //! A rule matches a service (and optionally a method and a path substring) and fires either a
 //! bounded number of times or with a probability. Kinds: an HTTP status in the service's own error
 //! shape (429/503 with `Retry-After`), a delay, or a dropped connection (the socket is shut down
-//! under actix-web, so the client sees the connection close before any response). Outbound
+//! under actix-web, so the client sees the connection close before any response); and the
+//! "processed, reply lost" kinds, which let the emulator handle the request (its change
+//! happens) and then lose the answer: a reset, a 5xx, or an answer held past the client's
+//! timeout. Outbound
 //! webhook faults (duplicate, out-of-order, failing receiver) are read by the SIGNL4 dispatcher.
 //!
 //! Invariants: rules are evaluated in insertion order and at most one request-level fault fires
@@ -85,6 +88,21 @@ pub enum FaultKind {
     Duplicate,
     /// Outbound only: hold the notification back and send it after the next one.
     OutOfOrder,
+    /// "Processed, reply lost": handle the request (its change happens), then drop the
+    /// connection without an answer.
+    ResetAfterHandling,
+    /// "Processed, reply lost": handle the request, then answer this status with the service's
+    /// error body instead of the real answer.
+    StatusAfterHandling {
+        /// HTTP status (500, 502, 503, ...).
+        status: u16,
+    },
+    /// "Processed, reply lost": handle the request, then hold the answer this long (past the
+    /// client's timeout, it never sees it).
+    DelayAfterHandling {
+        /// Milliseconds.
+        ms: u64,
+    },
 }
 
 /// A fault rule as the control API accepts it.
@@ -225,6 +243,29 @@ pub async fn middleware(
                 }
             }
             req.into_response(errors::service_error(service, 500))
+        }
+        Some(FaultKind::ResetAfterHandling) => {
+            let fd = req.conn_data::<ConnFd>().copied();
+            let handled = next.call(req).await?;
+            if let Some(ConnFd(fd)) = fd {
+                // SAFETY: as for `Reset`: the fd belongs to the live connection serving this
+                // request, and shutdown only half-closes it.
+                unsafe {
+                    libc::shutdown(fd, libc::SHUT_RDWR);
+                }
+            }
+            let (req, _) = handled.into_parts();
+            ServiceResponse::new(req, errors::service_error(service, 500))
+        }
+        Some(FaultKind::StatusAfterHandling { status }) => {
+            let handled = next.call(req).await?;
+            let (req, _) = handled.into_parts();
+            ServiceResponse::new(req, errors::service_error(service, status))
+        }
+        Some(FaultKind::DelayAfterHandling { ms }) => {
+            let handled = next.call(req).await?.map_into_boxed_body();
+            actix_web::rt::time::sleep(Duration::from_millis(ms.min(60_000))).await;
+            handled
         }
         _ => next.call(req).await?.map_into_boxed_body(),
     };

@@ -433,6 +433,9 @@ pub struct World {
     pub outbound_tx: Option<tokio::sync::mpsc::UnboundedSender<String>>,
     /// Etag counter.
     pub seq: u64,
+    /// Credentials revoked through the control API, kept for their restore: key
+    /// `"{tenant}/{credential}"` → the secret (never serialised or logged).
+    pub revoked: HashMap<String, String>,
 }
 
 impl World {
@@ -450,6 +453,7 @@ impl World {
             la_inflight: HashMap::new(),
             la_query_delay_ms: 0,
             la_partial_errors: 0,
+            revoked: HashMap::new(),
             outbound: VecDeque::new(),
             outbound_tx: None,
             seq: 0,

@@ -155,6 +155,9 @@ pub struct Report {
     pub incidents: usize,
     /// Intents without outcome (not necessarily a problem).
     pub open_intents: usize,
+    /// Open intents parked on a refusal an operator can fix (a revoked secret, a missing role,
+    /// an unknown SIGNL4 team): not a problem of the log, but work waiting for a person.
+    pub parked: Vec<ParkedIntent>,
     /// What is wrong; empty means the log is sound.
     pub problems: Vec<Problem>,
 }
@@ -164,6 +167,16 @@ impl Report {
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty()
     }
+}
+
+/// One parked intent, as `verify` lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParkedIntent {
+    pub tenant: TenantId,
+    pub incident: IncidentKey,
+    pub effect: EffectId,
+    /// The reason last recorded.
+    pub reason: String,
 }
 
 /// Options of a verification.
@@ -292,6 +305,20 @@ pub fn verify(log: &EventLog, options: Options, progress: &mut dyn FnMut(u64, u6
         }
     }
     report.incidents = incidents.len();
+    if replay_ok {
+        report.parked = replayed
+            .incidents
+            .values()
+            .flat_map(|i| {
+                i.parked.iter().map(|(effect, reason)| ParkedIntent {
+                    tenant: i.tenant,
+                    incident: i.key,
+                    effect: *effect,
+                    reason: reason.clone(),
+                })
+            })
+            .collect();
+    }
     check_by_incident(log, &owners, &mut report, progress);
     check_outbox(log, &effects, options, &mut report);
     check_inbox(log, &owners, &mut report, progress);

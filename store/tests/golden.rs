@@ -280,6 +280,27 @@ fn samples() -> Vec<(String, StoredEvent)> {
             inc,
         ));
     }
+    // Kinds added later go last, so the earlier samples keep their sequence numbers.
+    out.extend([
+        (
+            "effect_parked_v1".into(),
+            Event::EffectParked(EffectParked {
+                effect_id: effect_id(98),
+                reason: "authentication failed: AADSTS7000215: Invalid client secret provided"
+                    .into(),
+                attempts: 3,
+            }),
+            inc,
+        ),
+        (
+            "effect_cancelled_v1".into(),
+            Event::EffectCancelled(EffectCancelled {
+                effect_id: effect_id(97),
+                reason: "incident closed in Sentinel before its page was sent".into(),
+            }),
+            inc,
+        ),
+    ]);
     // Kinds added later go at the end, so earlier samples keep their sequence numbers.
     out.push((
         "incident_merged_v1".into(),

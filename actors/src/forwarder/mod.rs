@@ -4,14 +4,23 @@
 //! - Intent before effect: `RaiseSignl` and `TagIncident` are recorded (and flushed) before the
 //!   call; the outcome is recorded after it. The aggregate refuses a second intent for the same
 //!   effect, so two paths (a forward and a reconcile) can never both send.
-//! - An open intent found later (after a crash, or after retries ran out) is reconciled: for a
-//!   Signl, SIGNL4 is asked for Signls with the incident's ExternalID when an API key exists, and
-//!   the Signl is only sent again when none is open; without an API key it is sent again and
-//!   recorded as `SignlRaisedUnverified` (the one at-least-once edge, counted in the log).
-//! - Tagging is read, modify, PUT with the etag, retried on 409 with a fresh read, and sends
-//!   back every field it read, so nothing set by someone else is dropped. The first attempt
-//!   uses the incident as the Poller last recorded it, which saves a read per incident.
-//! - A permanent refusal (a 4xx other than 409/429) closes the intent as failed with the reason.
+//! - A page is at-most-once: it is sent once, and again in place only after a 429 (proof it was
+//!   not processed). After an ambiguous failure (a reset, a timeout, a 5xx) or a crash, the
+//!   open intent is settled by the reconcile: with an API key SIGNL4 is asked for the Signls of
+//!   the incident's ExternalID, and one of this round (told apart by creation time against the
+//!   intent, [`this_rounds_signl`]; in any status, closed included) settles it without a send;
+//!   without an API key it is sent again and recorded as `SignlRaisedUnverified` (the one
+//!   at-least-once edge, counted in the log). A page whose last attempt was refused (nothing
+//!   was done) is sent again without a lookup.
+//! - Never a page for a closed incident: an open page of an incident closed in Sentinel since
+//!   is cancelled (`EffectCancelled`), and if it may have gone out its resolve is asked for in
+//!   the same commit.
+//! - Tagging is read, modify, PUT with the etag, read again at once on 409 (one PUT per etag),
+//!   and sends back every field it read, so nothing set by someone else is dropped. The first
+//!   attempt uses the incident as the Poller last recorded it, which saves a read per incident.
+//! - Outcomes follow `parking::settle`: a final answer fails the effect; a refusal an operator
+//!   can fix (401, 403, no token, an unknown team secret) parks it, open, retried with a
+//!   capped backoff; passing trouble leaves it open for the next reconcile.
 
 mod actor;
 mod handlers;
@@ -20,7 +29,7 @@ pub mod render;
 use std::rc::Rc;
 
 use serde_json::Value;
-use store::aggregate::SignlStatus;
+use store::aggregate::{desired_effects, SignlStatus};
 use store::events::{Effect, EffectResult, Event};
 use store::ids::external_id;
 use store::writer::Execution;
@@ -31,9 +40,12 @@ use uuid::Uuid;
 
 use crate::enricher::search_lines;
 use crate::observation::with_label;
+use crate::parking::{log_parked, settle, Parking, Settled};
 use crate::poller::needs_page;
-use crate::ports::{ApiError, IncidentRecord, SentinelApi, Signl4Api};
-use crate::retry::retry;
+use crate::ports::{
+    with_priority, ApiError, IncidentRecord, SentinelApi, Signl4Api, WritePriority,
+};
+use crate::retry::{retry, retry_unprocessed};
 use crate::settings::ConnectorSettings;
 use crate::tracker::{Claims, Tracker};
 use render::{signl_body, EnrichmentView, IncidentView, SignlContext};
@@ -57,6 +69,8 @@ pub struct ForwardContext<S, G> {
     pub signl4: Rc<G>,
     /// Effects being performed right now, so a reconcile never races a forward.
     pub busy: Claims,
+    /// Effects waiting for an operator, and when to try each again.
+    pub parking: Parking,
 }
 
 impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Forwarder<S, G> {
@@ -128,7 +142,11 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
         self.tag(tenant, incident, correlation).await
     }
 
-    /// Sends the Signl of an open `RaiseSignl` intent and records the outcome.
+    /// Sends the Signl of an open `RaiseSignl` intent and records the outcome. Sent once: only
+    /// a 429 (proof the request was not processed) is waited out and sent again in place; after
+    /// a reset, a timeout or a 5xx the intent stays open as unknown and the reconcile settles it
+    /// by ExternalID (see [`this_rounds_signl`]). An incident closed in Sentinel meanwhile is
+    /// never paged: the intent is cancelled instead.
     async fn raise(
         &self,
         tenant: TenantId,
@@ -137,34 +155,104 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
         how: Send,
         correlation: Uuid,
     ) -> Result<(), StoreError> {
+        if self
+            .incident(tenant, incident)
+            .is_some_and(|i| i.closed_in_sentinel())
+        {
+            return self
+                .cancel_page(tenant, incident, effect_id, false, correlation)
+                .await;
+        }
         let body = self.body(tenant, incident)?;
         store::crash::point("effect.after_intent");
-        let (result, attempts) = retry(self.settings.backoff, || {
+        let (result, attempts) = retry_unprocessed(self.settings.backoff, || {
             self.signl4.send_event(&body, effect_id.0)
         })
         .await;
         if result.is_ok() {
             store::crash::point("effect.after_call");
         }
-        let command = match result {
-            Ok(event_id) => Command::Succeed {
-                effect_id,
-                result: match how {
-                    Send::First => EffectResult::SignlRaised { event_id },
-                    Send::Unverified => EffectResult::SignlRaisedUnverified { event_id },
-                },
-            },
-            Err(error) if !error.is_retryable() => Command::Fail {
-                effect_id,
-                reason: error.to_string(),
-                attempts,
-            },
-            Err(error) => {
-                tracing::warn!(%error, %incident, "Signl not sent yet; the intent stays open");
-                return Ok(());
+        let result = result
+            .map(|event_id| match how {
+                Send::First => EffectResult::SignlRaised { event_id },
+                Send::Unverified => EffectResult::SignlRaisedUnverified { event_id },
+            })
+            .map_err(|e| (e, attempts));
+        self.settle(tenant, incident, effect_id, result, "Signl", correlation)
+            .await
+    }
+
+    /// Records what the result of an effect's call means (see `parking::settle`).
+    async fn settle(
+        &self,
+        tenant: TenantId,
+        incident: IncidentKey,
+        effect_id: EffectId,
+        result: Result<EffectResult, (ApiError, u32)>,
+        what: &str,
+        correlation: Uuid,
+    ) -> Result<(), StoreError> {
+        let interval = self.settings.poll_interval;
+        match settle(&self.parking, effect_id, result, interval, what) {
+            Settled::Outcome(command) => {
+                self.record(tenant, incident, command, correlation).await?;
             }
+            Settled::Park(command) => {
+                let outcome = self
+                    .record(tenant, incident, command.clone(), correlation)
+                    .await?;
+                if !outcome.events().is_empty() {
+                    log_parked(&command, what);
+                }
+            }
+            Settled::Open => {}
+        }
+        Ok(())
+    }
+
+    /// Cancels the open page of an incident closed in Sentinel since it was asked for. When a
+    /// Signl may exist all the same (`maybe_sent`: an earlier attempt's answer was lost), its
+    /// resolve is asked for in the same commit, so nobody stays paged for a closed incident.
+    async fn cancel_page(
+        &self,
+        tenant: TenantId,
+        incident: IncidentKey,
+        effect_id: EffectId,
+        maybe_sent: bool,
+        correlation: Uuid,
+    ) -> Result<(), StoreError> {
+        let Some(state) = self.incident(tenant, incident) else {
+            return Ok(());
         };
-        self.record(tenant, incident, command, correlation).await?;
+        let mut executions = Vec::new();
+        if maybe_sent && self.settings.sync.resolve_on_sentinel_close {
+            // Asked for while the raise is still open (a resolve needs a page in this round).
+            executions.push(
+                Execution::incident(
+                    tenant,
+                    incident,
+                    Command::Request(Effect::ResolveSignl {
+                        external_id: external_id(tenant, incident),
+                        round: state.round,
+                    }),
+                )
+                .correlated(correlation),
+            );
+        }
+        executions.push(
+            Execution::incident(
+                tenant,
+                incident,
+                Command::Cancel {
+                    effect_id,
+                    reason: "the incident was closed in Sentinel before its page went out".into(),
+                },
+            )
+            .correlated(correlation),
+        );
+        self.parking.clear(effect_id);
+        self.store.execute_many(executions).await?;
+        tracing::info!(%incident, "page cancelled: the incident is closed in Sentinel");
         Ok(())
     }
 
@@ -279,8 +367,25 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
         Ok(())
     }
 
-    /// Read, modify, PUT with the etag; again on 409.
+    /// [`ForwardContext::write_tag_now`] as background work: the tag yields the Sentinel budget
+    /// to the write-backs people wait for.
     async fn write_tag(
+        &self,
+        tenant: TenantId,
+        incident: IncidentKey,
+        name: &str,
+        effect_id: EffectId,
+        correlation: Uuid,
+    ) -> Result<(), StoreError> {
+        with_priority(
+            WritePriority::Background,
+            self.write_tag_now(tenant, incident, name, effect_id, correlation),
+        )
+        .await
+    }
+
+    /// Read, modify, PUT with the etag; again on 409.
+    async fn write_tag_now(
         &self,
         tenant: TenantId,
         incident: IncidentKey,
@@ -331,23 +436,11 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
                 Err(error) => break Err((error, 1)),
             }
         };
-        let command = match outcome {
-            Ok(result) => {
-                store::crash::point("effect.after_call");
-                Command::Succeed { effect_id, result }
-            }
-            Err((error, attempts)) if !error.is_retryable() => Command::Fail {
-                effect_id,
-                reason: error.to_string(),
-                attempts,
-            },
-            Err((error, _)) => {
-                tracing::warn!(%error, %incident, "tag not written yet; the intent stays open");
-                return Ok(());
-            }
-        };
-        self.record(tenant, incident, command, correlation).await?;
-        Ok(())
+        if outcome.is_ok() {
+            store::crash::point("effect.after_call");
+        }
+        self.settle(tenant, incident, effect_id, outcome, "tag", correlation)
+            .await
     }
 
     /// The incident as the Poller last recorded it, in the shape a read returns.
@@ -382,51 +475,23 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
             let Some(_busy) = self.busy.claim(effect_id) else {
                 continue; // being performed right now
             };
+            // The list was read once; a forward may have finished this intent since.
+            let still_open = self.store.read(|p| {
+                p.incident(tenant, incident)
+                    .is_some_and(|i| i.open_effects.contains_key(&effect_id))
+            });
+            if !still_open {
+                continue;
+            }
+            if !self.parking.ready(effect_id) {
+                continue; // parked, and its wait is not over
+            }
             store::crash::point("reconcile.open_intent");
             let correlation = Uuid::now_v7();
             match effect {
                 Effect::RaiseSignl { external_id, .. } => {
-                    let (found, _) = retry(self.settings.backoff, || {
-                        self.signl4.find_signls(&external_id)
-                    })
-                    .await;
-                    match found {
-                        Ok(Some(signls)) => {
-                            match signls.iter().find(|s| s.status == 1 || s.status == 2) {
-                                Some(signl) => {
-                                    let detail = format!("Signl {} found by ExternalID", signl.id);
-                                    self.record(
-                                        tenant,
-                                        incident,
-                                        Command::Succeed {
-                                            effect_id,
-                                            result: EffectResult::AlreadyDone { detail },
-                                        },
-                                        correlation,
-                                    )
-                                    .await?;
-                                }
-                                None => {
-                                    self.raise(
-                                        tenant,
-                                        incident,
-                                        effect_id,
-                                        Send::First,
-                                        correlation,
-                                    )
-                                    .await?
-                                }
-                            }
-                        }
-                        Ok(None) => {
-                            self.raise(tenant, incident, effect_id, Send::Unverified, correlation)
-                                .await?
-                        }
-                        Err(error) => {
-                            tracing::warn!(%error, %incident, "cannot check SIGNL4 yet");
-                            continue;
-                        }
-                    }
+                    self.settle_page(tenant, incident, effect_id, &external_id, correlation)
+                        .await?;
                     self.tag(tenant, incident, correlation).await?;
                 }
                 Effect::TagIncident { .. } => {
@@ -439,20 +504,101 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
                 _ => {} // other effects belong to StatusSync
             }
         }
-        self.tag_untagged(tenant).await
+        self.tag_wanted(tenant).await
     }
 
-    /// Tags every paged incident whose tag was never asked for: a crash between a Signl's
-    /// outcome and the tag's intent leaves no open intent behind, so only this finds it (the
-    /// chaos run found five such incidents in 200 kills before this existed).
-    async fn tag_untagged(&self, tenant: TenantId) -> Result<(), StoreError> {
-        let label = &self.settings.tag;
-        if label.is_empty() {
+    /// Settles an open page whose outcome is unknown (see the module invariants): sent again
+    /// at once when its last attempt was refused (nothing was done); otherwise looked up by
+    /// ExternalID when an API key allows it, and only sent again when this round has no Signl;
+    /// without an API key sent again and counted as at-least-once. A page for an incident
+    /// closed in Sentinel since is cancelled, and resolved if it may have gone out.
+    async fn settle_page(
+        &self,
+        tenant: TenantId,
+        incident: IncidentKey,
+        effect_id: EffectId,
+        external_id: &str,
+        correlation: Uuid,
+    ) -> Result<(), StoreError> {
+        let Some(state) = self.incident(tenant, incident) else {
+            return Ok(());
+        };
+        let refused = self.parking.refused(effect_id);
+        if refused {
+            return self
+                .raise(tenant, incident, effect_id, Send::First, correlation)
+                .await;
+        }
+        let (found, _) = retry(self.settings.backoff, || {
+            self.signl4.find_signls(external_id)
+        })
+        .await;
+        match found {
+            Ok(Some(signls)) => match this_rounds_signl(&state, &signls) {
+                Some(signl) => {
+                    let detail = format!("Signl {} found by ExternalID", signl.id);
+                    let done = Command::Succeed {
+                        effect_id,
+                        result: EffectResult::AlreadyDone { detail },
+                    };
+                    let mut executions =
+                        vec![Execution::incident(tenant, incident, done).correlated(correlation)];
+                    let open = signl.status == 1 || signl.status == 2;
+                    if state.closed_in_sentinel()
+                        && open
+                        && self.settings.sync.resolve_on_sentinel_close
+                    {
+                        // Paged after all, for an incident closed since: resolve it (StatusSync
+                        // performs the intent), in the same commit as the page's outcome.
+                        executions.push(
+                            Execution::incident(
+                                tenant,
+                                incident,
+                                Command::Request(Effect::ResolveSignl {
+                                    external_id: external_id.to_string(),
+                                    round: state.round,
+                                }),
+                            )
+                            .correlated(correlation),
+                        );
+                    }
+                    self.parking.clear(effect_id);
+                    self.store.execute_many(executions).await?;
+                    Ok(())
+                }
+                None if state.closed_in_sentinel() => {
+                    self.cancel_page(tenant, incident, effect_id, false, correlation)
+                        .await
+                }
+                None => {
+                    self.raise(tenant, incident, effect_id, Send::First, correlation)
+                        .await
+                }
+            },
+            Ok(None) if state.closed_in_sentinel() => {
+                self.cancel_page(tenant, incident, effect_id, true, correlation)
+                    .await
+            }
+            Ok(None) => {
+                self.raise(tenant, incident, effect_id, Send::Unverified, correlation)
+                    .await
+            }
+            Err(error) => {
+                tracing::warn!(%error, %incident, "cannot look the page up in SIGNL4 yet");
+                Ok(())
+            }
+        }
+    }
+
+    /// Tags every recent incident whose state wants its tag and nobody asked for it
+    /// (`desired_effects`): a crash between a Signl's outcome and the tag's intent leaves no
+    /// open intent behind, so only the state shows it (the chaos run found five such incidents
+    /// in 200 kills before this existed).
+    async fn tag_wanted(&self, tenant: TenantId) -> Result<(), StoreError> {
+        if self.settings.tag.is_empty() {
             return Ok(());
         }
-        let tag = Effect::TagIncident {
-            label: label.clone(),
-        };
+        let policy = self.settings.policy();
         // Only incidents active within the lookback window: the gap comes from a recent crash,
         // and a changed `tag` setting must not rewrite every incident the log ever held.
         let now_ms = std::time::SystemTime::now()
@@ -460,21 +606,43 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
             .map_or(0, |d| d.as_millis() as i64);
         let since_ms =
             now_ms.saturating_sub(i64::try_from(self.settings.lookback.as_millis()).unwrap_or(0));
-        let untagged: Vec<IncidentKey> = self.store.read(|p| {
+        let wanted: Vec<IncidentKey> = self.store.read(|p| {
             p.incidents
                 .values()
                 .filter(|i| i.tenant == tenant && i.last_event_ms >= since_ms)
-                .filter(|i| !matches!(i.signl.status, SignlStatus::None | SignlStatus::Requested))
                 .filter(|i| {
-                    let id = store::aggregate::effect_id(tenant, i.key, &tag);
-                    !i.done_effects.contains(&id) && !i.open_effects.contains_key(&id)
+                    desired_effects(i, &policy)
+                        .iter()
+                        .any(|e| matches!(e, Effect::TagIncident { .. }))
                 })
                 .map(|i| i.key)
                 .collect()
         });
-        for incident in untagged {
+        for incident in wanted {
             self.tag(tenant, incident, Uuid::now_v7()).await?;
         }
         Ok(())
     }
+}
+
+/// How much older than the page's intent a Signl of this round may look (the clocks of SIGNL4
+/// and of this host differ).
+const CLOCK_SKEW_MS: i64 = 30_000;
+
+/// The Signl of the incident's current round among those found by its ExternalID, in any
+/// status (one already closed by the on-call person exists all the same).
+///
+/// Every round of an incident shares its ExternalID (a resolve must reach all of them), so rounds
+/// are told apart by creation time: a Signl created before this round's page was asked for
+/// (minus [`CLOCK_SKEW_MS`]) belongs to an earlier round. A Signl without a creation time counts
+/// for round 1 (there is no earlier one), and in later rounds only while open.
+pub fn this_rounds_signl<'a>(
+    state: &Incident,
+    signls: &'a [crate::ports::SignlSummary],
+) -> Option<&'a crate::ports::SignlSummary> {
+    let since = state.signl.requested_at_ms.map(|at| at - CLOCK_SKEW_MS);
+    signls.iter().find(|s| match (s.created_ms, since) {
+        (Some(created), Some(since)) => created >= since,
+        _ => state.round <= 1 || s.status == 1 || s.status == 2,
+    })
 }

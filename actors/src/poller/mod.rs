@@ -22,8 +22,8 @@ use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix::Recipient;
-use store::aggregate::SignlStatus;
-use store::events::WatermarkAdvanced;
+use store::aggregate::{desired_effects, Incident, Policy, SignlStatus};
+use store::events::{Effect, WatermarkAdvanced};
 use store::writer::Execution;
 use store::{Command, ExecuteOutcome, IncidentKey, Store, StoreError};
 use uuid::Uuid;
@@ -96,29 +96,45 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// True when the incident's current round still needs its Signl: it is in one of the statuses
-/// the connector pages for, not closed, and no Signl was asked for yet in this round.
+/// True when the incident's current round still needs its Signl: the state wants a page
+/// (`store::aggregate::wants_page`: in the statuses and severities the connector pages for, not
+/// closed, nothing asked for yet in this round), evaluated on every change of the incident.
 pub fn needs_page(
     store: &Store,
     settings: &ConnectorSettings,
     tenant: store::TenantId,
     incident: IncidentKey,
 ) -> bool {
+    let policy = settings.policy();
     let candidate = store.read(|p| {
         p.incident(tenant, incident)
-            .filter(|i| {
-                i.observed()
-                    && !i.closed_in_sentinel()
-                    && i.signl.status == SignlStatus::None
-                    && settings
-                        .statuses
-                        .iter()
-                        .any(|s| s.eq_ignore_ascii_case(&i.status))
-            })
+            .filter(|i| store::aggregate::wants_page(i, &policy))
             .cloned()
     });
     // A Defender incident another one was merged into is already paged by that one's Signl.
     candidate.is_some_and(|i| !crate::status_sync::merge::covered_by_merge(store, tenant, &i))
+}
+
+/// The resolve or acknowledge of the Signl that `observe` implies for `state`: the state after
+/// the observation (decided and applied on a copy, as the writer will) wants them and nobody
+/// asked for them yet.
+fn implied_signl_effects(state: &Incident, observe: &Command, policy: &Policy) -> Vec<Effect> {
+    let Ok(events) = state.decide(observe) else {
+        return Vec::new();
+    };
+    let mut after = state.clone();
+    for event in &events {
+        after.apply(event, 0);
+    }
+    desired_effects(&after, policy)
+        .into_iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Effect::ResolveSignl { .. } | Effect::AcknowledgeSignl { .. }
+            )
+        })
+        .collect()
 }
 
 /// The statuses listed: the configured ones plus Closed, because a close (to resolve the Signl)
@@ -184,18 +200,31 @@ pub async fn poll_once<S: SentinelApi>(
             max_modified = max_modified.max(record.last_modified_ms);
             max_number = max_number.max(record.number);
         }
-        let executions: Vec<Execution> = fresh
+        // Each observation goes with the intents it implies (a resolve, an acknowledge of the
+        // Signl), in the same commit: no crash can separate them.
+        let policy = settings.policy();
+        let mut executions: Vec<Execution> = Vec::new();
+        let mut observation_at: Vec<usize> = Vec::new();
+        for record in &fresh {
+            let incident = IncidentKey::from_source_id(&record.name);
+            let command = Command::Observe(observed(record, settings.source));
+            let implied = context.store.read(|p| {
+                p.incident(tenant, incident)
+                    .map(|state| implied_signl_effects(state, &command, &policy))
+                    .unwrap_or_default()
+            });
+            observation_at.push(executions.len());
+            executions.push(Execution::incident(tenant, incident, command).correlated(correlation));
+            executions.extend(implied.into_iter().map(|effect| {
+                Execution::incident(tenant, incident, Command::Request(effect))
+                    .correlated(correlation)
+            }));
+        }
+        let mut outcomes = context.store.execute_many(executions).await?;
+        let outcomes: Vec<ExecuteOutcome> = observation_at
             .iter()
-            .map(|record| {
-                Execution::incident(
-                    tenant,
-                    IncidentKey::from_source_id(&record.name),
-                    Command::Observe(observed(record, settings.source)),
-                )
-                .correlated(correlation)
-            })
+            .map(|at| std::mem::replace(&mut outcomes[*at], ExecuteOutcome::Unchanged))
             .collect();
-        let outcomes = context.store.execute_many(executions).await?;
         for (record, outcome) in fresh.iter().zip(outcomes) {
             if let ExecuteOutcome::Appended(_) = outcome {
                 stats.recorded += 1;

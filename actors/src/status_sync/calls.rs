@@ -14,7 +14,9 @@ use store::EffectId;
 use uuid::Uuid;
 
 use super::SyncContext;
-use crate::ports::{ApiError, IncidentRecord, SentinelApi, Signl4Api};
+use crate::ports::{
+    with_priority, ApiError, IncidentRecord, SentinelApi, Signl4Api, WritePriority,
+};
 use crate::retry::retry;
 use store::IncidentKey;
 
@@ -41,11 +43,12 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
                 comment_id,
                 message,
             } => {
-                let (result, attempts) = retry(backoff, || {
+                let write = retry(backoff, || {
                     self.sentinel
                         .put_comment(&name, *comment_id, message, effect_id.0)
-                })
-                .await;
+                });
+                // After the acknowledges and closes people wait for, before tags.
+                let (result, attempts) = with_priority(WritePriority::Comment, write).await;
                 result
                     .map(|etag| EffectResult::CommentWritten { etag })
                     .map_err(|e| (e, attempts))
@@ -113,11 +116,14 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
         loop {
             let (read, attempts) = retry(backoff, || self.sentinel.get_incident(name)).await;
             let record = read.map_err(|e| (e, attempts))?;
-            let Some(body) = change(&record, effect).map_err(|e| (e, 1))? else {
+            let Some(mut body) = change(&record, effect).map_err(|e| (e, 1))? else {
                 return Ok(EffectResult::AlreadyDone {
                     detail: format!("incident already {}", record.status),
                 });
             };
+            // A tag still pending folds into this write: one incident write instead of two
+            // under the Sentinel budget (the run records the tag as done with this outcome).
+            fold_label(&mut body, &record, &self.settings.tag);
             match self.sentinel.put_incident(name, &body, effect_id.0).await {
                 Ok(written) => return Ok(EffectResult::IncidentWritten { etag: written.etag }),
                 Err(ApiError::Conflict) if conflicts < MAX_CONFLICTS => conflicts += 1,
@@ -128,6 +134,18 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
                 Err(error) => return Err((error, conflicts + 1)),
             }
         }
+    }
+}
+
+/// Adds `label` (when set and missing) to a PUT body built from `record`.
+pub fn fold_label(body: &mut Value, record: &IncidentRecord, label: &str) {
+    if label.is_empty() || record.labels.iter().any(|l| l.eq_ignore_ascii_case(label)) {
+        return;
+    }
+    let labels = &mut body["properties"]["labels"];
+    match labels.as_array_mut() {
+        Some(list) => list.push(json!({"labelName": label})),
+        None => *labels = json!([{"labelName": label}]),
     }
 }
 
@@ -197,4 +215,46 @@ pub fn change(record: &IncidentRecord, effect: &Effect) -> Result<Option<Value>,
         properties["classificationComment"] = json!(classification_comment);
     }
     Ok(Some(json!({"etag": record.etag, "properties": properties})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(labels: &[&str]) -> IncidentRecord {
+        IncidentRecord {
+            name: "i".into(),
+            etag: "\"e1\"".into(),
+            status: "New".into(),
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            raw_json: r#"{"properties":{"title":"t","status":"New","severity":"High",
+                "labels":[{"labelName":"other"}]}}"#
+                .into(),
+            ..IncidentRecord::default()
+        }
+    }
+
+    #[test]
+    fn a_pending_tag_folds_into_the_acknowledge_write_once() {
+        let ack = Effect::AcknowledgeIncident {
+            owner: Some("rene@contoso.com".into()),
+            set_active: true,
+            cause: "ack/round-1/u".into(),
+        };
+        let read = record(&["other"]);
+        let mut body = change(&read, &ack).unwrap().expect("a write");
+        fold_label(&mut body, &read, "SIGNL4");
+        let labels = body["properties"]["labels"].as_array().unwrap();
+        assert_eq!(labels.len(), 2, "{labels:?}");
+        assert_eq!(labels[1]["labelName"], "SIGNL4");
+        assert_eq!(body["properties"]["status"], "Active");
+
+        // Already labelled, or no tag configured: the body is left as it was.
+        let labelled = record(&["other", "signl4"]);
+        let mut again = change(&labelled, &ack).unwrap().unwrap();
+        let before = again.clone();
+        fold_label(&mut again, &labelled, "SIGNL4");
+        fold_label(&mut again, &labelled, "");
+        assert_eq!(again, before);
+    }
 }

@@ -10,33 +10,19 @@
 //!   `redirectIncidentId`; when S closes, R's Signl is resolved ([`SyncContext::resolve_followers`]).
 //!
 //! Invariants: the merge is recorded (`IncidentMerged`, once per survivor) before anything is
-//! done about it, so `audit` shows why a Signl was annotated or resolved; the annotation's
+//! done about it (`store::aggregate::desired_effects` holds a redirected incident's resolve
+//! until the record says whether the survivor has its own Signl), so `audit` shows why a Signl was annotated or resolved; the annotation's
 //! effect id derives from the survivor, so it is sent at most once; a source without redirects
 //! (Sentinel, alerts_v2) never has `redirectIncidentId` and nothing here runs.
 
-use serde_json::Value;
 use store::aggregate::{Incident, SignlStatus};
-use store::events::{Effect, Event, IncidentMerged};
+use store::events::{Effect, IncidentMerged};
 use store::ids::external_id;
 use store::writer::Execution;
 use store::{Command, IncidentKey, Store, StoreError, TenantId};
 
 use super::SyncContext;
 use crate::ports::{SentinelApi, Signl4Api};
-
-/// The survivor (`redirectIncidentId`) named by the latest recorded observation of `incident`.
-pub fn redirect_of(store: &Store, tenant: TenantId, incident: IncidentKey) -> Option<String> {
-    let events = store.log().incident_events(tenant, incident).ok()?;
-    let raw = events.iter().rev().find_map(|e| match &e.event {
-        Event::IncidentObserved(o) => Some(o.raw_json.clone()),
-        _ => None,
-    })?;
-    let view: Value = serde_json::from_str(&raw).ok()?;
-    view["properties"]["redirectIncidentId"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-}
 
 fn signl_up(i: &Incident) -> bool {
     matches!(
@@ -58,27 +44,16 @@ pub fn covered_by_merge(store: &Store, tenant: TenantId, survivor: &Incident) ->
     })
 }
 
-/// What was done about a merge.
-#[derive(Debug, PartialEq, Eq)]
-pub enum MergeOutcome {
-    /// Not a merge: carry on as for any close.
-    NotMerged,
-    /// The survivor has its own Signl: resolve this one (as for any close).
-    Resolve,
-    /// The survivor has none: this Signl stands for it and stays up.
-    Follows,
-}
-
 impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
     /// Records and annotates the merge of a closed incident whose Signl is up (see the module).
     pub(super) async fn follow_merge(
         &self,
         incident: IncidentKey,
         state: &Incident,
-    ) -> Result<MergeOutcome, StoreError> {
+    ) -> Result<(), StoreError> {
         let tenant = self.tenant();
-        let Some(into) = redirect_of(&self.store, tenant, incident) else {
-            return Ok(MergeOutcome::NotMerged);
+        let Some(into) = state.redirected_to.clone() else {
+            return Ok(());
         };
         let survivor_key = IncidentKey::from_source_id(&into);
         let survivor_paged = self.store.read(|p| {
@@ -116,11 +91,7 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
             )
             .await?;
         }
-        Ok(if survivor_paged {
-            MergeOutcome::Resolve
-        } else {
-            MergeOutcome::Follows
-        })
+        Ok(())
     }
 
     /// `survivor` closed: the Signls that stood for it (of incidents merged into it) are

@@ -11,12 +11,17 @@
 //! - Merged in Defender -> the Signl follows the surviving incident ([`merge`]).
 //!
 //! Invariants:
+//! - An effect is performed only by the holder of its claim, only while its intent is open,
+//!   and the claim is held until its outcome is recorded: no two paths (a write-back and a
+//!   reconcile pass) perform one intent twice.
 //! - A notification is recorded (deduplicated by its change key through the inbox) together with
 //!   the intents of its write-back, in one commit, before its sender is answered: a crash at any
 //!   point leaves either nothing (SIGNL4 delivers again) or the action with all its intents, which
 //!   the reconcile finishes. The write-back runs after, as intents with outcomes.
-//! - Comment ids are uuid v5 of tenant, incident and change key, so a retry rewrites the same
-//!   comment; incident writes read first and stop when the incident is already in the target
+//! - Comment ids are uuid v5 of tenant, incident and what the write-back answers
+//!   ([`write_back_cause`]: the round and user of an acknowledge, the round of a close, the id of
+//!   an annotation), so a retry, a second delivery or a second Signl of the same round rewrites
+//!   the same comment; incident writes read first and stop when the incident is already in the target
 //!   state (so a restart between a PUT and its outcome reads instead of writing again), then PUT
 //!   the full resource with its etag, again on 409.
 //! - No loops, by provenance recorded in the log: a SIGNL4 change without a user, an acknowledge
@@ -46,6 +51,7 @@ use store::writer::Execution;
 use store::{Command, EffectId, ExecuteOutcome, IncidentKey, Store, StoreError, TenantId};
 
 use crate::messages::Recorded;
+use crate::parking::{log_parked, settle, Parking, Settled};
 use crate::ports::{SentinelApi, Signl4Api};
 use crate::settings::{ConnectorSettings, SyncSettings};
 use crate::tracker::{Claims, Tracker};
@@ -68,6 +74,8 @@ pub struct SyncContext<S, G> {
     pub signl4: Rc<G>,
     /// Effects being performed right now, so a reconcile never races them.
     pub busy: Claims,
+    /// Effects waiting for an operator, and when to try each again.
+    pub parking: Parking,
     /// ExternalID -> incident, rebuilt from the projection when an id is not found.
     pub by_external_id: RefCell<HashMap<String, IncidentKey>>,
     /// Bookkeeping of the Sentinel and REST pollers of this StatusSync (memory only: after a
@@ -118,7 +126,7 @@ pub fn write_back_effects(
         Some(name) => format!("{name} ({email})"),
         None => email.to_string(),
     };
-    let cause = notification.change_key();
+    let cause = write_back_cause(state, notification);
     let comment = |message: String| Effect::WriteComment {
         comment_id: comment_id(state.tenant, state.key, &cause),
         message,
@@ -167,6 +175,28 @@ pub fn write_back_effects(
             }
             vec![comment(format!("{who} via SIGNL4: {text}"))]
         }
+    }
+}
+
+/// What a write-back answers, as Sentinel sees it: the cause of its effects and the seed of its
+/// comment id. Acknowledges and closes are named by the incident's round and the user, not by
+/// the Signl: a round can have two Signls (a re-post without an API key is known
+/// at-least-once), and a user acting on both must still change Sentinel once and leave one
+/// comment ("comment written 2 times: Acknowledged in SIGNL4 by Alice" in the chaos run came
+/// from comment ids derived from each Signl's id). Annotations keep their own id: each is news.
+pub fn write_back_cause(state: &Incident, notification: &Notification) -> String {
+    let round = state.round;
+    match &notification.action {
+        Signl4Action::Acknowledged => {
+            let user = notification
+                .user_id
+                .as_deref()
+                .or(notification.user_email.as_deref())
+                .unwrap_or("-");
+            format!("ack/round-{round}/{user}")
+        }
+        Signl4Action::Closed => format!("close/round-{round}"),
+        Signl4Action::Annotated { .. } => notification.change_key(),
     }
 }
 
@@ -323,37 +353,115 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
         let Some(claim) = self.busy.claim(effect_id) else {
             return Ok(()); // being performed right now
         };
+        // A reconcile pass lists the open intents once, then walks them: one finished by a
+        // write-back in the meantime (its claim released after its outcome) is done, not open.
+        if !self.is_open(incident, effect_id) {
+            return Ok(());
+        }
         store::crash::point("effect.after_intent");
         let result = self.call(incident, effect_id, effect).await;
-        drop(claim);
-        let command = match result {
-            Ok(result) => {
-                store::crash::point("effect.after_call");
-                Command::Succeed { effect_id, result }
-            }
-            Err((error, attempts)) if !error.is_retryable() => Command::Fail {
-                effect_id,
-                reason: error.to_string(),
-                attempts,
-            },
-            Err((error, _)) => {
-                tracing::warn!(%error, %incident, "write-back not done yet; the intent stays open");
+        if result.is_ok() {
+            store::crash::point("effect.after_call");
+        }
+        // The claim is held until the outcome is recorded (it drops when this returns): released
+        // earlier, a reconcile pass could find the intent still open and perform it again.
+        let interval = self.settings.poll_interval;
+        let command = match settle(&self.parking, effect_id, result, interval, "write-back") {
+            Settled::Outcome(command) => command,
+            Settled::Park(command) => {
+                let outcome = self
+                    .store
+                    .execute(Execution::incident(
+                        self.tenant(),
+                        incident,
+                        command.clone(),
+                    ))
+                    .await?;
+                if !outcome.events().is_empty() {
+                    log_parked(&command, "write-back");
+                }
                 return Ok(());
             }
+            Settled::Open => return Ok(()),
         };
-        self.store
-            .execute(Execution::incident(self.tenant(), incident, command))
-            .await?;
+        let folded = self.folded_tag(incident, effect, &command);
+        let mut executions = vec![Execution::incident(self.tenant(), incident, command)];
+        executions.extend(folded);
+        self.store.execute_many(executions).await?;
+        drop(claim);
         Ok(())
     }
 
-    /// Finishes the open intents StatusSync owns (all its calls are idempotent or checked), and
-    /// looks at the comments of open incidents not looked at since their last change.
+    /// The tag's intent and outcome when an incident write carried the label (see
+    /// `calls::fold_label`), to record with the write's outcome: the Forwarder then has no tag
+    /// left to write.
+    fn folded_tag(
+        &self,
+        incident: IncidentKey,
+        effect: &Effect,
+        command: &Command,
+    ) -> Vec<Execution> {
+        let label = &self.settings.tag;
+        let written = matches!(
+            command,
+            Command::Succeed {
+                result: store::events::EffectResult::IncidentWritten { .. },
+                ..
+            }
+        );
+        let incident_write = matches!(
+            effect,
+            Effect::AcknowledgeIncident { .. } | Effect::CloseIncident { .. }
+        );
+        if label.is_empty() || !written || !incident_write {
+            return Vec::new();
+        }
+        let tag = Effect::TagIncident {
+            label: label.clone(),
+        };
+        let tenant = self.tenant();
+        let (open, requested) = self.store.read(|p| {
+            p.incident(tenant, incident).map_or((false, true), |i| {
+                let id = store::aggregate::effect_id(tenant, incident, &tag);
+                (i.open_effects.contains_key(&id), i.requested(&tag))
+            })
+        });
+        let done = Command::Succeed {
+            effect_id: store::aggregate::effect_id(tenant, incident, &tag),
+            result: store::events::EffectResult::AlreadyDone {
+                detail: "label written with a SIGNL4 write-back".into(),
+            },
+        };
+        match (open, requested) {
+            (true, _) => vec![Execution::incident(tenant, incident, done)],
+            (false, false) => vec![
+                Execution::incident(tenant, incident, Command::Request(tag)),
+                Execution::incident(tenant, incident, done),
+            ],
+            (false, true) => Vec::new(),
+        }
+    }
+
+    /// True while the intent of `effect_id` has no outcome in the log.
+    fn is_open(&self, incident: IncidentKey, effect_id: EffectId) -> bool {
+        self.store.read(|p| {
+            p.incident(self.tenant(), incident)
+                .is_some_and(|i| i.open_effects.contains_key(&effect_id))
+        })
+    }
+
+    /// Finishes the open intents StatusSync owns (all its calls are idempotent or checked), asks
+    /// for the resolves and acknowledges the state wants and nobody asked for, and looks at the
+    /// comments of open incidents not looked at since their last change.
     pub async fn reconcile(&self) -> Result<(), StoreError> {
         for (incident, effect_id, effect) in owned_open_effects(&self.store, self.tenant()) {
+            if !self.parking.ready(effect_id) {
+                continue; // parked, and its wait is not over
+            }
             store::crash::point("reconcile.open_intent");
             self.run(incident, effect_id, &effect).await?;
         }
+        self.sync_open_signls().await?;
         self.sync_unseen_comments().await
     }
 }

@@ -2,9 +2,12 @@
 //! acknowledges it, and analyst comments become annotations.
 //!
 //! Invariants:
-//! - Only a change the Poller recorded (a new etag) or a reconcile of an incident not looked at
-//!   since its last change leads here; an etag our own incident write produced resolves and
-//!   acknowledges nothing (its comments are still looked at: an analyst's may precede it).
+//! - Resolve and acknowledge follow the incident's state (`store::aggregate::desired_effects`),
+//!   looked at after each change the Poller recorded and again by every reconcile for the
+//!   incidents whose Signl is open, so a lost hand-off only delays them. Our own writes never
+//!   trigger them (we close only after the Signl was closed, set an owner only after it was
+//!   acknowledged); comments of an incident are still looked at after our own write (an
+//!   analyst's may precede it).
 //! - Comments are read only for incidents that are paged and open on both sides (not closed in
 //!   Sentinel, Signl open or acknowledged), only when the SIGNL4 API key makes annotations
 //!   possible, and only once per incident etag: a listing that fails is tried again by the
@@ -14,7 +17,7 @@
 //!   context, not news. Each comment is annotated at most once: the annotation's effect id is
 //!   derived from the comment id, and the log refuses a second request.
 
-use store::aggregate::{Incident, SignlStatus};
+use store::aggregate::{desired_effects, Incident, SignlStatus};
 use store::events::{Effect, Source};
 use store::ids::external_id;
 use store::{IncidentKey, StoreError};
@@ -44,57 +47,91 @@ fn open_on_both_sides(state: &Incident) -> bool {
 impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
     /// A recorded change of a paged incident: resolve, acknowledge, mirror comments.
     pub async fn sentinel_changed(&self, incident: IncidentKey) -> Result<(), StoreError> {
-        let sync = &self.settings.sync;
+        // The Poller recorded the resolve or acknowledge with the observation: perform them.
+        let owned = super::owned_open_effects(&self.store, self.tenant());
+        for (key, effect_id, effect) in owned {
+            if key == incident
+                && matches!(
+                    effect,
+                    Effect::ResolveSignl { .. } | Effect::AcknowledgeSignl { .. }
+                )
+            {
+                self.run(incident, effect_id, &effect).await?;
+            }
+        }
+        // A Defender merge is recorded (and annotated) before the state decides the Signl's
+        // fate: `desired_effects` holds a redirected incident's resolve until then.
+        self.sync_merge(incident).await?;
+        self.sync_signl(incident).await?;
+        self.sync_comments(incident).await
+    }
+
+    /// Records the Defender merge of a redirected incident whose Signl is up (see `merge`), and
+    /// resolves the Signls that stood for this incident once it is closed itself.
+    async fn sync_merge(&self, incident: IncidentKey) -> Result<(), StoreError> {
         let tenant = self.tenant();
         let Some(state) = self.store.read(|p| p.incident(tenant, incident).cloned()) else {
             return Ok(());
         };
-        // Our own write changed nothing an analyst did; but comments may have come before it.
-        if !state.is_own_etag(&state.etag) {
-            let open = matches!(
-                state.signl.status,
-                SignlStatus::Open | SignlStatus::Acknowledged
-            );
-            let new_owner = state.owner.is_some() && state.owner != state.signl.owner_at_raise;
-            if state.closed_in_sentinel() {
-                // A Defender merge: the Signl follows the surviving incident (see `merge`).
-                let merge = if open {
-                    self.follow_merge(incident, &state).await?
-                } else {
-                    super::merge::MergeOutcome::NotMerged
-                };
-                if open
-                    && sync.resolve_on_sentinel_close
-                    && merge != super::merge::MergeOutcome::Follows
-                {
-                    self.perform(
-                        incident,
-                        Effect::ResolveSignl {
-                            external_id: external_id(tenant, incident),
-                            round: state.round,
-                        },
-                    )
-                    .await?;
-                }
-                // Signls of incidents merged into this one stood for it.
-                self.resolve_followers(&state).await?;
-                return Ok(());
-            }
-            if sync.ack_signl_on_sentinel_owner
-                && state.signl.status == SignlStatus::Open
-                && new_owner
-            {
-                self.perform(
-                    incident,
-                    Effect::AcknowledgeSignl {
-                        external_id: external_id(tenant, incident),
-                        round: state.round,
-                    },
-                )
-                .await?;
+        let signl_up = matches!(
+            state.signl.status,
+            SignlStatus::Open | SignlStatus::Acknowledged
+        );
+        if signl_up
+            && state.redirected_to.is_some()
+            && state.merged_into != state.redirected_to
+        {
+            self.follow_merge(incident, &state).await?;
+        }
+        if state.closed_in_sentinel() && state.redirected_to.is_none() {
+            self.resolve_followers(&state).await?;
+        }
+        Ok(())
+    }
+
+    /// Performs the resolve or acknowledge the incident's state wants and the log has not asked
+    /// for (`desired_effects`): level-triggered, so the reconcile finds what a lost hand-off
+    /// (a crash between an observation's commit and its intent) left undone.
+    pub(super) async fn sync_signl(&self, incident: IncidentKey) -> Result<(), StoreError> {
+        let policy = self.settings.policy();
+        let tenant = self.tenant();
+        let wanted: Vec<Effect> = self.store.read(|p| {
+            p.incident(tenant, incident)
+                .map(|state| desired_effects(state, &policy))
+                .unwrap_or_default()
+        });
+        for effect in wanted {
+            if matches!(
+                effect,
+                Effect::ResolveSignl { .. } | Effect::AcknowledgeSignl { .. }
+            ) {
+                self.perform(incident, effect).await?;
             }
         }
-        self.sync_comments(incident).await
+        Ok(())
+    }
+
+    /// [`SyncContext::sync_signl`] for every incident of the tenant whose Signl is open: the
+    /// only ones that can want a resolve or an acknowledge.
+    pub(super) async fn sync_open_signls(&self) -> Result<(), StoreError> {
+        let tenant = self.tenant();
+        let open: Vec<IncidentKey> = self.store.read(|p| {
+            p.incidents
+                .values()
+                .filter(|i| {
+                    i.tenant == tenant
+                        && matches!(
+                            i.signl.status,
+                            SignlStatus::Open | SignlStatus::Acknowledged
+                        )
+                })
+                .map(|i| i.key)
+                .collect()
+        });
+        for incident in open {
+            self.sync_signl(incident).await?;
+        }
+        Ok(())
     }
 
     /// Comments are mirrored when configured and annotations are possible (an API key): without

@@ -296,6 +296,14 @@ impl Signl4Api for FakeSignl4 {
         annotations.push((signl_id.to_string(), text.to_string()));
         Ok(Some(format!("note-{}", annotations.len())))
     }
+
+    async fn changed_signls(&self, _: i64) -> Result<Option<Vec<SignlState>>, ApiError> {
+        Ok(None) // these tests deliver changes as notifications
+    }
+
+    async fn annotations(&self, _: &str) -> Result<Option<Vec<SignlAnnotation>>, ApiError> {
+        Ok(None)
+    }
 }
 
 /// No Log Analytics workspace configured.

@@ -28,6 +28,15 @@ pub enum Command {
         reason: String,
         attempts: u32,
     },
+    /// Incident: a side effect met a refusal an operator can fix; its intent stays open. A
+    /// repeat with the reason already recorded decides to nothing (once per change of state).
+    Park {
+        effect_id: EffectId,
+        reason: String,
+        attempts: u32,
+    },
+    /// Incident: an open intent must no longer be performed (closes it without a call).
+    Cancel { effect_id: EffectId, reason: String },
     /// Incident: SIGNL4 told us what a user did.
     RecordSignl4Action(Signl4ActionReceived),
     /// Incident: Defender merged it into another incident.

@@ -8,7 +8,8 @@
 
 use super::{is_closed_status, Command, Incident, SignlStatus};
 use crate::events::{
-    ClosedInSentinel, Effect, EffectFailed, EffectRequested, EffectSucceeded, Event, Reopened,
+    ClosedInSentinel, Effect, EffectCancelled, EffectFailed, EffectParked, EffectRequested,
+    EffectSucceeded, Event, Reopened,
 };
 use crate::ids::{EffectId, IncidentKey, TenantId};
 
@@ -100,6 +101,28 @@ impl Incident {
                     effect_id: *effect_id,
                     reason: reason.clone(),
                     attempts: *attempts,
+                })])
+            }
+            Command::Park {
+                effect_id,
+                reason,
+                attempts,
+            } => {
+                self.require_open(*effect_id)?;
+                if self.parked.get(effect_id) == Some(reason) {
+                    return Ok(Vec::new());
+                }
+                Ok(vec![Event::EffectParked(EffectParked {
+                    effect_id: *effect_id,
+                    reason: reason.clone(),
+                    attempts: *attempts,
+                })])
+            }
+            Command::Cancel { effect_id, reason } => {
+                self.require_open(*effect_id)?;
+                Ok(vec![Event::EffectCancelled(EffectCancelled {
+                    effect_id: *effect_id,
+                    reason: reason.clone(),
                 })])
             }
             Command::RecordSignl4Action(action) => {

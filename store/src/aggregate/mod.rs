@@ -21,16 +21,19 @@
 //!                                                  stands for the survivor
 //! ```
 //!
-//! Every side effect is an `EffectRequested` (intent) closed by exactly one `EffectSucceeded` or
-//! `EffectFailed` (outcome). Effect ids are derived from what the effect is (see [`effect_id`]),
+//! Every side effect is an `EffectRequested` (intent) closed by exactly one `EffectSucceeded`,
+//! `EffectFailed` or `EffectCancelled` (outcome); meanwhile it may be `EffectParked` (waiting
+//! for an operator, still open) once per change of reason. Effect ids are derived from what the effect is (see [`effect_id`]),
 //! so asking twice for the same effect is refused instead of performed twice.
 
 mod command;
 mod decide;
+mod desired;
 mod tenant;
 
 pub use command::Command;
 pub use decide::{effect_id, DecideError};
+pub use desired::{desired_effects, wants_page, Policy};
 pub use tenant::TenantState;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -127,6 +130,8 @@ pub struct Incident {
     pub open_effects: BTreeMap<EffectId, Effect>,
     /// Effects with an outcome (success or failure): never requested again.
     pub done_effects: BTreeSet<EffectId>,
+    /// Open intents parked on a refusal an operator can fix, with the recorded reason.
+    pub parked: BTreeMap<EffectId, String>,
     /// Etags our own incident writes produced, newest last.
     pub own_etags: VecDeque<String>,
     /// Comments written to Sentinel.
@@ -140,6 +145,25 @@ pub struct Incident {
     pub signls_unverified: u32,
     /// The incident Defender merged this one into (its source id), once recorded.
     pub merged_into: Option<String>,
+    /// Whether that survivor had a Signl of its own when the merge was recorded (then this
+    /// one's Signl is resolved; otherwise it stands for the survivor and stays up).
+    pub merge_survivor_paged: bool,
+    /// `redirectIncidentId` of the last observation, when it showed the incident closed by a
+    /// Defender merge: until the merge is recorded, nothing is decided about the Signl.
+    pub redirected_to: Option<String>,
+}
+
+/// The survivor a closed observation was redirected to (Defender merges), read from the
+/// observed resource; `None` for every other observation (only closed ones are parsed).
+fn redirect_in(status: &str, raw_json: &str) -> Option<String> {
+    if !is_closed_status(status) || !raw_json.contains("redirectIncidentId") {
+        return None;
+    }
+    let view: serde_json::Value = serde_json::from_str(raw_json).ok()?;
+    view["properties"]["redirectIncidentId"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 /// True for the statuses that mean "closed" in either read source.
@@ -203,6 +227,7 @@ impl Incident {
                 self.etag.clone_from(&e.etag);
                 self.url.clone_from(&e.incident_url);
                 self.labels.clone_from(&e.labels);
+                self.redirected_to = redirect_in(&e.status, &e.raw_json);
             }
             Event::IncidentEnriched(e) => {
                 self.enriched_round = self.round;
@@ -216,18 +241,33 @@ impl Incident {
                 self.open_effects.insert(e.effect_id, e.effect.clone());
             }
             Event::EffectSucceeded(e) => {
+                self.parked.remove(&e.effect_id);
                 let effect = self.open_effects.remove(&e.effect_id);
                 self.done_effects.insert(e.effect_id);
                 self.apply_success(effect, &e.result, recorded_at_ms);
             }
             Event::EffectFailed(e) => {
+                self.parked.remove(&e.effect_id);
+                if let Some(Effect::RaiseSignl { .. }) = self.open_effects.remove(&e.effect_id) {
+                    self.signl.status = SignlStatus::None;
+                }
+                self.done_effects.insert(e.effect_id);
+            }
+            Event::EffectParked(e) => {
+                self.parked.insert(e.effect_id, e.reason.clone());
+            }
+            Event::EffectCancelled(e) => {
+                self.parked.remove(&e.effect_id);
                 if let Some(Effect::RaiseSignl { .. }) = self.open_effects.remove(&e.effect_id) {
                     self.signl.status = SignlStatus::None;
                 }
                 self.done_effects.insert(e.effect_id);
             }
             Event::ClosedInSentinel(_) => {}
-            Event::IncidentMerged(e) => self.merged_into = Some(e.into_name.clone()),
+            Event::IncidentMerged(e) => {
+                self.merged_into = Some(e.into_name.clone());
+                self.merge_survivor_paged = e.survivor_paged;
+            }
             Event::Reopened(e) => {
                 self.round = e.round;
                 self.signl = Signl::default();
@@ -268,6 +308,7 @@ impl Incident {
             Event::IncidentObserved(e) => {
                 self.touch(recorded_at_ms);
                 self.observe_numbers(&e);
+                self.redirected_to = redirect_in(&e.status, &e.raw_json);
                 self.name = e.name;
                 self.title = e.title;
                 self.severity = e.severity;

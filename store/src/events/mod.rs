@@ -16,9 +16,9 @@ use serde::Serialize;
 use crate::ids::EffectId;
 pub use defender_v1::IncidentMerged;
 pub use v1::{
-    ClosedInSentinel, ConnectorStarted, Effect, EffectFailed, EffectRequested, EffectResult,
-    EffectSucceeded, IncidentEnriched, IncidentObserved, Reopened, Signl4Action,
-    Signl4ActionReceived, Source, WatermarkAdvanced,
+    ClosedInSentinel, ConnectorStarted, Effect, EffectCancelled, EffectFailed, EffectParked,
+    EffectRequested, EffectResult, EffectSucceeded, IncidentEnriched, IncidentObserved, Reopened,
+    Signl4Action, Signl4ActionReceived, Source, WatermarkAdvanced,
 };
 
 /// Largest payload accepted when decoding (raw incident JSON included). Bounds the memory a
@@ -39,13 +39,15 @@ pub enum Kind {
     Signl4ActionReceived = 8,
     WatermarkAdvanced = 9,
     ConnectorStarted = 10,
+    EffectParked = 11,
+    EffectCancelled = 12,
     /// Defender XDR merges (41: far from the next free numbers, which other features take).
     IncidentMerged = 41,
 }
 
 impl Kind {
     /// Every kind, for fixtures and exhaustive tests.
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 13] = [
         Kind::IncidentObserved,
         Kind::IncidentEnriched,
         Kind::EffectRequested,
@@ -56,6 +58,8 @@ impl Kind {
         Kind::Signl4ActionReceived,
         Kind::WatermarkAdvanced,
         Kind::ConnectorStarted,
+        Kind::EffectParked,
+        Kind::EffectCancelled,
         Kind::IncidentMerged,
     ];
 
@@ -77,6 +81,8 @@ impl Kind {
             Kind::Signl4ActionReceived => "Signl4ActionReceived",
             Kind::WatermarkAdvanced => "WatermarkAdvanced",
             Kind::ConnectorStarted => "ConnectorStarted",
+            Kind::EffectParked => "EffectParked",
+            Kind::EffectCancelled => "EffectCancelled",
             Kind::IncidentMerged => "IncidentMerged",
         }
     }
@@ -100,6 +106,8 @@ pub enum Event {
     Signl4ActionReceived(Signl4ActionReceived),
     WatermarkAdvanced(WatermarkAdvanced),
     ConnectorStarted(ConnectorStarted),
+    EffectParked(EffectParked),
+    EffectCancelled(EffectCancelled),
     IncidentMerged(IncidentMerged),
 }
 
@@ -167,6 +175,8 @@ impl Event {
             Event::Signl4ActionReceived(_) => Kind::Signl4ActionReceived,
             Event::WatermarkAdvanced(_) => Kind::WatermarkAdvanced,
             Event::ConnectorStarted(_) => Kind::ConnectorStarted,
+            Event::EffectParked(_) => Kind::EffectParked,
+            Event::EffectCancelled(_) => Kind::EffectCancelled,
             Event::IncidentMerged(_) => Kind::IncidentMerged,
         }
     }
@@ -184,6 +194,8 @@ impl Event {
             Event::Signl4ActionReceived(e) => encode(e),
             Event::WatermarkAdvanced(e) => encode(e),
             Event::ConnectorStarted(e) => encode(e),
+            Event::EffectParked(e) => encode(e),
+            Event::EffectCancelled(e) => encode(e),
             Event::IncidentMerged(e) => encode(e),
         }
     }
@@ -207,6 +219,8 @@ impl Event {
             (Kind::Signl4ActionReceived, 1) => Event::Signl4ActionReceived(decode(kind, 1, bytes)?),
             (Kind::WatermarkAdvanced, 1) => Event::WatermarkAdvanced(decode(kind, 1, bytes)?),
             (Kind::ConnectorStarted, 1) => Event::ConnectorStarted(decode(kind, 1, bytes)?),
+            (Kind::EffectParked, 1) => Event::EffectParked(decode(kind, 1, bytes)?),
+            (Kind::EffectCancelled, 1) => Event::EffectCancelled(decode(kind, 1, bytes)?),
             (Kind::IncidentMerged, 1) => Event::IncidentMerged(decode(kind, 1, bytes)?),
             _ => return Err(unknown),
         })
@@ -225,6 +239,7 @@ impl Event {
         match self {
             Event::EffectSucceeded(e) => Some(e.effect_id),
             Event::EffectFailed(e) => Some(e.effect_id),
+            Event::EffectCancelled(e) => Some(e.effect_id),
             _ => None,
         }
     }
@@ -285,6 +300,15 @@ impl Event {
                 e.attempts,
                 e.reason
             ),
+            Event::EffectParked(e) => format!(
+                "parked {} after {} attempts, waiting for an operator: {}",
+                short(e.effect_id),
+                e.attempts,
+                e.reason
+            ),
+            Event::EffectCancelled(e) => {
+                format!("outcome {} cancelled: {}", short(e.effect_id), e.reason)
+            }
             Event::ClosedInSentinel(e) => format!(
                 "closed in Sentinel (owner {})",
                 e.owner.as_deref().unwrap_or("-")

@@ -209,6 +209,31 @@ pub struct EffectFailed {
     pub attempts: u32,
 }
 
+/// An effect met a refusal an operator can fix (a revoked secret, a missing role, an unknown
+/// SIGNL4 team): its intent stays open and is tried again with a capped backoff. Recorded once
+/// per change of reason, so `verify` and `audit` can list what waits for an operator. Not an
+/// outcome: the effect still ends with exactly one `EffectSucceeded`/`EffectFailed`/
+/// `EffectCancelled`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EffectParked {
+    /// The open intent.
+    pub effect_id: EffectId,
+    /// Why, as the remote side said it (never containing secrets).
+    pub reason: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+}
+
+/// An open intent that must no longer be performed (a page for an incident closed in Sentinel
+/// since it was asked for): an outcome, closing the intent without a call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EffectCancelled {
+    /// The intent this closes.
+    pub effect_id: EffectId,
+    /// Why it was cancelled.
+    pub reason: String,
+}
+
 /// An observation showed the incident turned Closed in Sentinel (an analyst closed it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClosedInSentinel {
