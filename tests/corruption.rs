@@ -35,6 +35,11 @@ fn run(args: &[&str]) -> Finished {
 
 /// [`run`] with the child's temporary directory set to `tmp`.
 fn run_in(args: &[&str], tmp: Option<&Path>) -> Finished {
+    run_with(args, tmp, &[])
+}
+
+/// [`run_in`] with extra environment variables.
+fn run_with(args: &[&str], tmp: Option<&Path>, env: &[(&str, &str)]) -> Finished {
     let out = tempfile::tempdir().unwrap();
     let (stdout_path, stderr_path) = (out.path().join("stdout"), out.path().join("stderr"));
     let mut command = Command::new(BIN);
@@ -44,7 +49,9 @@ fn run_in(args: &[&str], tmp: Option<&Path>) -> Finished {
     let mut child = command
         .args(args)
         .env_remove("S4_LOG_TIMEOUT")
+        .env_remove("FAILPOINTS")
         .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&stdout_path).unwrap())
         .stderr(std::fs::File::create(&stderr_path).unwrap())
@@ -500,4 +507,53 @@ graph = "https://127.0.0.1:9/"
 "#,
         data_dir.display()
     )
+}
+
+#[test]
+fn a_sled_step_that_never_returns_ends_every_command_at_its_deadline() {
+    // sled spinning on a damaged page, stood in for by a fail point that sleeps for two
+    // minutes at the start of each tree of the open check; the deadline is set to 2 s.
+    let holder = tempfile::tempdir().unwrap();
+    let dir = copy_of_template(&holder);
+    let config = holder.path().join("connector.toml");
+    std::fs::write(&config, connector_config(&dir)).unwrap();
+    let env = [
+        ("FAILPOINTS", "store.open.each_tree=sleep(120000)"),
+        ("S4_LOG_TIMEOUT", "2s"),
+    ];
+    let data = dir.to_str().unwrap();
+    let runs: [&[&str]; 4] = [
+        &["verify", "--data-dir", data],
+        &["audit", "--data-dir", data],
+        &["export", "--data-dir", data],
+        &["run", "--config", config.to_str().unwrap()],
+    ];
+    for args in runs {
+        let out = run_with(args, None, &env);
+        assert_eq!(out.code, Some(DAMAGED), "{args:?}: {}", out.stderr);
+        assert_clear(&out.stderr, "a stalled sled", args[0]);
+        let line = error_line(&out.stderr);
+        assert!(
+            line.contains("made no progress for 2.") && line.contains("in tree `meta`"),
+            "{args:?}: {line}"
+        );
+    }
+}
+
+#[test]
+fn a_sled_panic_while_reading_is_reported_with_where_it_happened() {
+    let holder = tempfile::tempdir().unwrap();
+    let dir = copy_of_template(&holder);
+    let env = [(
+        "FAILPOINTS",
+        "store.open.each_tree=panic(simulated sled bug)",
+    )];
+    let out = run_with(&["verify", "--data-dir", dir.to_str().unwrap()], None, &env);
+    assert_eq!(out.code, Some(DAMAGED), "{}", out.stderr);
+    assert_clear(&out.stderr, "a sled panic", "verify");
+    let line = error_line(&out.stderr);
+    assert!(
+        line.contains("simulated sled bug") && line.contains("while reading every tree"),
+        "{line}"
+    );
 }
