@@ -38,6 +38,7 @@ struct Worker {
     rounds: AtomicU64,
 }
 
+/// One round of a worker's work, called in a loop on the worker's own thread.
 type Body = Box<dyn FnMut() + Send>;
 
 /// False with `--no-flusher`: logs open without sled's background flusher (the store's
@@ -241,7 +242,7 @@ fn stores(root: &std::path::Path) -> Vec<(&'static str, Body)> {
                     observe(&store, n);
                 }
                 store.set_cursor("shipper", 10).unwrap();
-                if round % 2 == 0 {
+                if round.is_multiple_of(2) {
                     store.snapshot_now().unwrap();
                     store.shutdown().unwrap();
                 } else {

@@ -22,6 +22,7 @@ const DAMAGED: i32 = 3;
 
 const READ_ONLY: [&str; 3] = ["verify", "audit", "export"];
 
+/// How a run of the binary ended: its exit code and what it printed.
 struct Finished {
     code: Option<i32>,
     stdout: String,
