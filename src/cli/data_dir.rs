@@ -85,7 +85,7 @@ impl DataDir {
             } else {
                 Some(lock(&original)?)
             };
-            copy_dir(&original, copy.path())
+            copy_log(&original, copy.path())
                 .map_err(|e| format!("copying {} failed: {e}", original.display()))?;
         }
         let copy_path = copy.path().to_path_buf();
@@ -141,11 +141,26 @@ fn lock(dir: &Path) -> Result<std::fs::File, Box<dyn Error>> {
     }
 }
 
+/// Copies the log's directory. The high-water mark goes first: with `--copy` the connector may
+/// write while we copy, and a mark copied after `db` could name a seq the copied `db` does not
+/// hold yet, which the open check would report as a lost tail.
+fn copy_log(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    let mark = from.join(guard::mark::FILE);
+    if mark.exists() {
+        std::fs::copy(&mark, to.join(guard::mark::FILE))?;
+    }
+    copy_dir(from, to)
+}
+
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
         let target = to.join(entry.file_name());
+        if target.exists() {
+            continue; // the mark, copied first
+        }
         if entry.file_type()?.is_dir() {
             copy_dir(&entry.path(), &target)?;
         } else {

@@ -408,6 +408,10 @@ impl EventLog {
         let mut entries = 0;
         for (name, tree) in trees {
             watch.enter_tree(name);
+            // Tests stand in for a sled step that spins or panics here (`FAILPOINTS=
+            // "store.open.each_tree=sleep(60000)"` or `=panic(..)`); not a crash point.
+            #[cfg(feature = "failpoints")]
+            fail::fail_point!("store.open.each_tree");
             for entry in tree.iter() {
                 let (key, _) = entry.map_err(StoreError::io("reading every tree"))?;
                 watch.step_key(&key);

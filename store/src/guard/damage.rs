@@ -149,9 +149,11 @@ impl Damage {
                  file came from a later one), move {} aside to accept the shorter log",
                 path.join(super::mark::FILE).display()
             ),
-            Damage::Db { .. } | Damage::Stalled { .. } | Damage::Panicked { .. } => {
-                RESTORE.to_string()
-            }
+            Damage::Stalled { .. } => format!(
+                "if the disk is only slow or busy, run again with a longer deadline \
+                 (S4_LOG_TIMEOUT=120s); otherwise {RESTORE}"
+            ),
+            Damage::Db { .. } | Damage::Panicked { .. } => RESTORE.to_string(),
         }
     }
 }

@@ -75,6 +75,8 @@ pub struct Watch {
     state: Mutex<State>,
 }
 
+/// The part of the watch that changes with each phase, under one lock so that the waiter reads
+/// a consistent place, budget and panic message.
 struct State {
     place: Place,
     budget: Duration,
