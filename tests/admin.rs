@@ -258,7 +258,8 @@ fn a_team_secret_signl4_refuses_is_an_error_naming_the_refused_signl() {
     assert_eq!(failing.len(), 1, "{body}");
     assert_eq!(failing[0]["connector"], "broken");
     let reason = failing[0]["reason"].as_str().unwrap();
-    assert!(reason.contains("not retried"), "{reason}");
+    // An operator-fixable refusal parks the page (retried until fixed), never fails it.
+    assert!(reason.contains("parked"), "{reason}");
     assert!(
         !reason.contains("no-such-team-secret"),
         "secret in {reason}"
@@ -266,9 +267,7 @@ fn a_team_secret_signl4_refuses_is_an_error_naming_the_refused_signl() {
 
     let (_, metrics) = connector.get("/metrics");
     assert!(
-        metrics.contains(
-            "sentinel_signl4_effects_failed_total{connector=\"broken\",kind=\"RaiseSignl\"} 1"
-        ),
+        metrics.contains("sentinel_signl4_effects_parked{connector=\"broken\",kind=\"RaiseSignl\""),
         "{metrics}"
     );
     let (_, page) = connector.get("/status");

@@ -503,6 +503,9 @@ fn connector_config(data_dir: &Path) -> String {
 [webhook]
 bind = "127.0.0.1:0"
 
+[admin]
+bind = "127.0.0.1:0"
+
 [[connector]]
 name = "damaged"
 tenant_id = "72f988bf-86f1-41af-91ab-2d7cd011db47"

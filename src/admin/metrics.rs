@@ -39,7 +39,17 @@ pub fn render(state: &AdminState, views: &[ConnectorView]) -> String {
     let halted = Family::<Labels, Gauge>::default();
     let expiry = Family::<Labels, Gauge>::default();
     let failed = Family::<Labels, Counter>::default();
+    let parked = Family::<Labels, Gauge>::default();
     for v in views {
+        for ((kind, reason), n) in &v.effects_parked {
+            parked
+                .get_or_create(&labels(&[
+                    ("connector", &v.connector),
+                    ("kind", kind),
+                    ("reason", reason),
+                ]))
+                .set(*n as i64);
+        }
         for (kind, n) in &v.effects_failed {
             failed
                 .get_or_create(&labels(&[("connector", &v.connector), ("kind", kind)]))
@@ -87,6 +97,11 @@ pub fn render(state: &AdminState, views: &[ConnectorView]) -> String {
         "effects_open_oldest_age_seconds",
         "Age of the connector's oldest open intent (0 when none)",
         oldest,
+    );
+    registry.register(
+        "effects_parked",
+        "Open side effects parked on an error an operator must fix (retried with backoff)",
+        parked,
     );
     registry.register(
         "effects_failed",

@@ -53,6 +53,8 @@ pub struct ConnectorView {
     pub signl4_cl_halted: Option<String>,
     /// Side effects that failed permanently (not retried), by kind, since the log began.
     pub effects_failed: BTreeMap<String, u64>,
+    /// Open side effects parked on an error an operator must fix, by (kind, reason).
+    pub effects_parked: BTreeMap<(String, String), u64>,
 }
 
 /// What a connector's `SIGNL4_CL` shipper reports, when it has one.
@@ -85,22 +87,38 @@ pub fn connectors(
         .iter()
         .map(|c| {
             let h = health::registry().get(&c.name);
-            let (effects_open, incidents) = store.read(|p| {
+            let (effects_open, effects_parked, incidents) = store.read(|p| {
                 let mut open = BTreeMap::new();
+                let mut parked = BTreeMap::new();
                 let mut incidents = 0;
                 for i in p.incidents.values().filter(|i| i.tenant == c.tenant) {
                     incidents += 1;
                     for effect in i.open_effects.values() {
                         *open.entry(effect_kind(effect)).or_insert(0) += 1;
                     }
+                    for (id, reason) in &i.parked {
+                        let kind = i.open_effects.get(id).map(effect_kind).unwrap_or_default();
+                        *parked.entry((kind, reason.clone())).or_insert(0) += 1;
+                    }
                 }
-                (open, incidents)
+                (open, parked, incidents)
             });
             let shipper = shippers.get(&c.name);
             let halted = shipper.and_then(|s| s.halted.clone());
             let outcome = outcomes.get(&c.tenant).cloned().unwrap_or_default();
             let reason = h
                 .reason()
+                .or_else(|| {
+                    // Parked effects wait for an operator (a secret to renew, a team secret to
+                    // correct): retried with backoff, never dropped, and the reason for error.
+                    let count: u64 = effects_parked.values().sum();
+                    effects_parked.keys().next().map(|(kind, why)| {
+                        format!(
+                            "{count} side effect(s) parked until an operator fixes the cause \
+                             (retried with backoff): {kind}: {why}"
+                        )
+                    })
+                })
                 .or_else(|| {
                     outcome.current_failure().map(|f| {
                         format!(
@@ -134,6 +152,7 @@ pub fn connectors(
                 signl4_cl_rows_shipped: shipper.map(|s| s.rows_shipped),
                 signl4_cl_halted: halted,
                 effects_failed: outcome.failed,
+                effects_parked,
             }
         })
         .collect()

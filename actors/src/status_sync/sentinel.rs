@@ -77,10 +77,7 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
             state.signl.status,
             SignlStatus::Open | SignlStatus::Acknowledged
         );
-        if signl_up
-            && state.redirected_to.is_some()
-            && state.merged_into != state.redirected_to
-        {
+        if signl_up && state.redirected_to.is_some() && state.merged_into != state.redirected_to {
             self.follow_merge(incident, &state).await?;
         }
         if state.closed_in_sentinel() && state.redirected_to.is_none() {

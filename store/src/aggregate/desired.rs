@@ -97,8 +97,7 @@ pub fn desired_effects(state: &Incident, policy: &Policy) -> Vec<Effect> {
             (Some(_), None) => false,
             (Some(_), Some(_)) => state.merge_survivor_paged,
         };
-        if policy.resolve_on_sentinel_close && open && merge_allows && !state.requested(&resolve)
-        {
+        if policy.resolve_on_sentinel_close && open && merge_allows && !state.requested(&resolve) {
             out.push(resolve);
         }
         return out;

@@ -172,7 +172,11 @@ fn install_panic_hook() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let watch = CURRENT.with(|c| c.borrow().clone());
-            let Some(watch) = watch else {
+            // A closed stdout or stderr (`audit | head`) is the reader's business, not damage:
+            // the command's own hook ends it quietly.
+            let printing = panic_message(info.payload())
+                .is_some_and(|m| m.starts_with("failed printing to std"));
+            let Some(watch) = watch.filter(|_| !printing) else {
                 previous(info);
                 return;
             };
