@@ -1493,6 +1493,11 @@ async fn logs_name_path_templates_status_and_request_ids_never_secrets() {
         .with_writer(out.clone())
         .with_ansi(false)
         .finish();
+    // tracing-core decides a new callsite's interest from the registering thread's dispatcher
+    // alone while at most one dispatcher exists, so a callsite first hit by a parallel test
+    // (no subscriber) would be disabled for ours too. A second live dispatcher makes every
+    // registration consult all of them.
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let ctx = ctx();
