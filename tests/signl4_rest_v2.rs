@@ -150,6 +150,10 @@ async fn a_missing_timeline_route_is_reported_once_per_change_not_per_poll() {
         .with_ansi(false)
         .with_max_level(tracing::Level::INFO)
         .finish();
+    // With a single dispatcher alive, tracing-core lets the registering thread alone decide a
+    // callsite's interest; a second one makes it consult ours even if a parallel test (no
+    // subscriber) hits the callsite first.
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     let _guard = tracing::subscriber::set_default(subscriber);
     let missing = || FaultSpec {
         service: Service::Signl4,

@@ -329,6 +329,16 @@ async fn every_body_the_connector_sends_is_schema_valid_and_its_echoes_make_no_r
         "SIGNL4_CL rows were shipped"
     );
     assert!(
+        bodies.iter().any(|b| b.service == "log_analytics"),
+        "enrichment queried Log Analytics"
+    );
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.service == "signl4" && b.path.starts_with("/webhook/***")),
+        "Signls were raised and resolved through the webhook"
+    );
+    assert!(
         bodies
             .iter()
             .any(|b| b.service == "signl4" && b.path.contains("/annotate")),

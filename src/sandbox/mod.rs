@@ -6,7 +6,8 @@
 //! emulator as an actix-web server inside its own actix System on a dedicated thread (so it works
 //! from `#[actix_rt::test]`, `#[tokio::test]` and plain threads alike), and returns a
 //! [`SandboxHandle`] with the base URLs and the [`Control`] API. Dropping the handle (or
-//! [`SandboxHandle::stop`]) stops the servers.
+//! [`SandboxHandle::stop`]) stops the servers. Every PUT/POST/PATCH body is kept in a bounded
+//! body log ([`capture`]) beside the request log, so tests can check what clients sent.
 //!
 //! ```no_run
 //! use sentinel_signl4::sandbox::{Sandbox, SandboxOptions, control::{TenantSpec, IncidentSpec}};
@@ -23,11 +24,11 @@
 //! |---|---|---|
 //! | Entra ID | `POST /{tenant}/oauth2/v2.0/token`, `GET /{tenant}/v2.0/.well-known/openid-configuration` | [`entra`] |
 //! | Sentinel (ARM) | `GET .../incidents`, `GET/PUT/DELETE .../incidents/{id}`, `POST .../incidents/{id}/alerts\|entities\|bookmarks`, `GET .../incidents/{id}/comments`, `GET/PUT/DELETE .../comments/{cid}` | [`sentinel`] |
-//! | Log Analytics | `POST\|GET /v1/workspaces/{guid}/query` (KQL subset: see [`kql`]) | [`log_analytics`] |
+//! | Log Analytics | `POST\|GET /v1/workspaces/{guid}/query` (KQL subset over `SecurityAlert`, `SecurityIncident`, `SIGNL4_CL`: see [`kql`]); `$batch`, resource-centric and metadata routes 501 | [`log_analytics`] |
 //! | Graph | `GET /v1.0/security/alerts_v2[/{id}]`, `PATCH .../{id}`, `POST .../{id}/comments` | [`graph`] |
 //! | SIGNL4 | `POST /webhook/{secret}`, `POST /api/v2/events/{team}`, `POST /api/v2/alerts/paged`, `GET /api/v2/alerts/{id}[/timeline]`, `POST .../acknowledge\|close\|annotate`, `GET /api/v2/users[/{idOrEmail}]`; outbound webhooks | [`signl4`] |
 //! | Graph (Defender XDR) | `GET /v1.0/security/incidents[/{id}]`, `PATCH .../{id}`, `POST .../{id}/comments` | [`defender`] |
-//! | Logs Ingestion | `POST /dataCollectionRules/{dcr}/streams/Custom-SIGNL4_CL?api-version=2023-01-01` | [`ingestion`] |
+//! | Logs Ingestion | `POST /dataCollectionRules/{dcr}/streams/Custom-SIGNL4_CL?api-version=2023-01-01` (plain or gzip) | [`ingestion`] |
 //! | Control | `/control/...` (table in [`control`]) | [`control`] |
 //!
 //! # Where the sandbox chooses (documented uncertainty)
