@@ -10,10 +10,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use actors::health;
 use serde::Serialize;
-use store::aggregate::SignlStatus;
 use store::{Incident, IncidentKey, Store, TenantId};
 
 use super::outcomes::TenantOutcomes;
+
+/// Times are shown as the audit tool shows them.
+pub use crate::cli::format_ms;
 
 /// One configured connector as the admin surface knows it.
 #[derive(Debug, Clone)]
@@ -231,7 +233,7 @@ fn summary(connector: &str, i: &Incident) -> IncidentSummary {
         title: i.title.clone(),
         severity: i.severity.clone(),
         status: i.status.clone(),
-        signl: signl_label(i.signl.status),
+        signl: i.signl.status.label(),
         open_intents: i.open_effects.len(),
         last_event: format_ms(i.last_event_ms),
         last_event_ms: i.last_event_ms,
@@ -297,21 +299,4 @@ fn parse_incident_id(id: &str) -> Option<(TenantId, IncidentKey)> {
         TenantId(uuid::Uuid::parse_str(tenant).ok()?),
         IncidentKey(uuid::Uuid::parse_str(key).ok()?),
     ))
-}
-
-fn signl_label(status: SignlStatus) -> &'static str {
-    match status {
-        SignlStatus::None => "-",
-        SignlStatus::Requested => "requested",
-        SignlStatus::Open => "open",
-        SignlStatus::Acknowledged => "acknowledged",
-        SignlStatus::Closed => "closed",
-    }
-}
-
-/// Milliseconds since the epoch as RFC 3339 UTC (the audit tool's format).
-pub fn format_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-        .unwrap_or_else(|| ms.to_string())
 }

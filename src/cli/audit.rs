@@ -10,7 +10,6 @@
 
 use std::process::ExitCode;
 
-use store::aggregate::SignlStatus;
 use store::replay::{self, From};
 use store::{Incident, IncidentKey, Projection, TenantId};
 
@@ -150,7 +149,7 @@ fn timeline(
             "now: Sentinel {} {}, Signl {}, round {}, {} open intents\n",
             incident.status,
             incident.severity,
-            signl_label(incident),
+            incident.signl.status.label(),
             incident.round,
             incident.open_effects.len()
         );
@@ -184,7 +183,7 @@ fn list_incidents(projection: &Projection, tenant: TenantId, since_ms: i64, json
                 "{}",
                 serde_json::json!({
                     "incident": i.name, "number": i.number, "title": i.title,
-                    "severity": i.severity, "status": i.status, "signl": signl_label(i),
+                    "severity": i.severity, "status": i.status, "signl": i.signl.status.label(),
                     "round": i.round, "open_intents": i.open_effects.len(),
                     "parked": i.parked.values().collect::<Vec<_>>(),
                     "last_event": format_ms(i.last_event_ms),
@@ -204,7 +203,7 @@ fn list_incidents(projection: &Projection, tenant: TenantId, since_ms: i64, json
             i.name,
             i.severity,
             i.status,
-            signl_label(i),
+            i.signl.status.label(),
             i.round,
             i.open_effects.len(),
             format_ms(i.last_event_ms),
@@ -253,16 +252,6 @@ fn tenant_label(projection: &Projection, tenant: TenantId) -> String {
     match projection.tenant(tenant).and_then(|t| t.name.as_deref()) {
         Some(name) => format!("{name} ({tenant})"),
         None => tenant.to_string(),
-    }
-}
-
-fn signl_label(incident: &Incident) -> &'static str {
-    match incident.signl.status {
-        SignlStatus::None => "-",
-        SignlStatus::Requested => "requested",
-        SignlStatus::Open => "open",
-        SignlStatus::Acknowledged => "acknowledged",
-        SignlStatus::Closed => "closed",
     }
 }
 

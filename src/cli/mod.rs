@@ -15,6 +15,7 @@
 //! running connector holds open (sled allows one process per log).
 
 mod audit;
+pub use audit::format_ms;
 mod check_config;
 mod data_dir;
 mod demo;

@@ -67,6 +67,19 @@ pub enum SignlStatus {
     Closed,
 }
 
+impl SignlStatus {
+    /// How the audit tool and the status page show it.
+    pub fn label(self) -> &'static str {
+        match self {
+            SignlStatus::None => "-",
+            SignlStatus::Requested => "requested",
+            SignlStatus::Open => "open",
+            SignlStatus::Acknowledged => "acknowledged",
+            SignlStatus::Closed => "closed",
+        }
+    }
+}
+
 /// The Signl of the current round.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Signl {
