@@ -163,6 +163,20 @@ fn a_wrong_client_secret_is_an_error_with_the_aadsts_reason() {
     assert!(
         metrics.contains("sentinel_signl4_signl4_cl_rows_shipped_total{connector=\"tenant-1\"}")
     );
+    // The connectors' Sentinel reads drew from a rate budget: what is left of its window.
+    let remaining_reads: Vec<f64> = samples
+        .iter()
+        .filter(|(n, _)| {
+            n.starts_with("sentinel_signl4_rate_budget_remaining{") && n.contains("class=\"read\"")
+        })
+        .map(|(_, v)| *v)
+        .collect();
+    assert!(!remaining_reads.is_empty(), "{metrics}");
+    assert!(remaining_reads.iter().all(|v| *v >= 0.0), "{metrics}");
+    assert!(
+        metrics.contains("sentinel_signl4_rate_budget_waits_total{budget="),
+        "{metrics}"
+    );
 }
 
 /// Every sample line of a Prometheus text exposition as `(name{labels}, value)`; panics on a

@@ -153,6 +153,43 @@ pub fn render(state: &AdminState, views: &[ConnectorView]) -> String {
         http,
     );
 
+    let remaining = Family::<Labels, Gauge>::default();
+    let waiting = Family::<Labels, Gauge>::default();
+    let waits = Family::<Labels, Counter>::default();
+    let waited = Family::<Labels, Counter<f64, AtomicU64>>::default();
+    for (budget, lanes) in state.http.iter().flat_map(|h| h.budget_snapshots()) {
+        for lane in lanes {
+            let l = labels(&[("budget", &budget), ("class", lane.class)]);
+            remaining.get_or_create(&l).set(lane.remaining as i64);
+            waiting.get_or_create(&l).set(lane.waiting as i64);
+            waits.get_or_create(&l).inc_by(lane.waits);
+            waited
+                .get_or_create(&l)
+                .inc_by(lane.waited_ms as f64 / 1000.0);
+        }
+    }
+    registry.register(
+        "rate_budget_remaining",
+        "Calls the rate budget still allows in its current window, by budget (subscription or \
+         graph/tenant) and class",
+        remaining,
+    );
+    registry.register(
+        "rate_budget_waiting",
+        "Calls waiting for the rate budget now",
+        waiting,
+    );
+    registry.register(
+        "rate_budget_waits",
+        "Calls that had to wait for the rate budget",
+        waits,
+    );
+    registry.register(
+        "rate_budget_wait_seconds",
+        "Time calls spent waiting for the rate budget",
+        waited,
+    );
+
     let rejected = Family::<Labels, Counter>::default();
     for (reason, n) in crate::webhook::reject::rejections().counts() {
         rejected

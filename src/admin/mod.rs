@@ -52,6 +52,8 @@ pub struct AdminState {
     pub shippers: Vec<(String, ShipperAddr)>,
     pub outcomes: outcomes::Outcomes,
     pub heartbeats: Arc<heartbeat::HeartbeatStats>,
+    /// The connectors' HTTP context, for the rate budgets in `/metrics`.
+    pub http: Option<crate::http::HttpContext>,
 }
 
 impl AdminState {
@@ -104,6 +106,7 @@ impl AdminState {
             shippers,
             outcomes: outcomes::Outcomes::default(),
             heartbeats,
+            http: None,
         })
     }
 

@@ -68,17 +68,20 @@ pub fn run(args: Args) -> CliResult {
         let (server, webhook) = serve_webhooks_on(running.routes.clone(), webhook_listener)?;
         let admin = crate::admin::serve(
             admin_listener,
-            crate::admin::AdminState::start(
-                &config,
-                store.clone(),
-                running.shippers.clone(),
-                crate::admin::probe::ProbeSettings {
-                    // Several probes within the stall limit, so one slow commit is seen.
-                    interval: (config.admin.stall_limit / 4).min(Duration::from_secs(5)),
-                    stall_limit: config.admin.stall_limit,
-                    abort_after: Some(config.admin.abort_after),
-                },
-            )?,
+            crate::admin::AdminState {
+                http: Some(http.clone()),
+                ..crate::admin::AdminState::start(
+                    &config,
+                    store.clone(),
+                    running.shippers.clone(),
+                    crate::admin::probe::ProbeSettings {
+                        // Several probes within the stall limit, so one slow commit is seen.
+                        interval: (config.admin.stall_limit / 4).min(Duration::from_secs(5)),
+                        stall_limit: config.admin.stall_limit,
+                        abort_after: Some(config.admin.abort_after),
+                    },
+                )?
+            },
         )?;
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),

@@ -22,6 +22,7 @@
 //! cancelled waiter stops counting as waiting.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -147,7 +148,29 @@ impl Lane {
 pub struct SubscriptionBudget {
     window: Duration,
     lanes: Mutex<[Lane; 3]>,
+    /// Per lane: calls that had to wait, and the milliseconds they waited in all (`/metrics`).
+    waits: [AtomicU64; 3],
+    waited_ms: [AtomicU64; 3],
 }
+
+/// One lane of a budget as `/metrics` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaneSnapshot {
+    /// `incident_write`, `comment_write` or `read`.
+    pub class: &'static str,
+    /// Calls the window allows.
+    pub limit: usize,
+    /// Calls still allowed in the current window.
+    pub remaining: usize,
+    /// Callers waiting now.
+    pub waiting: usize,
+    /// Calls that had to wait, since start.
+    pub waits: u64,
+    /// Milliseconds they waited, since start.
+    pub waited_ms: u64,
+}
+
+const CLASS_NAMES: [&str; 3] = ["incident_write", "comment_write", "read"];
 
 /// Counts a caller as waiting in its lane until dropped (admitted, or its future cancelled).
 struct Waiting<'a> {
@@ -173,7 +196,35 @@ impl SubscriptionBudget {
                 Lane::new(limits.comment_writes),
                 Lane::new(limits.reads),
             ]),
+            waits: Default::default(),
+            waited_ms: Default::default(),
         }
+    }
+
+    /// Every lane's limit, what is left of the current window, who waits and how much was
+    /// waited, for `/metrics`.
+    pub fn snapshot(&self) -> Vec<LaneSnapshot> {
+        let now = Instant::now();
+        let lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        lanes
+            .iter()
+            .enumerate()
+            .map(|(i, lane)| {
+                let in_window = lane
+                    .admitted
+                    .iter()
+                    .filter(|t| **t + self.window > now)
+                    .count();
+                LaneSnapshot {
+                    class: CLASS_NAMES[i],
+                    limit: lane.limit,
+                    remaining: lane.limit.saturating_sub(in_window),
+                    waiting: lane.waiting.iter().sum(),
+                    waits: self.waits[i].load(Ordering::Relaxed),
+                    waited_ms: self.waited_ms[i].load(Ordering::Relaxed),
+                }
+            })
+            .collect()
     }
 
     /// Waits until a call of `class` fits the budget, then counts it, serving more urgent
@@ -195,7 +246,18 @@ impl SubscriptionBudget {
                     Ok(()) => None,
                     Err(at) => {
                         if waiting.is_none() {
+                            let humans_waiting = lanes[lane].waiting[WritePriority::Human as usize];
                             lanes[lane].waiting[priority as usize] += 1;
+                            // Once per episode: the first write-back people wait for that has to
+                            // wait says so, with the queue behind the budget.
+                            if matches!(priority, WritePriority::Human) && humans_waiting == 0 {
+                                tracing::info!(
+                                    class = CLASS_NAMES[lane],
+                                    queue_depth = lanes[lane].waiting.iter().sum::<usize>(),
+                                    wait_ms = at.saturating_duration_since(now).as_millis() as u64,
+                                    "a write-back waits for the rate budget"
+                                );
+                            }
                         }
                         Some(at)
                     }
@@ -207,6 +269,10 @@ impl SubscriptionBudget {
                     None => Duration::ZERO,
                     Some(_) => now.saturating_duration_since(started),
                 };
+                if waiting.is_some() {
+                    self.waits[lane].fetch_add(1, Ordering::Relaxed);
+                    self.waited_ms[lane].fetch_add(waited.as_millis() as u64, Ordering::Relaxed);
+                }
                 drop(waiting); // after the lock above is released
                 return waited;
             };

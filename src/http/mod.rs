@@ -300,6 +300,21 @@ impl HttpContext {
             .clone()
     }
 
+    /// Every rate budget in use, by key (a subscription id, or `graph/{tenant}`), for
+    /// `/metrics`.
+    pub fn budget_snapshots(&self) -> Vec<(String, Vec<budget::LaneSnapshot>)> {
+        let budgets: Vec<(String, Arc<SubscriptionBudget>)> = lock(&self.inner.budgets)
+            .iter()
+            .map(|(k, b)| (k.clone(), b.clone()))
+            .collect();
+        let mut out: Vec<_> = budgets
+            .into_iter()
+            .map(|(key, b)| (key, b.snapshot()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// The rate budget of `subscription` (created with the context's limits on first use); keys
     /// `graph/{tenant}` are [`graph_budget`](Self::graph_budget)'s.
     pub fn budget(&self, subscription: &str) -> Arc<SubscriptionBudget> {
