@@ -150,7 +150,16 @@ fn a_wrong_client_secret_is_an_error_with_the_aadsts_reason() {
     assert!(value("sentinel_signl4_store_commit_seconds_count") >= 1.0);
     assert!(value("sentinel_signl4_store_log_size_bytes") > 0.0);
     assert!(
-        value("sentinel_signl4_http_requests_total{service=\"entra\",status=\"401\"}") >= 1.0,
+        value(
+            "sentinel_signl4_http_requests_total{connector=\"broken\",service=\"entra\",status=\"401\"}"
+        ) >= 1.0,
+        "{metrics}"
+    );
+    // Each connector's calls are counted under its own name.
+    assert!(
+        value(
+            "sentinel_signl4_http_requests_total{connector=\"tenant-1\",service=\"sentinel\",status=\"200\"}"
+        ) >= 1.0,
         "{metrics}"
     );
     for series in [

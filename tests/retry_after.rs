@@ -76,6 +76,7 @@ fn classified(status: u16, retry_after: Option<&'static str>) -> ApiError {
         body: br#"{"error":{"code":"ServiceUnavailable","message":"busy"}}"#.to_vec(),
     };
     let call = CallInfo {
+        connector: "test",
         service: "sentinel",
         method: "PUT",
         template: "/incidents/{id}",

@@ -143,13 +143,18 @@ pub fn render(state: &AdminState, views: &[ConnectorView]) -> String {
     );
 
     let http = Family::<Labels, Counter>::default();
-    for (service, status, n) in super::http_counts::snapshot() {
-        http.get_or_create(&labels(&[("service", service), ("status", &status)]))
-            .inc_by(n);
+    for (connector, service, status, n) in super::http_counts::snapshot() {
+        http.get_or_create(&labels(&[
+            ("connector", &connector),
+            ("service", service),
+            ("status", &status),
+        ]))
+        .inc_by(n);
     }
     registry.register(
         "http_requests",
-        "Outbound HTTP exchanges by service and status (transport_error: no response)",
+        "Outbound HTTP exchanges by connector, service and status (transport_error: no \
+         response; connector empty for calls outside a connector)",
         http,
     );
 

@@ -64,6 +64,8 @@ impl LogAnalyticsSettings {
 #[derive(Clone)]
 pub struct LogAnalyticsClient {
     http: reqwest::Client,
+    /// The `connector` label of its requests in `/metrics`.
+    connector: std::sync::Arc<str>,
     tokens: TokenProvider,
     settings: Arc<LogAnalyticsSettings>,
     redactor: Redactor,
@@ -82,6 +84,7 @@ impl LogAnalyticsClient {
     pub fn new(ctx: &HttpContext, settings: LogAnalyticsSettings) -> Self {
         LogAnalyticsClient {
             http: ctx.client().clone(),
+            connector: ctx.connector(),
             tokens: ctx.tokens(&settings.credentials),
             redactor: Redactor::new([settings.credentials.client_secret.expose()]),
             settings: Arc::new(settings),
@@ -120,6 +123,7 @@ fn partial_message(e: &Value) -> String {
 impl LogAnalyticsApi for LogAnalyticsClient {
     async fn query(&self, query: &str, timespan: &str) -> Result<QueryResult, ApiError> {
         let call = CallInfo {
+            connector: &self.connector,
             service: "log_analytics",
             method: "POST",
             template: "/workspaces/{workspaceId}/query",

@@ -64,6 +64,8 @@ impl LogsIngestionSettings {
 #[derive(Clone)]
 pub struct LogsIngestionClient {
     http: reqwest::Client,
+    /// The `connector` label of its requests in `/metrics`.
+    connector: std::sync::Arc<str>,
     tokens: TokenProvider,
     settings: Arc<LogsIngestionSettings>,
     redactor: Redactor,
@@ -82,6 +84,7 @@ impl LogsIngestionClient {
     pub fn new(ctx: &HttpContext, settings: LogsIngestionSettings) -> Self {
         LogsIngestionClient {
             http: ctx.client().clone(),
+            connector: ctx.connector(),
             tokens: ctx.tokens(&settings.credentials),
             redactor: Redactor::new([settings.credentials.client_secret.expose()]),
             settings: Arc::new(settings),
@@ -97,6 +100,7 @@ impl LogsIngestionClient {
 impl LogsIngestionApi for LogsIngestionClient {
     async fn upload(&self, body: &[u8], request_id: Uuid) -> Result<(), ApiError> {
         let call = CallInfo {
+            connector: &self.connector,
             service: "logs_ingestion",
             method: "POST",
             template: "/dataCollectionRules/{dcr}/streams/{stream}",

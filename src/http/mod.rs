@@ -232,12 +232,16 @@ struct ContextInner {
 #[derive(Clone)]
 pub struct HttpContext {
     inner: Arc<ContextInner>,
+    /// The connector whose clients are built from this handle: the `connector` label of
+    /// `http_requests_total`. Empty for the process-wide handle (see [`Self::for_connector`]).
+    connector: Arc<str>,
 }
 
 impl fmt::Debug for HttpContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpContext")
             .field("settings", &self.inner.settings)
+            .field("connector", &self.connector)
             .finish_non_exhaustive()
     }
 }
@@ -273,7 +277,23 @@ impl HttpContext {
                 budgets: Mutex::new(HashMap::new()),
                 tokens: Mutex::new(HashMap::new()),
             }),
+            connector: Arc::from(""),
         })
+    }
+
+    /// The same shared context, labelled with `connector`: every client built from the result
+    /// counts its requests under that connector in `/metrics`. Pool, budgets and token caches
+    /// stay shared.
+    pub fn for_connector(&self, connector: &str) -> HttpContext {
+        HttpContext {
+            inner: self.inner.clone(),
+            connector: Arc::from(connector),
+        }
+    }
+
+    /// The connector label of this handle (empty when it was not given one).
+    pub fn connector(&self) -> Arc<str> {
+        self.connector.clone()
     }
 
     /// The shared reqwest client.
@@ -342,7 +362,11 @@ impl HttpContext {
         match map.get(&key) {
             Some(p) if p.credentials().client_secret == creds.client_secret => p.clone(),
             _ => {
-                let p = TokenProvider::new(self.inner.client.clone(), creds.clone());
+                let p = TokenProvider::new(
+                    self.inner.client.clone(),
+                    creds.clone(),
+                    self.connector.clone(),
+                );
                 map.insert(key, p.clone());
                 p
             }

@@ -18,6 +18,8 @@ use super::{ApiError, Redactor};
 /// What one request is, for logs and error context.
 #[derive(Debug, Clone, Copy)]
 pub struct CallInfo<'a> {
+    /// The connector making the call (the `connector` label in `/metrics`; empty outside one).
+    pub connector: &'a str,
     /// `sentinel`, `signl4`, `log_analytics`, `entra`.
     pub service: &'static str,
     /// HTTP method.
@@ -125,7 +127,7 @@ pub async fn send(
         }
         Ok(Ok(x)) => {
             span.record("status", x.status);
-            crate::admin::http_counts::record(call.service, &x.status.to_string());
+            crate::admin::http_counts::record(call.connector, call.service, &x.status.to_string());
             if x.is_success() {
                 tracing::debug!(parent: &span, "http exchange");
             } else {
@@ -134,7 +136,7 @@ pub async fn send(
             Ok(x)
         }
         Err(e) => {
-            crate::admin::http_counts::record(call.service, "transport_error");
+            crate::admin::http_counts::record(call.connector, call.service, "transport_error");
             let err = classify::transport(e, call, redactor);
             tracing::info!(parent: &span, error = %err, "http transport failure");
             Err(err)

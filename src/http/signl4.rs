@@ -72,6 +72,8 @@ impl Signl4Settings {
 #[derive(Clone)]
 pub struct Signl4Client {
     http: reqwest::Client,
+    /// The `connector` label of its requests in `/metrics`.
+    connector: std::sync::Arc<str>,
     settings: Arc<Signl4Settings>,
     redactor: Redactor,
     /// SIGNL4 user id (lowercase) -> (email, name), read through the REST API when needed.
@@ -100,6 +102,7 @@ impl Signl4Client {
         );
         Signl4Client {
             http: ctx.client().clone(),
+            connector: ctx.connector(),
             settings: Arc::new(settings),
             redactor,
             users: Arc::default(),
@@ -141,6 +144,7 @@ fn summary(v: &Value) -> Option<SignlSummary> {
 impl Signl4Api for Signl4Client {
     async fn send_event(&self, body: &Value, request_id: Uuid) -> Result<String, ApiError> {
         let call = CallInfo {
+            connector: &self.connector,
             service: "signl4",
             method: "POST",
             template: "/webhook/{secret}",

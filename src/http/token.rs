@@ -110,6 +110,8 @@ type Slot = Arc<SlotInner>;
 struct Inner {
     http: reqwest::Client,
     creds: AzureCredentials,
+    /// The `connector` label of its requests in `/metrics`.
+    connector: Arc<str>,
     redactor: Redactor,
     slots: Mutex<HashMap<String, Slot>>,
 }
@@ -137,13 +139,15 @@ pub fn refresh_margin(lifetime: Duration) -> Duration {
 }
 
 impl TokenProvider {
-    /// A provider sending token requests through `http`.
-    pub fn new(http: reqwest::Client, creds: AzureCredentials) -> Self {
+    /// A provider sending token requests through `http`, counted under `connector` (the
+    /// connector whose client first asked for these credentials: the provider is shared).
+    pub fn new(http: reqwest::Client, creds: AzureCredentials, connector: Arc<str>) -> Self {
         let redactor = Redactor::new([creds.client_secret.expose()]);
         TokenProvider {
             inner: Arc::new(Inner {
                 http,
                 creds,
+                connector,
                 redactor,
                 slots: Mutex::new(HashMap::new()),
             }),
@@ -232,6 +236,7 @@ impl TokenProvider {
             send::segment(&c.tenant_id)
         );
         let call = CallInfo {
+            connector: &self.inner.connector,
             service: "entra",
             method: "POST",
             template: "/{tenant}/oauth2/v2.0/token",

@@ -2,7 +2,8 @@
 //! connector ([`super::wiring`]), the online checks and `test-signl` (`crate::admin::online`)
 //! all talk to the services through exactly these, so a check that passes speaks for the run.
 //!
-//! Invariant: secrets go from the configuration straight into the clients, never elsewhere.
+//! Invariants: secrets go from the configuration straight into the clients, never elsewhere;
+//! every client built here counts its requests under the connector's name.
 
 use crate::config::{ingestion_scope, Audience, ConnectorConfig, ReadSource};
 use crate::http::graph::defender::DefenderClient;
@@ -33,6 +34,8 @@ pub(crate) fn incident_client(
     http: &HttpContext,
     credentials: &AzureCredentials,
 ) -> IncidentClient {
+    // Counted under the connector's name in `/metrics` (`http_requests_total`).
+    let http = &http.for_connector(&c.name);
     let graph = || {
         let mut graph = GraphSettings::new(credentials.clone(), c.endpoints.graph_base());
         graph.scope = c.token_scope(Audience::Graph).to_string();
@@ -71,6 +74,8 @@ pub(crate) fn signl4_client(
     c: &ConnectorConfig,
     http: &HttpContext,
 ) -> Result<Signl4Client, WiringError> {
+    // Counted under the connector's name in `/metrics` (`http_requests_total`).
+    let http = &http.for_connector(&c.name);
     let (host, secret) = signl4_target(c)?;
     let mut settings = Signl4Settings::new(host, secret);
     if let Some(key) = &c.signl4.api_key {
@@ -85,6 +90,8 @@ pub(crate) fn log_analytics_client(
     http: &HttpContext,
     credentials: &AzureCredentials,
 ) -> Option<LogAnalyticsClient> {
+    // Counted under the connector's name in `/metrics` (`http_requests_total`).
+    let http = &http.for_connector(&c.name);
     let workspace = c.workspace_id?;
     let mut settings = LogAnalyticsSettings::new(
         credentials.clone(),
@@ -102,6 +109,8 @@ pub(crate) fn ingestion_client(
     http: &HttpContext,
     credentials: &AzureCredentials,
 ) -> Option<LogsIngestionClient> {
+    // Counted under the connector's name in `/metrics` (`http_requests_total`).
+    let http = &http.for_connector(&c.name);
     let cl = c.signl4_cl.as_ref().filter(|cl| cl.enabled)?;
     let endpoint = cl.endpoint.as_ref()?;
     let mut settings = LogsIngestionSettings::new(

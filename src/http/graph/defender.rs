@@ -103,7 +103,7 @@ impl DefenderClient {
 
     /// The incident as received, with its alerts expanded.
     pub async fn get_raw(&self, id: &str) -> Result<Value, ApiError> {
-        let call = read_call("/security/incidents/{id}");
+        let call = read_call(&self.graph.connector, "/security/incidents/{id}");
         let x = self
             .graph
             .call(
@@ -159,7 +159,7 @@ impl SentinelApi for DefenderClient {
         query: &IncidentQuery,
         next_link: Option<&str>,
     ) -> Result<IncidentPage, ApiError> {
-        let call = read_call("/security/incidents");
+        let call = read_call(&self.graph.connector, "/security/incidents");
         let url = match next_link {
             Some(link) => {
                 let link = link.replace(' ', "%20");
@@ -210,8 +210,10 @@ impl SentinelApi for DefenderClient {
     async fn get_incident(&self, name: &str) -> Result<IncidentRecord, ApiError> {
         let incident = self.get_survivor(name).await?;
         parse_defender_incident(&incident).map_err(|e| {
-            self.graph
-                .bad_resource(&read_call("/security/incidents/{id}"), &e)
+            self.graph.bad_resource(
+                &read_call(&self.graph.connector, "/security/incidents/{id}"),
+                &e,
+            )
         })
     }
 
@@ -224,6 +226,7 @@ impl SentinelApi for DefenderClient {
         request_id: Uuid,
     ) -> Result<IncidentRecord, ApiError> {
         let call = CallInfo {
+            connector: &self.graph.connector,
             service: "graph",
             method: "PATCH",
             template: "/security/incidents/{id}",
@@ -285,6 +288,7 @@ impl SentinelApi for DefenderClient {
         }
         let target = incident["id"].as_str().unwrap_or(name).to_string();
         let call = CallInfo {
+            connector: &self.graph.connector,
             service: "graph",
             method: "POST",
             template: "/security/incidents/{id}/comments",

@@ -80,6 +80,8 @@ impl GraphSettings {
 #[derive(Clone)]
 pub struct GraphClient {
     http: reqwest::Client,
+    /// The `connector` label of its requests in `/metrics`.
+    connector: std::sync::Arc<str>,
     tokens: TokenProvider,
     budget: Arc<SubscriptionBudget>,
     settings: Arc<GraphSettings>,
@@ -110,8 +112,9 @@ fn origin_of(url: &str) -> Option<String> {
     Some(u.origin().ascii_serialization().to_ascii_lowercase())
 }
 
-fn read_call(template: &str) -> CallInfo<'_> {
+fn read_call<'a>(connector: &'a str, template: &'a str) -> CallInfo<'a> {
     CallInfo {
+        connector,
         service: "graph",
         method: "GET",
         template,
@@ -126,6 +129,7 @@ impl GraphClient {
         let endpoint = settings.endpoint.trim_end_matches('/').to_string();
         GraphClient {
             http: ctx.client().clone(),
+            connector: ctx.connector(),
             tokens: ctx.tokens(&settings.credentials),
             budget: ctx.graph_budget(&settings.credentials.tenant_id),
             redactor: Redactor::new([settings.credentials.client_secret.expose()]),
@@ -191,7 +195,7 @@ impl GraphClient {
 
     /// The alert as received.
     pub async fn get_alert(&self, id: &str) -> Result<Value, ApiError> {
-        let call = read_call("/security/alerts_v2/{id}");
+        let call = read_call(&self.connector, "/security/alerts_v2/{id}");
         let x = self
             .call(
                 reqwest::Method::GET,
@@ -220,7 +224,7 @@ impl SentinelApi for GraphClient {
         query: &IncidentQuery,
         next_link: Option<&str>,
     ) -> Result<IncidentPage, ApiError> {
-        let call = read_call("/security/alerts_v2");
+        let call = read_call(&self.connector, "/security/alerts_v2");
         let url = match next_link {
             Some(link) => {
                 let link = link.replace(' ', "%20");
@@ -280,8 +284,9 @@ impl SentinelApi for GraphClient {
 
     async fn get_incident(&self, name: &str) -> Result<IncidentRecord, ApiError> {
         let alert = self.get_alert(name).await?;
-        view::parse_alert(&alert)
-            .map_err(|e| self.bad_resource(&read_call("/security/alerts_v2/{id}"), &e))
+        view::parse_alert(&alert).map_err(|e| {
+            self.bad_resource(&read_call(&self.connector, "/security/alerts_v2/{id}"), &e)
+        })
     }
 
     /// Carries out an incident write built from an alert's view as a PATCH (see
@@ -293,6 +298,7 @@ impl SentinelApi for GraphClient {
         request_id: Uuid,
     ) -> Result<IncidentRecord, ApiError> {
         let call = CallInfo {
+            connector: &self.connector,
             service: "graph",
             method: "PATCH",
             template: "/security/alerts_v2/{id}",
@@ -340,6 +346,7 @@ impl SentinelApi for GraphClient {
             return Ok(String::new());
         }
         let call = CallInfo {
+            connector: &self.connector,
             service: "graph",
             method: "POST",
             template: "/security/alerts_v2/{id}/comments",

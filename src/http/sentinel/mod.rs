@@ -103,6 +103,8 @@ enum Body<'a> {
 #[derive(Clone)]
 pub struct SentinelClient {
     http: reqwest::Client,
+    /// The `connector` label of its requests in `/metrics`.
+    connector: std::sync::Arc<str>,
     tokens: TokenProvider,
     budget: Arc<SubscriptionBudget>,
     settings: Arc<SentinelSettings>,
@@ -140,6 +142,7 @@ impl SentinelClient {
         let origin = origin_of(&arm).unwrap_or_default();
         SentinelClient {
             http: ctx.client().clone(),
+            connector: ctx.connector(),
             tokens: ctx.tokens(&settings.credentials),
             budget: ctx.budget(&settings.subscription_id),
             redactor: Redactor::new([settings.credentials.client_secret.expose()]),
@@ -212,8 +215,9 @@ impl SentinelClient {
         field: &str,
     ) -> Result<Vec<Value>, ApiError> {
         let call = CallInfo {
+            connector: &self.connector,
             method: "POST",
-            ..read_call(template)
+            ..read_call(&self.connector, template)
         };
         let url = self.url(&format!("/incidents/{}/{action}", segment(name)), &[]);
         let x = self
@@ -265,8 +269,9 @@ impl SentinelClient {
     }
 }
 
-fn read_call(template: &str) -> CallInfo<'_> {
+fn read_call<'a>(connector: &'a str, template: &'a str) -> CallInfo<'a> {
     CallInfo {
+        connector,
         service: "sentinel",
         method: "GET",
         template,
@@ -280,7 +285,7 @@ impl SentinelApi for SentinelClient {
         query: &IncidentQuery,
         next_link: Option<&str>,
     ) -> Result<IncidentPage, ApiError> {
-        let call = read_call("/incidents");
+        let call = read_call(&self.connector, "/incidents");
         let url = match next_link {
             Some(link) => self.next_link(link, &call)?,
             None => {
@@ -335,7 +340,7 @@ impl SentinelApi for SentinelClient {
     }
 
     async fn get_incident(&self, name: &str) -> Result<IncidentRecord, ApiError> {
-        let call = read_call("/incidents/{id}");
+        let call = read_call(&self.connector, "/incidents/{id}");
         let url = self.url(&format!("/incidents/{}", segment(name)), &[]);
         let x = self
             .call(
@@ -358,6 +363,7 @@ impl SentinelApi for SentinelClient {
         request_id: Uuid,
     ) -> Result<IncidentRecord, ApiError> {
         let call = CallInfo {
+            connector: &self.connector,
             service: "sentinel",
             method: "PUT",
             template: "/incidents/{id}",
@@ -398,6 +404,7 @@ impl SentinelApi for SentinelClient {
         request_id: Uuid,
     ) -> Result<String, ApiError> {
         let call = CallInfo {
+            connector: &self.connector,
             service: "sentinel",
             method: "PUT",
             template: "/incidents/{id}/comments/{commentId}",
@@ -425,7 +432,7 @@ impl SentinelApi for SentinelClient {
     }
 
     async fn list_comments(&self, name: &str) -> Result<Vec<CommentRecord>, ApiError> {
-        let call = read_call("/incidents/{id}/comments");
+        let call = read_call(&self.connector, "/incidents/{id}/comments");
         let mut url = self.url(&format!("/incidents/{}/comments", segment(name)), &[]);
         let mut comments = Vec::new();
         for _ in 0..MAX_COMMENT_PAGES {
@@ -462,7 +469,7 @@ impl SentinelApi for SentinelClient {
     }
 
     async fn get_comment(&self, name: &str, comment_id: Uuid) -> Result<Option<String>, ApiError> {
-        let call = read_call("/incidents/{id}/comments/{commentId}");
+        let call = read_call(&self.connector, "/incidents/{id}/comments/{commentId}");
         let url = self.url(
             &format!("/incidents/{}/comments/{comment_id}", segment(name)),
             &[],

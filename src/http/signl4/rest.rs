@@ -90,6 +90,7 @@ impl Signl4Client {
         let mut continuation: Option<Value> = None;
         for _ in 0..self.settings.max_pages.max(1) {
             let call = CallInfo {
+                connector: &self.connector,
                 service: "signl4",
                 method: "POST",
                 template: "/api/v2/alerts/paged",
@@ -143,6 +144,7 @@ impl Signl4Client {
             return Ok(None);
         };
         let call = CallInfo {
+            connector: &self.connector,
             service: "signl4",
             method: if method == reqwest::Method::GET {
                 "GET"
@@ -189,6 +191,7 @@ impl Signl4Client {
             return Ok(None);
         };
         let call = CallInfo {
+            connector: &self.connector,
             service: "signl4",
             method: "POST",
             template,
@@ -258,6 +261,7 @@ impl Signl4Client {
             return Ok(Some(Vec::new()));
         }
         let call = CallInfo {
+            connector: &self.connector,
             service: "signl4",
             method: "GET",
             template,
