@@ -15,10 +15,12 @@ use actors::ports::{LogAnalyticsApi, QueryResult};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::azure::AzureCore;
+use super::budget::CallClass;
 use super::classify;
-use super::send::{self, segment, CallInfo};
-use super::token::{AzureCredentials, TokenProvider, LOG_ANALYTICS_SCOPE};
-use super::{ApiError, HttpContext, Redactor};
+use super::send::segment;
+use super::token::{AzureCredentials, LOG_ANALYTICS_SCOPE};
+use super::{ApiError, HttpContext};
 
 /// The public-cloud Log Analytics query API base (with `/v1`).
 pub const PUBLIC_ENDPOINT: &str = "https://api.loganalytics.io/v1";
@@ -63,12 +65,8 @@ impl LogAnalyticsSettings {
 /// The Log Analytics client of one workspace. Cheap to clone.
 #[derive(Clone)]
 pub struct LogAnalyticsClient {
-    http: reqwest::Client,
-    /// The `connector` label of its requests in `/metrics`.
-    connector: std::sync::Arc<str>,
-    tokens: TokenProvider,
+    core: AzureCore,
     settings: Arc<LogAnalyticsSettings>,
-    redactor: Redactor,
 }
 
 impl std::fmt::Debug for LogAnalyticsClient {
@@ -82,11 +80,17 @@ impl std::fmt::Debug for LogAnalyticsClient {
 impl LogAnalyticsClient {
     /// A client for `settings`, sharing `ctx`'s HTTP client and token cache.
     pub fn new(ctx: &HttpContext, settings: LogAnalyticsSettings) -> Self {
+        // No budget: the query API's limits are per user and far above one connector's use.
+        let core = AzureCore::new(
+            ctx,
+            "log_analytics",
+            &settings.credentials,
+            &settings.scope,
+            None,
+            &settings.endpoint,
+        );
         LogAnalyticsClient {
-            http: ctx.client().clone(),
-            connector: ctx.connector(),
-            tokens: ctx.tokens(&settings.credentials),
-            redactor: Redactor::new([settings.credentials.client_secret.expose()]),
+            core,
             settings: Arc::new(settings),
         }
     }
@@ -122,13 +126,9 @@ fn partial_message(e: &Value) -> String {
 
 impl LogAnalyticsApi for LogAnalyticsClient {
     async fn query(&self, query: &str, timespan: &str) -> Result<QueryResult, ApiError> {
-        let call = CallInfo {
-            connector: &self.connector,
-            service: "log_analytics",
-            method: "POST",
-            template: "/workspaces/{workspaceId}/query",
-            request_id: Uuid::new_v4(),
-        };
+        let call = self
+            .core
+            .call("POST", "/workspaces/{workspaceId}/query", Uuid::new_v4());
         let url = format!(
             "{}/workspaces/{}/query",
             self.settings.endpoint.trim_end_matches('/'),
@@ -138,24 +138,17 @@ impl LogAnalyticsApi for LogAnalyticsClient {
         let wait = self.settings.server_timeout.as_secs().clamp(1, 600);
         let prefer = format!("wait={wait}");
         let timeout = Duration::from_secs(wait) + TIMEOUT_MARGIN;
-        let x = send::send_authed(
-            &self.tokens,
-            &self.settings.scope,
-            None,
-            &call,
-            &self.redactor,
-            |token| {
-                self.http
-                    .post(&url)
-                    .bearer_auth(token.secret())
-                    .header("Prefer", prefer.as_str())
+        // Without a budget the class is never drawn; `Read` only fills the slot.
+        let x = self
+            .core
+            .send_with(reqwest::Method::POST, &url, &call, CallClass::Read, |req| {
+                req.header("Prefer", prefer.as_str())
                     .timeout(timeout)
                     .json(&body)
-            },
-        )
-        .await?;
+            })
+            .await?;
         if !x.is_success() {
-            return Err(classify::response(&x, &call, &self.redactor));
+            return Err(classify::response(&x, &call, self.core.redactor()));
         }
         // 204 (workspace without data) and the documented empty 200: no tables.
         if x.status == 204 || x.body.iter().all(u8::is_ascii_whitespace) {
@@ -164,14 +157,14 @@ impl LogAnalyticsApi for LogAnalyticsClient {
                 partial_error: None,
             });
         }
-        let v = x.json(&call, &self.redactor)?;
+        let v = x.json(&call, self.core.redactor())?;
         let tables = match v.get("tables") {
             Some(t @ Value::Array(_)) => t.clone(),
             _ => {
                 return Err(classify::unexpected(
                     &x,
                     &call,
-                    &self.redactor,
+                    self.core.redactor(),
                     "no 'tables' array",
                 ))
             }
@@ -179,7 +172,7 @@ impl LogAnalyticsApi for LogAnalyticsClient {
         let partial_error = v
             .get("error")
             .filter(|e| !e.is_null())
-            .map(|e| self.redactor.clean(&partial_message(e)));
+            .map(|e| self.core.redactor().clean(&partial_message(e)));
         Ok(QueryResult {
             tables,
             partial_error,

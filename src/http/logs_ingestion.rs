@@ -15,10 +15,12 @@ use std::sync::Arc;
 use actors::ports::LogsIngestionApi;
 use uuid::Uuid;
 
+use super::azure::AzureCore;
+use super::budget::CallClass;
 use super::classify;
-use super::send::{self, segment, CallInfo};
-use super::token::{AzureCredentials, TokenProvider};
-use super::{ApiError, HttpContext, Redactor};
+use super::send::segment;
+use super::token::AzureCredentials;
+use super::{ApiError, HttpContext};
 
 /// The api-version of the Logs Ingestion API.
 pub const API_VERSION: &str = "2023-01-01";
@@ -63,12 +65,8 @@ impl LogsIngestionSettings {
 /// The Logs Ingestion client of one DCR stream. Cheap to clone.
 #[derive(Clone)]
 pub struct LogsIngestionClient {
-    http: reqwest::Client,
-    /// The `connector` label of its requests in `/metrics`.
-    connector: std::sync::Arc<str>,
-    tokens: TokenProvider,
+    core: AzureCore,
     settings: Arc<LogsIngestionSettings>,
-    redactor: Redactor,
 }
 
 impl std::fmt::Debug for LogsIngestionClient {
@@ -82,11 +80,17 @@ impl std::fmt::Debug for LogsIngestionClient {
 impl LogsIngestionClient {
     /// A client for `settings`, sharing `ctx`'s HTTP client and token cache.
     pub fn new(ctx: &HttpContext, settings: LogsIngestionSettings) -> Self {
+        // No budget: the shipper sends at most one batch at a time, far under the DCE's limits.
+        let core = AzureCore::new(
+            ctx,
+            "logs_ingestion",
+            &settings.credentials,
+            &settings.scope,
+            None,
+            &settings.endpoint,
+        );
         LogsIngestionClient {
-            http: ctx.client().clone(),
-            connector: ctx.connector(),
-            tokens: ctx.tokens(&settings.credentials),
-            redactor: Redactor::new([settings.credentials.client_secret.expose()]),
+            core,
             settings: Arc::new(settings),
         }
     }
@@ -99,38 +103,29 @@ impl LogsIngestionClient {
 
 impl LogsIngestionApi for LogsIngestionClient {
     async fn upload(&self, body: &[u8], request_id: Uuid) -> Result<(), ApiError> {
-        let call = CallInfo {
-            connector: &self.connector,
-            service: "logs_ingestion",
-            method: "POST",
-            template: "/dataCollectionRules/{dcr}/streams/{stream}",
+        let call = self.core.call(
+            "POST",
+            "/dataCollectionRules/{dcr}/streams/{stream}",
             request_id,
-        };
+        );
         let url = format!(
             "{}/dataCollectionRules/{}/streams/{}?api-version={API_VERSION}",
             self.settings.endpoint.trim_end_matches('/'),
             segment(&self.settings.dcr_immutable_id),
             segment(&self.settings.stream)
         );
-        let x = send::send_authed(
-            &self.tokens,
-            &self.settings.scope,
-            None,
-            &call,
-            &self.redactor,
-            |token| {
-                self.http
-                    .post(&url)
-                    .bearer_auth(token.secret())
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+        // Without a budget the class is never drawn; `Read` only fills the slot.
+        let x = self
+            .core
+            .send_with(reqwest::Method::POST, &url, &call, CallClass::Read, |req| {
+                req.header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(body.to_vec())
-            },
-        )
-        .await?;
+            })
+            .await?;
         if x.is_success() {
             return Ok(());
         }
-        Err(match classify::response(&x, &call, &self.redactor) {
+        Err(match classify::response(&x, &call, self.core.redactor()) {
             // An error without a body still names its code in `x-ms-error-code`.
             ApiError::Rejected { status, message } if message == "(no body)" => {
                 let code = x
@@ -140,7 +135,7 @@ impl LogsIngestionApi for LogsIngestionClient {
                     .unwrap_or("(no body)");
                 ApiError::Rejected {
                     status,
-                    message: self.redactor.clean(code),
+                    message: self.core.redactor().clean(code),
                 }
             }
             other => other,

@@ -46,6 +46,7 @@
 //! - Only the configured hosts receive credentials: a Sentinel `nextLink` or Graph
 //!   `@odata.nextLink` pointing elsewhere is refused rather than followed with our bearer token.
 
+mod azure;
 pub mod body;
 pub mod budget;
 pub mod classify;

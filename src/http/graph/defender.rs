@@ -33,10 +33,11 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::incident_view::{self, parse_defender_incident};
-use super::{origin_of, read_call, view, Body, GraphClient, GraphSettings};
+use super::{view, GraphClient, GraphSettings};
+use crate::http::azure::Body;
 use crate::http::budget::CallClass;
 use crate::http::classify;
-use crate::http::send::{pct_encode, segment, CallInfo};
+use crate::http::send::{pct_encode, segment};
 use crate::http::HttpContext;
 
 /// Most merges followed from one incident to its survivor (Defender merges into a live incident,
@@ -103,23 +104,24 @@ impl DefenderClient {
 
     /// The incident as received, with its alerts expanded.
     pub async fn get_raw(&self, id: &str) -> Result<Value, ApiError> {
-        let call = read_call(&self.graph.connector, "/security/incidents/{id}");
+        let call = self.graph.core.read("/security/incidents/{id}");
         let x = self
             .graph
-            .call(
+            .core
+            .send(
                 reqwest::Method::GET,
                 &format!("{}?$expand=alerts", self.incident_url(id)),
-                call,
+                &call,
                 CallClass::Read,
                 Body::None,
             )
             .await?;
-        let v = self.graph.json_ok(&x, &call)?;
+        let v = self.graph.core.json_ok(&x, &call)?;
         if !v.is_object() {
             return Err(classify::unexpected(
                 &x,
                 &call,
-                &self.graph.redactor,
+                self.graph.core.redactor(),
                 "the incident is not an object",
             ));
         }
@@ -159,39 +161,29 @@ impl SentinelApi for DefenderClient {
         query: &IncidentQuery,
         next_link: Option<&str>,
     ) -> Result<IncidentPage, ApiError> {
-        let call = read_call(&self.graph.connector, "/security/incidents");
+        let call = self.graph.core.read("/security/incidents");
         let url = match next_link {
-            Some(link) => {
-                let link = link.replace(' ', "%20");
-                if origin_of(&link).as_deref() != Some(self.graph.origin.as_str()) {
-                    return Err(self.graph.bad_resource(
-                        &call,
-                        "@odata.nextLink points outside the configured Graph endpoint; not \
-                         followed",
-                    ));
-                }
-                link
-            }
+            Some(link) => self.graph.core.follow(link, &call, "@odata.nextLink")?,
             None => self.first_page_url(query),
         };
         let x = self
             .graph
-            .call(
+            .core
+            .send(
                 reqwest::Method::GET,
                 &url,
-                call,
+                &call,
                 CallClass::Read,
                 Body::None,
             )
             .await?;
-        let body = self.graph.json_ok(&x, &call)?;
-        let items = body.get("value").and_then(Value::as_array).ok_or_else(|| {
-            classify::unexpected(&x, &call, &self.graph.redactor, "no 'value' array")
-        })?;
+        let body = self.graph.core.json_ok(&x, &call)?;
+        let items = self.graph.core.array(&x, &call, &body, "value")?;
         let mut incidents = Vec::with_capacity(items.len());
         for item in items {
             incidents.push(
-                parse_defender_incident(item).map_err(|e| self.graph.bad_resource(&call, &e))?,
+                parse_defender_incident(item)
+                    .map_err(|e| self.graph.core.bad_resource(&call, &e))?,
             );
         }
         let next_link = body
@@ -210,10 +202,9 @@ impl SentinelApi for DefenderClient {
     async fn get_incident(&self, name: &str) -> Result<IncidentRecord, ApiError> {
         let incident = self.get_survivor(name).await?;
         parse_defender_incident(&incident).map_err(|e| {
-            self.graph.bad_resource(
-                &read_call(&self.graph.connector, "/security/incidents/{id}"),
-                &e,
-            )
+            self.graph
+                .core
+                .bad_resource(&self.graph.core.read("/security/incidents/{id}"), &e)
         })
     }
 
@@ -225,13 +216,10 @@ impl SentinelApi for DefenderClient {
         resource: &Value,
         request_id: Uuid,
     ) -> Result<IncidentRecord, ApiError> {
-        let call = CallInfo {
-            connector: &self.graph.connector,
-            service: "graph",
-            method: "PATCH",
-            template: "/security/incidents/{id}",
-            request_id,
-        };
+        let call = self
+            .graph
+            .core
+            .call("PATCH", "/security/incidents/{id}", request_id);
         let patch =
             incident_view::incident_patch(resource).map_err(|message| ApiError::Rejected {
                 status: 400,
@@ -244,16 +232,17 @@ impl SentinelApi for DefenderClient {
         }
         let x = self
             .graph
-            .call(
+            .core
+            .send(
                 reqwest::Method::PATCH,
                 &self.incident_url(&target),
-                call,
+                &call,
                 CallClass::IncidentWrite,
                 Body::Json(&patch),
             )
             .await?;
-        let v = self.graph.json_ok(&x, &call)?;
-        parse_defender_incident(&v).map_err(|e| self.graph.bad_resource(&call, &e))
+        let v = self.graph.core.json_ok(&x, &call)?;
+        parse_defender_incident(&v).map_err(|e| self.graph.core.bad_resource(&call, &e))
     }
 
     /// The incident's alerts (expanded), as received.
@@ -287,31 +276,29 @@ impl SentinelApi for DefenderClient {
             return Ok(String::new());
         }
         let target = incident["id"].as_str().unwrap_or(name).to_string();
-        let call = CallInfo {
-            connector: &self.graph.connector,
-            service: "graph",
-            method: "POST",
-            template: "/security/incidents/{id}/comments",
-            request_id,
-        };
+        let call = self
+            .graph
+            .core
+            .call("POST", "/security/incidents/{id}/comments", request_id);
         let text = view::comment_text(message, comment_id);
         let body = json!({"@odata.type": view::COMMENT_TYPE, "comment": text});
         let x = self
             .graph
-            .call(
+            .core
+            .send(
                 reqwest::Method::POST,
                 &format!("{}/comments", self.incident_url(&target)),
-                call,
+                &call,
                 CallClass::CommentWrite,
                 Body::Json(&body),
             )
             .await?;
-        let v = self.graph.json_ok(&x, &call)?;
+        let v = self.graph.core.json_ok(&x, &call)?;
         let comments = v.get("value").and_then(Value::as_array).ok_or_else(|| {
             classify::unexpected(
                 &x,
                 &call,
-                &self.graph.redactor,
+                self.graph.core.redactor(),
                 "no 'value' array of comments",
             )
         })?;

@@ -45,11 +45,12 @@ use actors::ports::{CommentRecord, IncidentPage, IncidentQuery, IncidentRecord, 
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::budget::{CallClass, SubscriptionBudget};
+use super::azure::{AzureCore, Body};
+use super::budget::CallClass;
 use super::classify;
-use super::send::{self, pct_encode, segment, CallInfo, Exchange};
-use super::token::{AzureCredentials, TokenProvider, GRAPH_SCOPE};
-use super::{ApiError, HttpContext, Redactor};
+use super::send::{pct_encode, segment};
+use super::token::{AzureCredentials, GRAPH_SCOPE};
+use super::{ApiError, HttpContext};
 
 /// The public-cloud Graph base (with `/v1.0`).
 pub const PUBLIC_GRAPH_ENDPOINT: &str = "https://graph.microsoft.com/v1.0";
@@ -79,17 +80,10 @@ impl GraphSettings {
 /// The alerts_v2 client of one tenant. Cheap to clone.
 #[derive(Clone)]
 pub struct GraphClient {
-    http: reqwest::Client,
-    /// The `connector` label of its requests in `/metrics`.
-    connector: std::sync::Arc<str>,
-    tokens: TokenProvider,
-    budget: Arc<SubscriptionBudget>,
+    core: AzureCore,
     settings: Arc<GraphSettings>,
     /// `{graph}/security/alerts_v2`.
     alerts: String,
-    /// `scheme://host[:port]` of the Graph endpoint, lowercase.
-    origin: String,
-    redactor: Redactor,
 }
 
 impl std::fmt::Debug for GraphClient {
@@ -100,41 +94,27 @@ impl std::fmt::Debug for GraphClient {
     }
 }
 
-/// What a request sends as its body.
-#[derive(Clone, Copy)]
-enum Body<'a> {
-    None,
-    Json(&'a Value),
-}
-
-fn origin_of(url: &str) -> Option<String> {
-    let u = reqwest::Url::parse(url).ok()?;
-    Some(u.origin().ascii_serialization().to_ascii_lowercase())
-}
-
-fn read_call<'a>(connector: &'a str, template: &'a str) -> CallInfo<'a> {
-    CallInfo {
-        connector,
-        service: "graph",
-        method: "GET",
-        template,
-        request_id: Uuid::new_v4(),
-    }
-}
+/// Graph answers enum values added after v1.0 (e.g. new alert categories) only to callers
+/// that say they can take them; without it they arrive as `unknownFutureValue`.
+const GRAPH_HEADERS: &[(&str, &str)] = &[("Prefer", "include-unknown-enum-members")];
 
 impl GraphClient {
     /// A client for `settings`, sharing `ctx`'s HTTP client and token cache; its rate budget is
     /// the tenant's Graph budget (Graph throttles per tenant and app, not per subscription).
     pub fn new(ctx: &HttpContext, settings: GraphSettings) -> Self {
         let endpoint = settings.endpoint.trim_end_matches('/').to_string();
+        let core = AzureCore::new(
+            ctx,
+            "graph",
+            &settings.credentials,
+            &settings.scope,
+            Some(ctx.graph_budget(&settings.credentials.tenant_id)),
+            &endpoint,
+        )
+        .with_headers(GRAPH_HEADERS);
         GraphClient {
-            http: ctx.client().clone(),
-            connector: ctx.connector(),
-            tokens: ctx.tokens(&settings.credentials),
-            budget: ctx.graph_budget(&settings.credentials.tenant_id),
-            redactor: Redactor::new([settings.credentials.client_secret.expose()]),
+            core,
             alerts: format!("{endpoint}/security/alerts_v2"),
-            origin: origin_of(&endpoint).unwrap_or_default(),
             settings: Arc::new(settings),
         }
     }
@@ -148,69 +128,25 @@ impl GraphClient {
         format!("{}/{}", self.alerts, segment(id))
     }
 
-    /// Budget, token, send; on 401 one forced refresh and one more try.
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        url: &str,
-        call: CallInfo<'_>,
-        class: CallClass,
-        body: Body<'_>,
-    ) -> Result<Exchange, ApiError> {
-        send::send_authed(
-            &self.tokens,
-            &self.settings.scope,
-            Some((&self.budget, class)),
-            &call,
-            &self.redactor,
-            |token| {
-                let req = self
-                    .http
-                    .request(method.clone(), url)
-                    .bearer_auth(token.secret())
-                    .header(reqwest::header::ACCEPT, "application/json")
-                    .header("Prefer", "include-unknown-enum-members");
-                match body {
-                    Body::None => req,
-                    Body::Json(v) => req.json(v),
-                }
-            },
-        )
-        .await
-    }
-
-    fn json_ok(&self, x: &Exchange, call: &CallInfo<'_>) -> Result<Value, ApiError> {
-        if !x.is_success() {
-            return Err(classify::response(x, call, &self.redactor));
-        }
-        x.json(call, &self.redactor)
-    }
-
-    fn bad_resource(&self, call: &CallInfo<'_>, why: &str) -> ApiError {
-        ApiError::Transient(self.redactor.clean(&format!(
-            "{} {} {}: {why}",
-            call.service, call.method, call.template
-        )))
-    }
-
     /// The alert as received.
     pub async fn get_alert(&self, id: &str) -> Result<Value, ApiError> {
-        let call = read_call(&self.connector, "/security/alerts_v2/{id}");
+        let call = self.core.read("/security/alerts_v2/{id}");
         let x = self
-            .call(
+            .core
+            .send(
                 reqwest::Method::GET,
                 &self.alert_url(id),
-                call,
+                &call,
                 CallClass::Read,
                 Body::None,
             )
             .await?;
-        let v = self.json_ok(&x, &call)?;
+        let v = self.core.json_ok(&x, &call)?;
         if !v.is_object() {
             return Err(classify::unexpected(
                 &x,
                 &call,
-                &self.redactor,
+                self.core.redactor(),
                 "the alert is not an object",
             ));
         }
@@ -224,19 +160,9 @@ impl SentinelApi for GraphClient {
         query: &IncidentQuery,
         next_link: Option<&str>,
     ) -> Result<IncidentPage, ApiError> {
-        let call = read_call(&self.connector, "/security/alerts_v2");
+        let call = self.core.read("/security/alerts_v2");
         let url = match next_link {
-            Some(link) => {
-                let link = link.replace(' ', "%20");
-                if origin_of(&link).as_deref() != Some(self.origin.as_str()) {
-                    return Err(self.bad_resource(
-                        &call,
-                        "@odata.nextLink points outside the configured Graph endpoint; not \
-                         followed",
-                    ));
-                }
-                link
-            }
+            Some(link) => self.core.follow(link, &call, "@odata.nextLink")?,
             None => {
                 let filter = view::build_filter(query);
                 let mut qs = Vec::new();
@@ -254,22 +180,20 @@ impl SentinelApi for GraphClient {
             }
         };
         let x = self
-            .call(
+            .core
+            .send(
                 reqwest::Method::GET,
                 &url,
-                call,
+                &call,
                 CallClass::Read,
                 Body::None,
             )
             .await?;
-        let body = self.json_ok(&x, &call)?;
-        let items = body
-            .get("value")
-            .and_then(Value::as_array)
-            .ok_or_else(|| classify::unexpected(&x, &call, &self.redactor, "no 'value' array"))?;
+        let body = self.core.json_ok(&x, &call)?;
+        let items = self.core.array(&x, &call, &body, "value")?;
         let mut incidents = Vec::with_capacity(items.len());
         for item in items {
-            incidents.push(view::parse_alert(item).map_err(|e| self.bad_resource(&call, &e))?);
+            incidents.push(view::parse_alert(item).map_err(|e| self.core.bad_resource(&call, &e))?);
         }
         let next_link = body
             .get("@odata.nextLink")
@@ -285,7 +209,8 @@ impl SentinelApi for GraphClient {
     async fn get_incident(&self, name: &str) -> Result<IncidentRecord, ApiError> {
         let alert = self.get_alert(name).await?;
         view::parse_alert(&alert).map_err(|e| {
-            self.bad_resource(&read_call(&self.connector, "/security/alerts_v2/{id}"), &e)
+            self.core
+                .bad_resource(&self.core.read("/security/alerts_v2/{id}"), &e)
         })
     }
 
@@ -297,28 +222,25 @@ impl SentinelApi for GraphClient {
         resource: &Value,
         request_id: Uuid,
     ) -> Result<IncidentRecord, ApiError> {
-        let call = CallInfo {
-            connector: &self.connector,
-            service: "graph",
-            method: "PATCH",
-            template: "/security/alerts_v2/{id}",
-            request_id,
-        };
+        let call = self
+            .core
+            .call("PATCH", "/security/alerts_v2/{id}", request_id);
         let patch = view::alert_patch(resource).map_err(|message| ApiError::Rejected {
             status: 400,
             message,
         })?;
         let x = self
-            .call(
+            .core
+            .send(
                 reqwest::Method::PATCH,
                 &self.alert_url(name),
-                call,
+                &call,
                 CallClass::IncidentWrite,
                 Body::Json(&patch),
             )
             .await?;
-        let v = self.json_ok(&x, &call)?;
-        view::parse_alert(&v).map_err(|e| self.bad_resource(&call, &e))
+        let v = self.core.json_ok(&x, &call)?;
+        view::parse_alert(&v).map_err(|e| self.core.bad_resource(&call, &e))
     }
 
     /// The alert itself: an alert is its own only alert.
@@ -345,27 +267,29 @@ impl SentinelApi for GraphClient {
         if view::find_comment(&alert, comment_id).is_some() {
             return Ok(String::new());
         }
-        let call = CallInfo {
-            connector: &self.connector,
-            service: "graph",
-            method: "POST",
-            template: "/security/alerts_v2/{id}/comments",
-            request_id,
-        };
+        let call = self
+            .core
+            .call("POST", "/security/alerts_v2/{id}/comments", request_id);
         let text = view::comment_text(message, comment_id);
         let body = json!({"@odata.type": view::COMMENT_TYPE, "comment": text});
         let x = self
-            .call(
+            .core
+            .send(
                 reqwest::Method::POST,
                 &format!("{}/comments", self.alert_url(name)),
-                call,
+                &call,
                 CallClass::CommentWrite,
                 Body::Json(&body),
             )
             .await?;
-        let v = self.json_ok(&x, &call)?;
+        let v = self.core.json_ok(&x, &call)?;
         let comments = v.get("value").and_then(Value::as_array).ok_or_else(|| {
-            classify::unexpected(&x, &call, &self.redactor, "no 'value' array of comments")
+            classify::unexpected(
+                &x,
+                &call,
+                self.core.redactor(),
+                "no 'value' array of comments",
+            )
         })?;
         Ok(comments
             .iter()

@@ -34,11 +34,12 @@ use actors::ports::{CommentRecord, IncidentPage, IncidentQuery, IncidentRecord, 
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::budget::{CallClass, SubscriptionBudget};
+use super::azure::{AzureCore, Body};
+use super::budget::CallClass;
 use super::classify;
-use super::send::{self, pct_encode, segment, CallInfo, Exchange};
+use super::send::{pct_encode, segment};
 use super::token::{AzureCredentials, TokenProvider, ARM_SCOPE};
-use super::{ApiError, HttpContext, Redactor};
+use super::{ApiError, HttpContext};
 
 /// The public-cloud ARM endpoint.
 pub const PUBLIC_ARM_ENDPOINT: &str = "https://management.azure.com";
@@ -90,29 +91,13 @@ impl SentinelSettings {
 /// in practice.
 pub const MAX_COMMENT_PAGES: usize = 20;
 
-/// What a request sends as its body.
-#[derive(Clone, Copy)]
-enum Body<'a> {
-    None,
-    /// An empty POST body (the list actions take none).
-    Empty,
-    Json(&'a Value),
-}
-
 /// The Sentinel client of one workspace. Cheap to clone.
 #[derive(Clone)]
 pub struct SentinelClient {
-    http: reqwest::Client,
-    /// The `connector` label of its requests in `/metrics`.
-    connector: std::sync::Arc<str>,
-    tokens: TokenProvider,
-    budget: Arc<SubscriptionBudget>,
+    core: AzureCore,
     settings: Arc<SentinelSettings>,
     /// `{arm}/subscriptions/.../providers/Microsoft.SecurityInsights`.
     base: String,
-    /// `scheme://host[:port]` of the ARM endpoint, lowercase.
-    origin: String,
-    redactor: Redactor,
 }
 
 impl std::fmt::Debug for SentinelClient {
@@ -121,12 +106,6 @@ impl std::fmt::Debug for SentinelClient {
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
-}
-
-/// `scheme://host:port` of a URL, lowercase; `None` if it does not parse.
-fn origin_of(url: &str) -> Option<String> {
-    let u = reqwest::Url::parse(url).ok()?;
-    Some(u.origin().ascii_serialization().to_ascii_lowercase())
 }
 
 impl SentinelClient {
@@ -139,16 +118,18 @@ impl SentinelClient {
             segment(&settings.resource_group),
             segment(&settings.workspace_name)
         );
-        let origin = origin_of(&arm).unwrap_or_default();
+        let core = AzureCore::new(
+            ctx,
+            "sentinel",
+            &settings.credentials,
+            &settings.scope,
+            Some(ctx.budget(&settings.subscription_id)),
+            &arm,
+        );
         SentinelClient {
-            http: ctx.client().clone(),
-            connector: ctx.connector(),
-            tokens: ctx.tokens(&settings.credentials),
-            budget: ctx.budget(&settings.subscription_id),
-            redactor: Redactor::new([settings.credentials.client_secret.expose()]),
+            core,
             settings: Arc::new(settings),
             base,
-            origin,
         }
     }
 
@@ -159,7 +140,7 @@ impl SentinelClient {
 
     /// The token provider (shared with other clients of the same app).
     pub fn tokens(&self) -> &TokenProvider {
-        &self.tokens
+        self.core.tokens()
     }
 
     fn url(&self, path: &str, extra: &[(&str, &str)]) -> String {
@@ -173,38 +154,6 @@ impl SentinelClient {
         format!("{}{path}?{qs}", self.base)
     }
 
-    /// Budget, token, send; on 401 one forced refresh and one more try.
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        url: &str,
-        call: CallInfo<'_>,
-        class: CallClass,
-        body: Body<'_>,
-    ) -> Result<Exchange, ApiError> {
-        send::send_authed(
-            &self.tokens,
-            &self.settings.scope,
-            Some((&self.budget, class)),
-            &call,
-            &self.redactor,
-            |token| {
-                let req = self
-                    .http
-                    .request(method.clone(), url)
-                    .bearer_auth(token.secret())
-                    .header(reqwest::header::ACCEPT, "application/json");
-                match body {
-                    Body::None => req,
-                    Body::Empty => req.header(reqwest::header::CONTENT_LENGTH, "0"),
-                    Body::Json(v) => req.json(v),
-                }
-            },
-        )
-        .await
-    }
-
-    /// A 2xx body as JSON, or the classified error.
     /// `POST .../incidents/{id}/{action}` with an empty body (the list actions take none);
     /// the array under `field` of the answer.
     async fn post_list(
@@ -214,68 +163,20 @@ impl SentinelClient {
         template: &'static str,
         field: &str,
     ) -> Result<Vec<Value>, ApiError> {
-        let call = CallInfo {
-            connector: &self.connector,
-            method: "POST",
-            ..read_call(&self.connector, template)
-        };
+        let call = self.core.call("POST", template, Uuid::new_v4());
         let url = self.url(&format!("/incidents/{}/{action}", segment(name)), &[]);
         let x = self
-            .call(
+            .core
+            .send(
                 reqwest::Method::POST,
                 &url,
-                call,
+                &call,
                 CallClass::Read,
                 Body::Empty,
             )
             .await?;
-        let v = self.json_ok(&x, &call)?;
-        match v.get(field) {
-            Some(Value::Array(a)) => Ok(a.clone()),
-            _ => Err(classify::unexpected(
-                &x,
-                &call,
-                &self.redactor,
-                &format!("no '{field}' array"),
-            )),
-        }
-    }
-
-    /// A `nextLink` to follow: literal spaces encoded (Cortex XSOAR saw them), everything else
-    /// verbatim; refused unless it points at the configured ARM origin.
-    fn next_link(&self, link: &str, call: &CallInfo<'_>) -> Result<String, ApiError> {
-        let link = link.replace(' ', "%20");
-        if origin_of(&link).as_deref() != Some(self.origin.as_str()) {
-            return Err(self.bad_resource(
-                call,
-                "nextLink points outside the configured ARM endpoint; not followed",
-            ));
-        }
-        Ok(link)
-    }
-
-    fn json_ok(&self, x: &Exchange, call: &CallInfo<'_>) -> Result<Value, ApiError> {
-        if !x.is_success() {
-            return Err(classify::response(x, call, &self.redactor));
-        }
-        x.json(call, &self.redactor)
-    }
-
-    fn bad_resource(&self, call: &CallInfo<'_>, why: &str) -> ApiError {
-        ApiError::Transient(self.redactor.clean(&format!(
-            "{} {} {}: {why}",
-            call.service, call.method, call.template
-        )))
-    }
-}
-
-fn read_call<'a>(connector: &'a str, template: &'a str) -> CallInfo<'a> {
-    CallInfo {
-        connector,
-        service: "sentinel",
-        method: "GET",
-        template,
-        request_id: Uuid::new_v4(),
+        let v = self.core.json_ok(&x, &call)?;
+        Ok(self.core.array(&x, &call, &v, field)?.clone())
     }
 }
 
@@ -285,9 +186,9 @@ impl SentinelApi for SentinelClient {
         query: &IncidentQuery,
         next_link: Option<&str>,
     ) -> Result<IncidentPage, ApiError> {
-        let call = read_call(&self.connector, "/incidents");
+        let call = self.core.read("/incidents");
         let url = match next_link {
-            Some(link) => self.next_link(link, &call)?,
+            Some(link) => self.core.follow(link, &call, "nextLink")?,
             None => {
                 let filter = build_filter(query);
                 // 0 means "the service's default page size" (50): no `$top` at all.
@@ -304,19 +205,17 @@ impl SentinelApi for SentinelClient {
             }
         };
         let x = self
-            .call(
+            .core
+            .send(
                 reqwest::Method::GET,
                 &url,
-                call,
+                &call,
                 CallClass::Read,
                 Body::None,
             )
             .await?;
-        let body = self.json_ok(&x, &call)?;
-        let items = body
-            .get("value")
-            .and_then(Value::as_array)
-            .ok_or_else(|| classify::unexpected(&x, &call, &self.redactor, "no 'value' array"))?;
+        let body = self.core.json_ok(&x, &call)?;
+        let items = self.core.array(&x, &call, &body, "value")?;
         // Keep each incident's bytes exactly as received when the page splits cleanly (it always
         // should); otherwise fall back to re-serialising the parsed value.
         let raws = raw_array_items(&x.body, "value").filter(|r| r.len() == items.len());
@@ -326,7 +225,8 @@ impl SentinelApi for SentinelClient {
                 Some(r) => r.to_string(),
                 None => item.to_string(),
             };
-            incidents.push(parse_incident(item, raw).map_err(|e| self.bad_resource(&call, &e))?);
+            incidents
+                .push(parse_incident(item, raw).map_err(|e| self.core.bad_resource(&call, &e))?);
         }
         let next_link = body
             .get("nextLink")
@@ -340,20 +240,21 @@ impl SentinelApi for SentinelClient {
     }
 
     async fn get_incident(&self, name: &str) -> Result<IncidentRecord, ApiError> {
-        let call = read_call(&self.connector, "/incidents/{id}");
+        let call = self.core.read("/incidents/{id}");
         let url = self.url(&format!("/incidents/{}", segment(name)), &[]);
         let x = self
-            .call(
+            .core
+            .send(
                 reqwest::Method::GET,
                 &url,
-                call,
+                &call,
                 CallClass::Read,
                 Body::None,
             )
             .await?;
-        let v = self.json_ok(&x, &call)?;
+        let v = self.core.json_ok(&x, &call)?;
         let raw = String::from_utf8_lossy(&x.body).into_owned();
-        parse_incident(&v, raw).map_err(|e| self.bad_resource(&call, &e))
+        parse_incident(&v, raw).map_err(|e| self.core.bad_resource(&call, &e))
     }
 
     async fn put_incident(
@@ -362,28 +263,23 @@ impl SentinelApi for SentinelClient {
         resource: &Value,
         request_id: Uuid,
     ) -> Result<IncidentRecord, ApiError> {
-        let call = CallInfo {
-            connector: &self.connector,
-            service: "sentinel",
-            method: "PUT",
-            template: "/incidents/{id}",
-            request_id,
-        };
+        let call = self.core.call("PUT", "/incidents/{id}", request_id);
         let url = self.url(&format!("/incidents/{}", segment(name)), &[]);
         // Only what is set: the resource as read may carry explicit nulls (an unassigned owner).
         let resource = without_nulls(resource);
         let x = self
-            .call(
+            .core
+            .send(
                 reqwest::Method::PUT,
                 &url,
-                call,
+                &call,
                 CallClass::IncidentWrite,
                 Body::Json(&resource),
             )
             .await?;
-        let v = self.json_ok(&x, &call)?;
+        let v = self.core.json_ok(&x, &call)?;
         let raw = String::from_utf8_lossy(&x.body).into_owned();
-        parse_incident(&v, raw).map_err(|e| self.bad_resource(&call, &e))
+        parse_incident(&v, raw).map_err(|e| self.core.bad_resource(&call, &e))
     }
 
     async fn list_alerts(&self, name: &str) -> Result<Vec<Value>, ApiError> {
@@ -403,28 +299,25 @@ impl SentinelApi for SentinelClient {
         message: &str,
         request_id: Uuid,
     ) -> Result<String, ApiError> {
-        let call = CallInfo {
-            connector: &self.connector,
-            service: "sentinel",
-            method: "PUT",
-            template: "/incidents/{id}/comments/{commentId}",
-            request_id,
-        };
+        let call = self
+            .core
+            .call("PUT", "/incidents/{id}/comments/{commentId}", request_id);
         let url = self.url(
             &format!("/incidents/{}/comments/{comment_id}", segment(name)),
             &[],
         );
         let body = json!({"properties": {"message": message}});
         let x = self
-            .call(
+            .core
+            .send(
                 reqwest::Method::PUT,
                 &url,
-                call,
+                &call,
                 CallClass::CommentWrite,
                 Body::Json(&body),
             )
             .await?;
-        let v = self.json_ok(&x, &call)?;
+        let v = self.core.json_ok(&x, &call)?;
         Ok(v.get("etag")
             .and_then(Value::as_str)
             .unwrap_or_default()
@@ -432,32 +325,31 @@ impl SentinelApi for SentinelClient {
     }
 
     async fn list_comments(&self, name: &str) -> Result<Vec<CommentRecord>, ApiError> {
-        let call = read_call(&self.connector, "/incidents/{id}/comments");
+        let call = self.core.read("/incidents/{id}/comments");
         let mut url = self.url(&format!("/incidents/{}/comments", segment(name)), &[]);
         let mut comments = Vec::new();
         for _ in 0..MAX_COMMENT_PAGES {
             let x = self
-                .call(
+                .core
+                .send(
                     reqwest::Method::GET,
                     &url,
-                    call,
+                    &call,
                     CallClass::Read,
                     Body::None,
                 )
                 .await?;
-            let body = self.json_ok(&x, &call)?;
-            let items = body.get("value").and_then(Value::as_array).ok_or_else(|| {
-                classify::unexpected(&x, &call, &self.redactor, "no 'value' array")
-            })?;
+            let body = self.core.json_ok(&x, &call)?;
+            let items = self.core.array(&x, &call, &body, "value")?;
             for item in items {
-                comments.push(parse_comment(item).map_err(|e| self.bad_resource(&call, &e))?);
+                comments.push(parse_comment(item).map_err(|e| self.core.bad_resource(&call, &e))?);
             }
             match body
                 .get("nextLink")
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
             {
-                Some(link) => url = self.next_link(link, &call)?,
+                Some(link) => url = self.core.follow(link, &call, "nextLink")?,
                 None => return Ok(comments),
             }
         }
@@ -469,21 +361,22 @@ impl SentinelApi for SentinelClient {
     }
 
     async fn get_comment(&self, name: &str, comment_id: Uuid) -> Result<Option<String>, ApiError> {
-        let call = read_call(&self.connector, "/incidents/{id}/comments/{commentId}");
+        let call = self.core.read("/incidents/{id}/comments/{commentId}");
         let url = self.url(
             &format!("/incidents/{}/comments/{comment_id}", segment(name)),
             &[],
         );
         let x = self
-            .call(
+            .core
+            .send(
                 reqwest::Method::GET,
                 &url,
-                call,
+                &call,
                 CallClass::Read,
                 Body::None,
             )
             .await?;
-        let v = match self.json_ok(&x, &call) {
+        let v = match self.core.json_ok(&x, &call) {
             Ok(v) => v,
             Err(ApiError::NotFound) => return Ok(None),
             Err(e) => return Err(e),
@@ -493,7 +386,7 @@ impl SentinelApi for SentinelClient {
             _ => Err(classify::unexpected(
                 &x,
                 &call,
-                &self.redactor,
+                self.core.redactor(),
                 "comment without a message",
             )),
         }
