@@ -53,6 +53,15 @@ pub(crate) struct AzureCore {
     headers: &'static [(&'static str, &'static str)],
 }
 
+/// The link to the next page under `field` of a list answer (`nextLink`, `@odata.nextLink`);
+/// `None` when absent or empty (the last page).
+pub(crate) fn next_link(body: &Value, field: &str) -> Option<String> {
+    body.get(field)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
 /// `scheme://host:port` of a URL, lowercase; `None` if it does not parse.
 pub(crate) fn origin_of(url: &str) -> Option<String> {
     let u = reqwest::Url::parse(url).ok()?;
@@ -136,6 +145,21 @@ impl AzureCore {
             Body::Json(v) => req.json(v),
         })
         .await
+    }
+
+    /// [`send`](Self::send), then the 2xx body as JSON (or the classified error): the exchange
+    /// is answered too, for error context and raw bytes.
+    pub(crate) async fn send_json(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        call: &CallInfo<'_>,
+        class: CallClass,
+        body: Body<'_>,
+    ) -> Result<(Exchange, Value), ApiError> {
+        let x = self.send(method, url, call, class, body).await?;
+        let v = self.json_ok(&x, call)?;
+        Ok((x, v))
     }
 
     /// Like [`send`](Self::send), with the request finished by `finish` (a raw body, a

@@ -34,7 +34,7 @@ use uuid::Uuid;
 
 use super::incident_view::{self, parse_defender_incident};
 use super::{view, GraphClient, GraphSettings};
-use crate::http::azure::Body;
+use crate::http::azure::{self, Body};
 use crate::http::budget::CallClass;
 use crate::http::classify;
 use crate::http::send::{pct_encode, segment};
@@ -105,10 +105,10 @@ impl DefenderClient {
     /// The incident as received, with its alerts expanded.
     pub async fn get_raw(&self, id: &str) -> Result<Value, ApiError> {
         let call = self.graph.core.read("/security/incidents/{id}");
-        let x = self
+        let (x, v) = self
             .graph
             .core
-            .send(
+            .send_json(
                 reqwest::Method::GET,
                 &format!("{}?$expand=alerts", self.incident_url(id)),
                 &call,
@@ -116,7 +116,6 @@ impl DefenderClient {
                 Body::None,
             )
             .await?;
-        let v = self.graph.core.json_ok(&x, &call)?;
         if !v.is_object() {
             return Err(classify::unexpected(
                 &x,
@@ -166,10 +165,10 @@ impl SentinelApi for DefenderClient {
             Some(link) => self.graph.core.follow(link, &call, "@odata.nextLink")?,
             None => self.first_page_url(query),
         };
-        let x = self
+        let (x, body) = self
             .graph
             .core
-            .send(
+            .send_json(
                 reqwest::Method::GET,
                 &url,
                 &call,
@@ -177,7 +176,6 @@ impl SentinelApi for DefenderClient {
                 Body::None,
             )
             .await?;
-        let body = self.graph.core.json_ok(&x, &call)?;
         let items = self.graph.core.array(&x, &call, &body, "value")?;
         let mut incidents = Vec::with_capacity(items.len());
         for item in items {
@@ -186,11 +184,7 @@ impl SentinelApi for DefenderClient {
                     .map_err(|e| self.graph.core.bad_resource(&call, &e))?,
             );
         }
-        let next_link = body
-            .get("@odata.nextLink")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string);
+        let next_link = azure::next_link(&body, "@odata.nextLink");
         Ok(IncidentPage {
             incidents,
             next_link,
@@ -230,10 +224,10 @@ impl SentinelApi for DefenderClient {
             // Nothing to change: answer the incident as it is, without a write.
             return self.get_incident(&target).await;
         }
-        let x = self
+        let (_, v) = self
             .graph
             .core
-            .send(
+            .send_json(
                 reqwest::Method::PATCH,
                 &self.incident_url(&target),
                 &call,
@@ -241,7 +235,6 @@ impl SentinelApi for DefenderClient {
                 Body::Json(&patch),
             )
             .await?;
-        let v = self.graph.core.json_ok(&x, &call)?;
         parse_defender_incident(&v).map_err(|e| self.graph.core.bad_resource(&call, &e))
     }
 
@@ -282,10 +275,10 @@ impl SentinelApi for DefenderClient {
             .call("POST", "/security/incidents/{id}/comments", request_id);
         let text = view::comment_text(message, comment_id);
         let body = json!({"@odata.type": view::COMMENT_TYPE, "comment": text});
-        let x = self
+        let (x, v) = self
             .graph
             .core
-            .send(
+            .send_json(
                 reqwest::Method::POST,
                 &format!("{}/comments", self.incident_url(&target)),
                 &call,
@@ -293,7 +286,6 @@ impl SentinelApi for DefenderClient {
                 Body::Json(&body),
             )
             .await?;
-        let v = self.graph.core.json_ok(&x, &call)?;
         let comments = v.get("value").and_then(Value::as_array).ok_or_else(|| {
             classify::unexpected(
                 &x,

@@ -45,7 +45,7 @@ use actors::ports::{CommentRecord, IncidentPage, IncidentQuery, IncidentRecord, 
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::azure::{AzureCore, Body};
+use super::azure::{self, AzureCore, Body};
 use super::budget::CallClass;
 use super::classify;
 use super::send::{pct_encode, segment};
@@ -131,9 +131,9 @@ impl GraphClient {
     /// The alert as received.
     pub async fn get_alert(&self, id: &str) -> Result<Value, ApiError> {
         let call = self.core.read("/security/alerts_v2/{id}");
-        let x = self
+        let (x, v) = self
             .core
-            .send(
+            .send_json(
                 reqwest::Method::GET,
                 &self.alert_url(id),
                 &call,
@@ -141,7 +141,6 @@ impl GraphClient {
                 Body::None,
             )
             .await?;
-        let v = self.core.json_ok(&x, &call)?;
         if !v.is_object() {
             return Err(classify::unexpected(
                 &x,
@@ -179,9 +178,9 @@ impl SentinelApi for GraphClient {
                 }
             }
         };
-        let x = self
+        let (x, body) = self
             .core
-            .send(
+            .send_json(
                 reqwest::Method::GET,
                 &url,
                 &call,
@@ -189,17 +188,12 @@ impl SentinelApi for GraphClient {
                 Body::None,
             )
             .await?;
-        let body = self.core.json_ok(&x, &call)?;
         let items = self.core.array(&x, &call, &body, "value")?;
         let mut incidents = Vec::with_capacity(items.len());
         for item in items {
             incidents.push(view::parse_alert(item).map_err(|e| self.core.bad_resource(&call, &e))?);
         }
-        let next_link = body
-            .get("@odata.nextLink")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string);
+        let next_link = azure::next_link(&body, "@odata.nextLink");
         Ok(IncidentPage {
             incidents,
             next_link,
@@ -229,9 +223,9 @@ impl SentinelApi for GraphClient {
             status: 400,
             message,
         })?;
-        let x = self
+        let (_, v) = self
             .core
-            .send(
+            .send_json(
                 reqwest::Method::PATCH,
                 &self.alert_url(name),
                 &call,
@@ -239,7 +233,6 @@ impl SentinelApi for GraphClient {
                 Body::Json(&patch),
             )
             .await?;
-        let v = self.core.json_ok(&x, &call)?;
         view::parse_alert(&v).map_err(|e| self.core.bad_resource(&call, &e))
     }
 
@@ -272,9 +265,9 @@ impl SentinelApi for GraphClient {
             .call("POST", "/security/alerts_v2/{id}/comments", request_id);
         let text = view::comment_text(message, comment_id);
         let body = json!({"@odata.type": view::COMMENT_TYPE, "comment": text});
-        let x = self
+        let (x, v) = self
             .core
-            .send(
+            .send_json(
                 reqwest::Method::POST,
                 &format!("{}/comments", self.alert_url(name)),
                 &call,
@@ -282,7 +275,6 @@ impl SentinelApi for GraphClient {
                 Body::Json(&body),
             )
             .await?;
-        let v = self.core.json_ok(&x, &call)?;
         let comments = v.get("value").and_then(Value::as_array).ok_or_else(|| {
             classify::unexpected(
                 &x,

@@ -34,7 +34,7 @@ use actors::ports::{CommentRecord, IncidentPage, IncidentQuery, IncidentRecord, 
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::azure::{AzureCore, Body};
+use super::azure::{self, AzureCore, Body};
 use super::budget::CallClass;
 use super::classify;
 use super::send::{pct_encode, segment};
@@ -165,9 +165,9 @@ impl SentinelClient {
     ) -> Result<Vec<Value>, ApiError> {
         let call = self.core.call("POST", template, Uuid::new_v4());
         let url = self.url(&format!("/incidents/{}/{action}", segment(name)), &[]);
-        let x = self
+        let (x, v) = self
             .core
-            .send(
+            .send_json(
                 reqwest::Method::POST,
                 &url,
                 &call,
@@ -175,7 +175,6 @@ impl SentinelClient {
                 Body::Empty,
             )
             .await?;
-        let v = self.core.json_ok(&x, &call)?;
         Ok(self.core.array(&x, &call, &v, field)?.clone())
     }
 }
@@ -204,9 +203,9 @@ impl SentinelApi for SentinelClient {
                 self.url("/incidents", &extra)
             }
         };
-        let x = self
+        let (x, body) = self
             .core
-            .send(
+            .send_json(
                 reqwest::Method::GET,
                 &url,
                 &call,
@@ -214,7 +213,6 @@ impl SentinelApi for SentinelClient {
                 Body::None,
             )
             .await?;
-        let body = self.core.json_ok(&x, &call)?;
         let items = self.core.array(&x, &call, &body, "value")?;
         // Keep each incident's bytes exactly as received when the page splits cleanly (it always
         // should); otherwise fall back to re-serialising the parsed value.
@@ -228,11 +226,7 @@ impl SentinelApi for SentinelClient {
             incidents
                 .push(parse_incident(item, raw).map_err(|e| self.core.bad_resource(&call, &e))?);
         }
-        let next_link = body
-            .get("nextLink")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string);
+        let next_link = azure::next_link(&body, "nextLink");
         Ok(IncidentPage {
             incidents,
             next_link,
@@ -242,9 +236,9 @@ impl SentinelApi for SentinelClient {
     async fn get_incident(&self, name: &str) -> Result<IncidentRecord, ApiError> {
         let call = self.core.read("/incidents/{id}");
         let url = self.url(&format!("/incidents/{}", segment(name)), &[]);
-        let x = self
+        let (x, v) = self
             .core
-            .send(
+            .send_json(
                 reqwest::Method::GET,
                 &url,
                 &call,
@@ -252,7 +246,6 @@ impl SentinelApi for SentinelClient {
                 Body::None,
             )
             .await?;
-        let v = self.core.json_ok(&x, &call)?;
         let raw = String::from_utf8_lossy(&x.body).into_owned();
         parse_incident(&v, raw).map_err(|e| self.core.bad_resource(&call, &e))
     }
@@ -267,9 +260,9 @@ impl SentinelApi for SentinelClient {
         let url = self.url(&format!("/incidents/{}", segment(name)), &[]);
         // Only what is set: the resource as read may carry explicit nulls (an unassigned owner).
         let resource = without_nulls(resource);
-        let x = self
+        let (x, v) = self
             .core
-            .send(
+            .send_json(
                 reqwest::Method::PUT,
                 &url,
                 &call,
@@ -277,7 +270,6 @@ impl SentinelApi for SentinelClient {
                 Body::Json(&resource),
             )
             .await?;
-        let v = self.core.json_ok(&x, &call)?;
         let raw = String::from_utf8_lossy(&x.body).into_owned();
         parse_incident(&v, raw).map_err(|e| self.core.bad_resource(&call, &e))
     }
@@ -307,9 +299,9 @@ impl SentinelApi for SentinelClient {
             &[],
         );
         let body = json!({"properties": {"message": message}});
-        let x = self
+        let (_, v) = self
             .core
-            .send(
+            .send_json(
                 reqwest::Method::PUT,
                 &url,
                 &call,
@@ -317,7 +309,6 @@ impl SentinelApi for SentinelClient {
                 Body::Json(&body),
             )
             .await?;
-        let v = self.core.json_ok(&x, &call)?;
         Ok(v.get("etag")
             .and_then(Value::as_str)
             .unwrap_or_default()
@@ -329,9 +320,9 @@ impl SentinelApi for SentinelClient {
         let mut url = self.url(&format!("/incidents/{}/comments", segment(name)), &[]);
         let mut comments = Vec::new();
         for _ in 0..MAX_COMMENT_PAGES {
-            let x = self
+            let (x, body) = self
                 .core
-                .send(
+                .send_json(
                     reqwest::Method::GET,
                     &url,
                     &call,
@@ -339,7 +330,6 @@ impl SentinelApi for SentinelClient {
                     Body::None,
                 )
                 .await?;
-            let body = self.core.json_ok(&x, &call)?;
             let items = self.core.array(&x, &call, &body, "value")?;
             for item in items {
                 comments.push(parse_comment(item).map_err(|e| self.core.bad_resource(&call, &e))?);
