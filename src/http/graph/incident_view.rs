@@ -50,7 +50,7 @@ use actors::ports::{IncidentQuery, IncidentRecord};
 use chrono::{SecondsFormat, TimeZone, Utc};
 use serde_json::{json, Map, Value};
 
-use super::view::{incident_severity, service_name};
+use super::view::{common_properties, service_name, text};
 use crate::http::sentinel::{parse_incident, parse_time_ms};
 
 /// The Graph incident status of a connector (Sentinel) status; `None` for one Graph has no word
@@ -130,10 +130,6 @@ pub fn build_filter(q: &IncidentQuery) -> String {
 /// Where a view keeps the Graph values it was read with (see [`incident_patch`]).
 pub const READ_KEY: &str = "graphRead";
 
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
-    v.get(key).and_then(Value::as_str).unwrap_or("")
-}
-
 /// The incident presented as an incident resource (see the module table).
 pub fn incident_view(incident: &Value) -> Result<Value, String> {
     let id = Some(text(incident, "id"))
@@ -161,29 +157,11 @@ pub fn incident_view(incident: &Value) -> Result<Value, String> {
             add(&mut tactics, t.as_str().unwrap_or_default().to_string());
         }
     }
-    let mut p = Map::new();
-    p.insert("title".into(), json!(text(incident, "displayName")));
-    p.insert("description".into(), json!(text(incident, "description")));
-    p.insert(
-        "severity".into(),
-        json!(incident_severity(text(incident, "severity"))),
+    let mut p = common_properties(
+        incident,
+        "displayName",
+        incident_status(text(incident, "status")),
     );
-    p.insert(
-        "status".into(),
-        json!(incident_status(text(incident, "status"))),
-    );
-    match text(incident, "assignedTo").trim() {
-        "" => {}
-        owner if owner.contains('@') => {
-            p.insert(
-                "owner".into(),
-                json!({"userPrincipalName": owner, "assignedTo": owner}),
-            );
-        }
-        owner => {
-            p.insert("owner".into(), json!({ "assignedTo": owner }));
-        }
-    }
     p.insert(
         "incidentNumber".into(),
         json!(id.trim().parse::<i64>().unwrap_or(0)),

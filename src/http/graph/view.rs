@@ -132,8 +132,36 @@ pub fn build_filter(q: &IncidentQuery) -> String {
     clauses.join(" and ")
 }
 
-fn text<'a>(alert: &'a Value, key: &str) -> &'a str {
-    alert.get(key).and_then(Value::as_str).unwrap_or("")
+/// The string under `key`, empty when absent or not a string.
+pub(super) fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// The properties every Graph view shares: title, description, severity, the status (already
+/// in Sentinel's words: alerts and incidents map theirs differently) and the owner from
+/// `assignedTo` (a UPN when it looks like one, else a display name).
+pub(super) fn common_properties(v: &Value, title_key: &str, status: String) -> Map<String, Value> {
+    let mut p = Map::new();
+    p.insert("title".into(), json!(text(v, title_key)));
+    p.insert("description".into(), json!(text(v, "description")));
+    p.insert(
+        "severity".into(),
+        json!(incident_severity(text(v, "severity"))),
+    );
+    p.insert("status".into(), json!(status));
+    match text(v, "assignedTo").trim() {
+        "" => {}
+        owner if owner.contains('@') => {
+            p.insert(
+                "owner".into(),
+                json!({"userPrincipalName": owner, "assignedTo": owner}),
+            );
+        }
+        owner => {
+            p.insert("owner".into(), json!({ "assignedTo": owner }));
+        }
+    }
+    p
 }
 
 /// The alert presented as an incident resource (see the module table).
@@ -160,29 +188,7 @@ pub fn incident_view(alert: &Value) -> Result<Value, String> {
             tactics.push(t.to_string());
         }
     }
-    let mut properties = Map::new();
-    properties.insert("title".into(), json!(text(alert, "title")));
-    properties.insert("description".into(), json!(text(alert, "description")));
-    properties.insert(
-        "severity".into(),
-        json!(incident_severity(text(alert, "severity"))),
-    );
-    properties.insert(
-        "status".into(),
-        json!(incident_status(text(alert, "status"))),
-    );
-    match text(alert, "assignedTo").trim() {
-        "" => {}
-        owner if owner.contains('@') => {
-            properties.insert(
-                "owner".into(),
-                json!({"userPrincipalName": owner, "assignedTo": owner}),
-            );
-        }
-        owner => {
-            properties.insert("owner".into(), json!({ "assignedTo": owner }));
-        }
-    }
+    let mut properties = common_properties(alert, "title", incident_status(text(alert, "status")));
     let number = text(alert, "incidentId").trim().parse::<i64>().unwrap_or(0);
     properties.insert("incidentNumber".into(), json!(number));
     properties.insert("incidentUrl".into(), json!(text(alert, "alertWebUrl")));
