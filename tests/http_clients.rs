@@ -8,6 +8,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use actors::ports::{ApiError, LogAnalyticsApi, SentinelApi, Signl4Api};
+use sandbox::control::{AnalystAction, TenantSpec};
+use sandbox::{FaultKind, Sandbox, SandboxOptions, Service};
 use sentinel_signl4::http::budget::{BudgetLimits, CallClass, SubscriptionBudget};
 use sentinel_signl4::http::classify;
 use sentinel_signl4::http::sentinel::{build_filter, parse_incident, parse_time_ms};
@@ -15,8 +17,6 @@ use sentinel_signl4::http::{
     retry, AzureCredentials, HttpContext, HttpSettings, LogAnalyticsClient, LogAnalyticsSettings,
     RetryPolicy, SentinelClient, SentinelSettings, Signl4Client, Signl4Settings,
 };
-use sentinel_signl4::sandbox::control::{AnalystAction, TenantSpec};
-use sentinel_signl4::sandbox::{FaultKind, Sandbox, SandboxOptions, Service};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -439,7 +439,7 @@ async fn throttling_is_classified_and_the_retry_helper_waits_it_out() {
 async fn rate_budget_spreads_a_burst_across_clients_of_a_subscription() {
     let mut opts = SandboxOptions::for_tests();
     // ARM's read bucket shrunk: 3 at once, refilled at 3 per second.
-    opts.throttle.reads = sentinel_signl4::sandbox::options::Bucket {
+    opts.throttle.reads = sandbox::options::Bucket {
         size: 3,
         per_second: 3.0,
     };

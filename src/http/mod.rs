@@ -16,7 +16,7 @@
 //!     AzureCredentials, HttpContext, HttpSettings, LogAnalyticsClient, LogAnalyticsSettings,
 //!     SentinelClient, SentinelSettings, Signl4Client, Signl4Settings,
 //! };
-//! use sentinel_signl4::sandbox::{control::TenantSpec, Sandbox, SandboxOptions};
+//! use sandbox::{control::TenantSpec, Sandbox, SandboxOptions};
 //!
 //! let sb = Sandbox::start(SandboxOptions::for_tests()).unwrap();
 //! let t = sb.control().create_tenant(TenantSpec::default()).unwrap();
