@@ -8,8 +8,8 @@
 //! [`signl4::Signl4Client`] and [`log_analytics::LogAnalyticsClient`] are cheap handles built
 //! from it ([`incidents::IncidentClient`] is a connector's incident client, whichever its read
 //! source). [`classify`] is the one
-//! place that turns responses and transport errors into [`ApiError`]s; [`retry()`] is the backoff
-//! helper callers may wrap around any port call.
+//! place that turns responses and transport errors into [`ApiError`]s. Retrying is the caller's:
+//! the actors wrap port calls in `actors::retry`.
 //!
 //! ```no_run
 //! use sentinel_signl4::http::{
@@ -53,7 +53,6 @@ pub mod graph;
 pub mod incidents;
 pub mod log_analytics;
 pub mod logs_ingestion;
-pub mod retry;
 pub mod send;
 pub mod sentinel;
 pub mod signl4;
@@ -70,7 +69,6 @@ pub use graph::{GraphClient, GraphSettings};
 pub use incidents::IncidentClient;
 pub use log_analytics::{LogAnalyticsClient, LogAnalyticsSettings};
 pub use logs_ingestion::{LogsIngestionClient, LogsIngestionSettings};
-pub use retry::{retry, RetryPolicy};
 pub use sentinel::{SentinelClient, SentinelSettings};
 pub use signl4::{Signl4Client, Signl4Settings};
 pub use token::{AzureCredentials, TokenProvider};

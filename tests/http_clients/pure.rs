@@ -4,11 +4,12 @@
 use std::time::Duration;
 
 use actors::ports::{ApiError, LogAnalyticsApi, SentinelApi, Signl4Api};
+use actors::retry::{retry, Backoff};
 use sentinel_signl4::http::classify;
 use sentinel_signl4::http::sentinel::{build_filter, parse_incident, parse_time_ms};
 use sentinel_signl4::http::{
-    retry, AzureCredentials, HttpContext, HttpSettings, LogAnalyticsClient, LogAnalyticsSettings,
-    RetryPolicy, SentinelClient, SentinelSettings, Signl4Client, Signl4Settings,
+    AzureCredentials, HttpContext, HttpSettings, LogAnalyticsClient, LogAnalyticsSettings,
+    SentinelClient, SentinelSettings, Signl4Client, Signl4Settings,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -109,11 +110,13 @@ fn retry_after_and_backoff() {
     h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
     assert_eq!(classify::retry_after(&h), None);
 
-    let p = RetryPolicy::default();
+    // The actors' backoff (what retries every port call) caps its waits and never waits less
+    // than the server asked.
+    let p = Backoff::default();
     for n in 1..10 {
-        let d = p.delay(n, &ApiError::Transient("x".into()));
-        assert!(d <= p.max_delay);
-        let t = p.delay(
+        let d = p.wait(n, &ApiError::Transient("x".into()));
+        assert!(d <= p.max);
+        let t = p.wait(
             n,
             &ApiError::Throttled {
                 retry_after: Duration::from_secs(40),
@@ -124,14 +127,25 @@ fn retry_after_and_backoff() {
             "never shorter than Retry-After"
         );
     }
-    assert!(!p.should_retry(&ApiError::Conflict));
-    assert!(RetryPolicy {
-        retry_conflict: true,
-        ..p.clone()
+}
+
+/// A 409 answers a stale etag: the same PUT again cannot succeed, so the retry helper returns
+/// it at once and the caller reads again. Not found and auth failures are final too.
+#[tokio::test]
+async fn conflicts_and_final_errors_are_not_retried_in_place() {
+    for error in [
+        ApiError::Conflict,
+        ApiError::NotFound,
+        ApiError::Auth("x".into()),
+    ] {
+        let (result, attempts) = retry(Backoff::default(), || {
+            let error = error.clone();
+            async move { Err::<(), _>(error) }
+        })
+        .await;
+        assert_eq!(attempts, 1, "{error:?}");
+        assert_eq!(result, Err(error));
     }
-    .should_retry(&ApiError::Conflict));
-    assert!(!p.should_retry(&ApiError::NotFound));
-    assert!(!p.should_retry(&ApiError::Auth("x".into())));
 }
 
 /// The port does not require `Send` futures, but ours are, so they can run on any executor.
@@ -156,7 +170,7 @@ fn client_futures_are_send() {
         LogAnalyticsSettings::new(creds, "http://127.0.0.1:9/v1", "w"),
     );
     send(&la.query("q", "P1D"));
-    send(&retry(&RetryPolicy::default(), || la.query("q", "P1D")));
+    send(&retry(Backoff::default(), || la.query("q", "P1D")));
 }
 
 #[test]

@@ -4,11 +4,12 @@
 use std::time::Duration;
 
 use actors::ports::{ApiError, SentinelApi, Signl4Api};
+use actors::retry::{retry, Backoff};
 use sandbox::control::TenantSpec;
 use sandbox::{FaultKind, Sandbox, SandboxOptions, Service};
 use sentinel_signl4::http::budget::{BudgetLimits, CallClass, SubscriptionBudget};
 use sentinel_signl4::http::classify;
-use sentinel_signl4::http::{retry, HttpContext, HttpSettings, RetryPolicy};
+use sentinel_signl4::http::{HttpContext, HttpSettings};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -70,13 +71,13 @@ async fn throttling_is_classified_and_the_retry_helper_waits_it_out() {
         None,
     );
     let started = std::time::Instant::now();
-    let policy = RetryPolicy {
-        base_delay: Duration::from_millis(10),
+    let policy = Backoff {
+        initial: Duration::from_millis(10),
         ..Default::default()
     };
-    let rec = retry(&policy, || c.get_incident(&name))
-        .await
-        .expect("retried");
+    let (rec, attempts) = retry(policy, || c.get_incident(&name)).await;
+    let rec = rec.expect("retried");
+    assert_eq!(attempts, 2);
     assert_eq!(rec.name, name);
     assert!(
         started.elapsed() >= Duration::from_secs(1),
@@ -87,9 +88,9 @@ async fn throttling_is_classified_and_the_retry_helper_waits_it_out() {
 
     // Non-retryable errors are returned at once; attempts are bounded.
     sb.control().clear_requests();
-    let err = retry(&policy, || c.get_incident("no-such-incident"))
-        .await
-        .unwrap_err();
+    let (res, attempts) = retry(policy, || c.get_incident("no-such-incident")).await;
+    assert_eq!(attempts, 1);
+    let err = res.unwrap_err();
     assert_eq!(err, ApiError::NotFound);
     assert_eq!(requests(&sb, "sentinel").len(), 1);
     fault(
@@ -102,13 +103,15 @@ async fn throttling_is_classified_and_the_retry_helper_waits_it_out() {
         10,
         None,
     );
-    let small = RetryPolicy {
-        max_attempts: 3,
-        base_delay: Duration::from_millis(5),
+    let small = Backoff {
+        attempts: 3,
+        initial: Duration::from_millis(5),
         ..Default::default()
     };
     sb.control().clear_requests();
-    let err = retry(&small, || c.get_incident(&name)).await.unwrap_err();
+    let (res, attempts) = retry(small, || c.get_incident(&name)).await;
+    assert_eq!(attempts, 3);
+    let err = res.unwrap_err();
     assert!(matches!(err, ApiError::Transient(_)));
     assert_eq!(requests(&sb, "sentinel").len(), 3);
 
