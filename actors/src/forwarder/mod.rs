@@ -47,7 +47,7 @@ use crate::ports::{
 };
 use crate::retry::{retry, retry_unprocessed};
 use crate::settings::ConnectorSettings;
-use crate::tracker::{Claims, Tracker};
+use crate::tracker::{Claims, Exclusive, Tracker};
 use render::{signl_body, EnrichmentView, IncidentView, SignlContext};
 
 /// Most read-modify-write rounds of one tag before giving up until the next reconcile.
@@ -58,7 +58,7 @@ pub struct Forwarder<S: SentinelApi + 'static, G: Signl4Api + 'static> {
     context: Rc<ForwardContext<S, G>>,
     tracker: Tracker,
     /// The reconcile pass in flight (at most one; see `tracker::spawn_exclusive`).
-    reconciling: Tracker,
+    reconciling: Exclusive,
 }
 
 /// Everything forwarding needs; shared with in-flight work.
@@ -79,7 +79,7 @@ impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Forwarder<S, G> {
         Forwarder {
             context: Rc::new(context),
             tracker: Tracker::default(),
-            reconciling: Tracker::default(),
+            reconciling: Exclusive::default(),
         }
     }
 }
