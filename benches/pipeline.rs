@@ -16,13 +16,13 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use sandbox::control::IncidentSpec;
+use sandbox::options::ThrottleLimits;
+use sandbox::scenario::{generate, ScenarioSpec};
+use sandbox::{Sandbox, SandboxOptions};
 use sentinel_signl4::config::{self, Env, Secret, SecretSource};
 use sentinel_signl4::http::{BudgetLimits, HttpContext, HttpSettings};
 use sentinel_signl4::run::{settle, start_connectors};
-use sentinel_signl4::sandbox::control::IncidentSpec;
-use sentinel_signl4::sandbox::options::ThrottleLimits;
-use sentinel_signl4::sandbox::scenario::{generate, ScenarioSpec};
-use sentinel_signl4::sandbox::{Sandbox, SandboxOptions};
 use store::events::{EffectResult, Event};
 use store::{Store, StoreConfig};
 

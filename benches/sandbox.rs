@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sentinel_signl4::sandbox::scenario::{generate, ScenarioSpec};
-use sentinel_signl4::sandbox::{Sandbox, SandboxOptions};
+use sandbox::scenario::{generate, ScenarioSpec};
+use sandbox::{Sandbox, SandboxOptions};
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -91,7 +91,7 @@ fn main() {
         workers,
         ..Default::default()
     };
-    opts.throttle = sentinel_signl4::sandbox::options::ThrottleLimits::unlimited();
+    opts.throttle = sandbox::options::ThrottleLimits::unlimited();
     opts.request_log_capacity = 1000;
     let sb = Sandbox::start(opts).expect("sandbox starts");
     let tenants = generate(

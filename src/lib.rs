@@ -1,9 +1,10 @@
 //! sentinel-signl4: a single-binary connector between Microsoft Sentinel and SIGNL4.
 //!
-//! The crate is the binary's library half: the command line ([`cli`]), telemetry setup, the
-//! demo and the built-in [`sandbox`] of emulated Azure and SIGNL4 services. The event log and
-//! incident model live in the `store` crate; every transition the connector makes is recorded
-//! there before it acts, which is what the audit tool reads.
+//! The crate is the binary's library half: the command line ([`cli`]), configuration, the HTTP
+//! clients, telemetry setup and the demo. The emulated Azure and SIGNL4 services that the
+//! `sandbox` and `demo` commands run live in the `sandbox` crate, the actors in `actors`. The
+//! event log and incident model live in the `store` crate; every transition the connector makes
+//! is recorded there before it acts, which is what the audit tool reads.
 
 pub mod admin;
 pub mod chaos;
@@ -12,6 +13,5 @@ pub mod config;
 pub mod demo;
 pub mod http;
 pub mod run;
-pub mod sandbox;
 pub mod telemetry;
 pub mod webhook;

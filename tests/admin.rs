@@ -306,7 +306,7 @@ fn a_team_secret_signl4_refuses_is_an_error_naming_the_refused_signl() {
 
 #[test]
 fn pages_acknowledgements_and_closes_are_logged_at_info() {
-    use sentinel_signl4::sandbox::control::UserAction;
+    use sandbox::control::UserAction;
     let sb = sandbox(1, 1);
     let dir = tempfile::tempdir().unwrap();
     let file = config(&sb, dir.path(), Broken::Nothing);

@@ -7,12 +7,12 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use actors::settings::ConnectorSettings;
+use sandbox::control::TenantSpec;
+use sandbox::{Sandbox, SandboxOptions};
 use sentinel_signl4::config::{
     self, AlertingScenario, Audience, Classification, ClassificationReason, Cloud, ConfigErrors,
     EntraUser, Env, ErrorKind, IncidentStatus, ReadSource, SecretSource, Severity, Signl4Target,
 };
-use sentinel_signl4::sandbox::control::TenantSpec;
-use sentinel_signl4::sandbox::{Sandbox, SandboxOptions};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sentinel-signl4");
 

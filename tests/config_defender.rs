@@ -6,9 +6,9 @@
 use std::path::Path;
 use std::process::Command;
 
+use sandbox::control::TenantSpec;
+use sandbox::{Sandbox, SandboxOptions};
 use sentinel_signl4::config::{self, Env, ReadSource};
-use sentinel_signl4::sandbox::control::TenantSpec;
-use sentinel_signl4::sandbox::{Sandbox, SandboxOptions};
 use store::events::Source;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sentinel-signl4");

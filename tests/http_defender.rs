@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use actors::ports::{ApiError, IncidentQuery, IncidentRecord, SentinelApi};
 use chrono::Utc;
+use sandbox::control::TenantSpec;
+use sandbox::defender::DefenderIncidentSpec;
+use sandbox::{Sandbox, SandboxHandle, SandboxOptions, TenantInfo};
 use sentinel_signl4::http::graph::defender::DefenderClient;
 use sentinel_signl4::http::{AzureCredentials, GraphSettings, HttpContext, HttpSettings};
-use sentinel_signl4::sandbox::control::TenantSpec;
-use sentinel_signl4::sandbox::defender::DefenderIncidentSpec;
-use sentinel_signl4::sandbox::{Sandbox, SandboxHandle, SandboxOptions, TenantInfo};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 

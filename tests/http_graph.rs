@@ -8,12 +8,10 @@ use std::time::Duration;
 
 use actors::ports::{ApiError, IncidentQuery, IncidentRecord, SentinelApi};
 use chrono::Utc;
+use sandbox::control::TenantSpec;
+use sandbox::{FaultKind, FaultSpec, Sandbox, SandboxHandle, SandboxOptions, Service, TenantInfo};
 use sentinel_signl4::http::{
     AzureCredentials, BudgetLimits, GraphClient, GraphSettings, HttpContext, HttpSettings,
-};
-use sentinel_signl4::sandbox::control::TenantSpec;
-use sentinel_signl4::sandbox::{
-    FaultKind, FaultSpec, Sandbox, SandboxHandle, SandboxOptions, Service, TenantInfo,
 };
 use serde_json::{json, Map, Value};
 use store::events::Effect;

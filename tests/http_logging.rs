@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 
 use actors::ports::SentinelApi;
 use actors::ports::Signl4Api;
+use sandbox::SandboxOptions;
 use sentinel_signl4::http::{Signl4Client, Signl4Settings};
-use sentinel_signl4::sandbox::SandboxOptions;
 use serde_json::json;
 use uuid::Uuid;
 

@@ -13,12 +13,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use sandbox::control::{TenantSpec, UserAction};
+use sandbox::defender::DefenderIncidentSpec;
+use sandbox::{Sandbox, SandboxHandle, SandboxOptions};
 use sentinel_signl4::config::{self, Config, Env, Secret, SecretSource};
 use sentinel_signl4::http::{BudgetLimits, HttpContext, HttpSettings};
 use sentinel_signl4::run::{serve_webhooks, settle, start_connectors};
-use sentinel_signl4::sandbox::control::{TenantSpec, UserAction};
-use sentinel_signl4::sandbox::defender::DefenderIncidentSpec;
-use sentinel_signl4::sandbox::{Sandbox, SandboxHandle, SandboxOptions};
 use serde_json::{json, Map, Value};
 use store::events::Event;
 use store::{IncidentKey, Store, StoreConfig, TenantId};

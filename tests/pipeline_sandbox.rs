@@ -9,14 +9,12 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use sandbox::options::ThrottleLimits;
+use sandbox::scenario::{generate, ScenarioSpec};
+use sandbox::{FaultKind, FaultSpec, Sandbox, SandboxHandle, SandboxOptions, Service};
 use sentinel_signl4::config::{self, Config, Env, Secret, SecretSource};
 use sentinel_signl4::http::{BudgetLimits, HttpContext, HttpSettings};
 use sentinel_signl4::run::{settle, start_connectors, Running};
-use sentinel_signl4::sandbox::options::ThrottleLimits;
-use sentinel_signl4::sandbox::scenario::{generate, ScenarioSpec};
-use sentinel_signl4::sandbox::{
-    FaultKind, FaultSpec, Sandbox, SandboxHandle, SandboxOptions, Service,
-};
 use store::{Store, StoreConfig};
 
 /// A sandbox with `tenants` x `incidents`, its configuration and a fresh log.
@@ -243,7 +241,7 @@ fn an_outage_a_429_storm_409s_and_expiring_tokens_lose_and_duplicate_nothing() {
         // Keep running past several token lifetimes while new incidents arrive.
         for round in 0..3 {
             for c in &world.config.connectors {
-                let spec = sentinel_signl4::sandbox::control::IncidentSpec {
+                let spec = sandbox::control::IncidentSpec {
                     title: format!("Late incident {round}"),
                     ..Default::default()
                 };

@@ -5,10 +5,10 @@ mod sandbox_util;
 
 use std::time::Duration;
 
+use sandbox::config::ConnectorFile;
+use sandbox::scenario::{generate, ScenarioSpec};
+use sandbox::{Sandbox, SandboxOptions};
 use sandbox_util::*;
-use sentinel_signl4::sandbox::config::ConnectorFile;
-use sentinel_signl4::sandbox::scenario::{generate, ScenarioSpec};
-use sentinel_signl4::sandbox::{Sandbox, SandboxOptions};
 use serde_json::json;
 
 #[tokio::test]

@@ -6,9 +6,9 @@
 
 mod sandbox_util;
 
+use sandbox::defender::DefenderIncidentSpec;
+use sandbox::SandboxOptions;
 use sandbox_util::*;
-use sentinel_signl4::sandbox::defender::DefenderIncidentSpec;
-use sentinel_signl4::sandbox::SandboxOptions;
 use serde_json::{json, Map, Value};
 
 fn obj(v: Value) -> Map<String, Value> {

@@ -5,8 +5,8 @@ mod sandbox_util;
 
 use std::time::Duration;
 
+use sandbox::SandboxOptions;
 use sandbox_util::*;
-use sentinel_signl4::sandbox::SandboxOptions;
 use serde_json::Value;
 
 async fn token_req(

@@ -6,9 +6,9 @@ mod sandbox_util;
 
 use std::time::{Duration, Instant};
 
+use sandbox::control::UserAction;
+use sandbox::{FaultKind, FaultSpec, Service};
 use sandbox_util::*;
-use sentinel_signl4::sandbox::control::UserAction;
-use sentinel_signl4::sandbox::{FaultKind, FaultSpec, Service};
 use serde_json::{json, Value};
 
 fn fault(service: Service, kind: FaultKind, times: Option<u32>) -> FaultSpec {

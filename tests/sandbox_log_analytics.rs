@@ -6,8 +6,8 @@ mod sandbox_util;
 
 use std::time::{Duration, Instant};
 
+use sandbox::control::{AlertSpec, IncidentSpec};
 use sandbox_util::*;
-use sentinel_signl4::sandbox::control::{AlertSpec, IncidentSpec};
 use serde_json::{json, Value};
 
 fn qurl(env: &Env, ws: &str) -> String {
@@ -49,7 +49,7 @@ async fn enrichment_queries_return_typed_security_alert_rows() {
         .unwrap();
     // The same alert logged twice (status change) → arg_max keeps the latest.
     let created = inc["properties"]["createdTimeUtc"].as_str().unwrap();
-    let created_t = sentinel_signl4::sandbox::util::parse_ts(created).unwrap();
+    let created_t = sandbox::util::parse_ts(created).unwrap();
     let mut later = serde_json::Map::new();
     later.insert(
         "SystemAlertId".into(),
@@ -58,7 +58,7 @@ async fn enrichment_queries_return_typed_security_alert_rows() {
     // Newer than the first row but not in the future (the P2D window ends now).
     later.insert(
         "TimeGenerated".into(),
-        json!(sentinel_signl4::sandbox::util::ts7(
+        json!(sandbox::util::ts7(
             created_t + chrono::Duration::milliseconds(1)
         )),
     );

@@ -3,9 +3,9 @@
 //! consistently with a direct computation.
 
 use proptest::prelude::*;
-use sentinel_signl4::sandbox::kql;
-use sentinel_signl4::sandbox::odata::{self, FieldType};
-use sentinel_signl4::sandbox::sentinel::model::incident_fields;
+use sandbox::kql;
+use sandbox::odata::{self, FieldType};
+use sandbox::sentinel::model::incident_fields;
 use serde_json::{json, Map, Value};
 
 fn tables(_: &str) -> Option<kql::Source> {

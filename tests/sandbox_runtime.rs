@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use sentinel_signl4::sandbox::control::{IncidentSpec, TenantSpec};
-use sentinel_signl4::sandbox::{Sandbox, SandboxOptions};
+use sandbox::control::{IncidentSpec, TenantSpec};
+use sandbox::{Sandbox, SandboxOptions};
 use serde_json::Value;
 
 #[actix_rt::test]

@@ -15,9 +15,9 @@
 mod sandbox_util;
 mod schema_util;
 
+use sandbox::SandboxOptions;
 use sandbox_util::*;
 use schema_util::*;
-use sentinel_signl4::sandbox::SandboxOptions;
 use serde_json::{json, Value};
 
 fn example(rel: &str) -> Value {
@@ -91,7 +91,7 @@ async fn sandbox_responses_match_the_official_schemas() {
     let c = env.sb.control();
     let seeded = c.create_incident(&env.t.name, Default::default()).unwrap();
     let id = seeded["name"].as_str().unwrap().to_string();
-    c.analyst(&env.t.name, &id, sentinel_signl4::sandbox::control::AnalystAction {
+    c.analyst(&env.t.name, &id, sandbox::control::AnalystAction {
         owner: Some(json!({"objectId": "2046feea-040d-4a46-9e2b-91c2941bfa70", "email": "jane@contoso.com", "assignedTo": "Jane", "userPrincipalName": "jane@contoso.com", "ownerType": "User"})),
         add_labels: vec!["SIGNL4".into()], comment: Some("analyst note".into()), ..Default::default()
     }).unwrap();

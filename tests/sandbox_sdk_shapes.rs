@@ -11,9 +11,9 @@ mod schema_util;
 
 use std::io::Write;
 
+use sandbox::control::{AnalystAction, IncidentSpec};
 use sandbox_util::*;
 use schema_util::Specs;
-use sentinel_signl4::sandbox::control::{AnalystAction, IncidentSpec};
 use serde_json::{json, Value};
 use uuid::Uuid;
 

@@ -6,10 +6,10 @@ mod sandbox_util;
 
 use std::time::Duration;
 
+use sandbox::control::{AnalystAction, IncidentSpec};
+use sandbox::options::{Bucket, ThrottleLimits};
+use sandbox::SandboxOptions;
 use sandbox_util::*;
-use sentinel_signl4::sandbox::control::{AnalystAction, IncidentSpec};
-use sentinel_signl4::sandbox::options::{Bucket, ThrottleLimits};
-use sentinel_signl4::sandbox::SandboxOptions;
 use serde_json::{json, Value};
 
 fn seed(env: &Env, n: usize) -> Vec<Value> {

@@ -7,10 +7,10 @@ mod sandbox_util;
 
 use std::time::Duration;
 
+use sandbox::control::UserAction;
+use sandbox::state::Actor;
+use sandbox::SandboxOptions;
 use sandbox_util::*;
-use sentinel_signl4::sandbox::control::UserAction;
-use sentinel_signl4::sandbox::state::Actor;
-use sentinel_signl4::sandbox::SandboxOptions;
 use serde_json::{json, Value};
 
 fn hook(env: &Env) -> String {

@@ -9,10 +9,10 @@ mod sandbox_util;
 
 use std::process::Command;
 
+use sandbox::control::TenantSpec;
+use sandbox::tls::{TlsIdentity, CA_FILE_NAME};
+use sandbox::{Sandbox, SandboxOptions};
 use sandbox_util::ARM;
-use sentinel_signl4::sandbox::control::TenantSpec;
-use sentinel_signl4::sandbox::tls::{TlsIdentity, CA_FILE_NAME};
-use sentinel_signl4::sandbox::{Sandbox, SandboxOptions};
 use serde_json::Value;
 
 fn trusting(ca_pem: &str) -> reqwest::Client {

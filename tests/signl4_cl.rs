@@ -14,14 +14,12 @@ use actors::ports::{ApiError, LogAnalyticsApi, LogsIngestionApi};
 use actors::retry::Backoff;
 use actors::shipper::row::COLUMNS;
 use actors::shipper::{ShipContext, ShipError, ShipperSettings};
+use sandbox::control::{TenantInfo, TenantSpec};
+use sandbox::{FaultKind, FaultSpec, Sandbox, SandboxHandle, SandboxOptions, Service};
 use sentinel_signl4::config::{self, Env};
 use sentinel_signl4::http::{
     AzureCredentials, HttpContext, HttpSettings, LogAnalyticsClient, LogAnalyticsSettings,
     LogsIngestionClient, LogsIngestionSettings, Secret,
-};
-use sentinel_signl4::sandbox::control::{TenantInfo, TenantSpec};
-use sentinel_signl4::sandbox::{
-    FaultKind, FaultSpec, Sandbox, SandboxHandle, SandboxOptions, Service,
 };
 use serde_json::{Map, Value};
 use store::events::{
@@ -762,9 +760,9 @@ fn the_deploy_material_is_json_and_declares_exactly_the_columns_the_shipper_send
 #[actix_rt::test]
 async fn the_sandbox_configuration_starts_a_shipper_that_ships_the_pipelines_pages() {
     use actors::messages::{ShipNow, ShipperStatus};
+    use sandbox::scenario::{generate, ScenarioSpec};
     use sentinel_signl4::http::BudgetLimits;
     use sentinel_signl4::run::start_connectors;
-    use sentinel_signl4::sandbox::scenario::{generate, ScenarioSpec};
 
     sentinel_signl4::telemetry::init("off", false);
     let sandbox = Sandbox::start(SandboxOptions::default()).unwrap();

@@ -8,11 +8,9 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use actors::ports::Signl4Api;
+use sandbox::control::{TenantSpec, UserAction};
+use sandbox::{FaultKind, FaultSpec, Sandbox, SandboxHandle, SandboxOptions, Service, TenantInfo};
 use sentinel_signl4::http::{HttpContext, HttpSettings, Signl4Client, Signl4Settings};
-use sentinel_signl4::sandbox::control::{TenantSpec, UserAction};
-use sentinel_signl4::sandbox::{
-    FaultKind, FaultSpec, Sandbox, SandboxHandle, SandboxOptions, Service, TenantInfo,
-};
 use serde_json::json;
 use uuid::Uuid;
 

@@ -12,15 +12,13 @@ use std::time::{Duration, Instant};
 use actix_web::dev::ServerHandle;
 use actors::status_sync::notification::Notification;
 use actors::status_sync::write_back_effects;
+use sandbox::control::{AnalystAction, IncidentSpec, TenantSpec, UserAction};
+use sandbox::options::ThrottleLimits;
+use sandbox::state::Actor;
+use sandbox::{FaultKind, FaultSpec, Sandbox, SandboxHandle, SandboxOptions, Service};
 use sentinel_signl4::config::{self, Config, Env, Secret, SecretSource};
 use sentinel_signl4::http::{BudgetLimits, HttpContext, HttpSettings};
 use sentinel_signl4::run::{serve_webhooks, start_connectors, Running};
-use sentinel_signl4::sandbox::control::{AnalystAction, IncidentSpec, TenantSpec, UserAction};
-use sentinel_signl4::sandbox::options::ThrottleLimits;
-use sentinel_signl4::sandbox::state::Actor;
-use sentinel_signl4::sandbox::{
-    FaultKind, FaultSpec, Sandbox, SandboxHandle, SandboxOptions, Service,
-};
 use serde_json::json;
 use store::events::{Effect, EffectResult, Event, Signl4Action, Signl4ActionReceived};
 use store::keys::{inbox, InboxSource};
@@ -1004,7 +1002,7 @@ fn assert_nothing_failed_and_nothing_parked(world: &World) {
 /// every one goes through after the fix.
 #[actix_rt::test]
 async fn a_client_secret_revoked_during_a_burst_then_restored_loses_nothing() {
-    use sentinel_signl4::sandbox::control::Credential;
+    use sandbox::control::Credential;
     let world = world(
         4,
         roomy(),
@@ -1078,7 +1076,7 @@ async fn a_client_secret_revoked_during_a_burst_then_restored_loses_nothing() {
 /// Signl once.
 #[actix_rt::test]
 async fn an_unknown_team_secret_parks_pages_and_resolves_until_restored() {
-    use sentinel_signl4::sandbox::control::Credential;
+    use sandbox::control::Credential;
     let world = world(
         1,
         roomy(),

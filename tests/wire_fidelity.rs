@@ -14,14 +14,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
+use sandbox::capture::BodyRecord;
+use sandbox::control::{AnalystAction, IncidentSpec, TenantSpec, UserAction};
+use sandbox::options::ThrottleLimits;
+use sandbox::{Sandbox, SandboxHandle, SandboxOptions};
 use schema_util::{findings, ingestion_body_schema, Specs};
 use sentinel_signl4::config::{self, Config, Env, Secret, SecretSource};
 use sentinel_signl4::http::{BudgetLimits, HttpContext, HttpSettings};
 use sentinel_signl4::run::{serve_webhooks, start_connectors, Running};
-use sentinel_signl4::sandbox::capture::BodyRecord;
-use sentinel_signl4::sandbox::control::{AnalystAction, IncidentSpec, TenantSpec, UserAction};
-use sentinel_signl4::sandbox::options::ThrottleLimits;
-use sentinel_signl4::sandbox::{Sandbox, SandboxHandle, SandboxOptions};
 use serde_json::{json, Map, Value};
 use store::{IncidentKey, Store, StoreConfig};
 

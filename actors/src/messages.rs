@@ -3,7 +3,9 @@
 //! Messages carry keys, not state: the receiver reads the incident from the store, which holds
 //! the durable truth, so a message that arrives late or twice can never make an actor act on
 //! stale or non-durable data. Sending between pipeline stages uses `send().await`, which waits
-//! when the receiver's mailbox is full: backpressure instead of unbounded queues.
+//! only while the receiver's mailbox is full. That is not backpressure on the work itself: the
+//! receiving handlers spawn their work and return at once, so the mailbox drains immediately and
+//! the spawned futures (waiting for a permit or a budget) are not bounded in number.
 
 use actix::Message;
 use store::{IncidentKey, TenantId};

@@ -7,8 +7,10 @@
 //!   an effect that a forward or a write-back is performing at the same moment. Invariant: only
 //!   the holder of a [`Claim`] releases it, and no borrow of the set outlives one statement.
 //! - [`spawn_tracked`] is how a handler starts async work: counted, with failures logged.
-//! - [`spawn_exclusive`] starts work of which at most one unit may run at a time (a reconcile
-//!   pass): a request while one runs is skipped, not queued, so passes never overlap.
+//! - [`Exclusive`] is held by the one unit of a kind that may run at a time (a reconcile pass).
+//!   Invariant: it is tried, never waited for; the holder's [`Turn`] frees it when dropped.
+//! - [`spawn_exclusive`] starts such work: a request while one runs is skipped, not queued, so
+//!   passes never overlap.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
@@ -43,6 +45,28 @@ impl Tracker {
 impl Drop for Guard {
     fn drop(&mut self) {
         self.0.set(self.0.get() - 1);
+    }
+}
+
+/// A one-at-a-time flag for work that must not overlap (a reconcile pass): a lock that is only
+/// ever tried. Shared by clones, like [`Tracker`], so the spawned work can hold it.
+#[derive(Clone, Debug, Default)]
+pub struct Exclusive(Rc<Cell<bool>>);
+
+/// The right to run the one unit an [`Exclusive`] admits; frees it when dropped.
+#[derive(Debug)]
+pub struct Turn(Rc<Cell<bool>>);
+
+impl Exclusive {
+    /// Takes the turn, or `None` while another unit holds it.
+    pub fn try_take(&self) -> Option<Turn> {
+        (!self.0.replace(true)).then(|| Turn(self.0.clone()))
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.0.set(false);
     }
 }
 
@@ -94,14 +118,14 @@ pub fn spawn_tracked<A, F, E>(
     }));
 }
 
-/// Like [`spawn_tracked`], but only when no unit counted by `exclusive` is running: otherwise
-/// the request is skipped (logged at debug) and `false` returned. The unit holds its
-/// `exclusive` guard until it ends (or is cancelled), so at most one runs at any moment.
+/// Like [`spawn_tracked`], but only when no other unit holds `exclusive`: otherwise the request
+/// is skipped (logged at debug) and `false` returned. The unit holds its [`Turn`] until it ends
+/// (or is cancelled), so at most one runs at any moment.
 pub fn spawn_exclusive<A, F, E>(
     actor: &mut A,
     ctx: &mut Context<A>,
     tracker: &Tracker,
-    exclusive: &Tracker,
+    exclusive: &Exclusive,
     what: &'static str,
     work: F,
 ) -> bool
@@ -110,11 +134,10 @@ where
     F: Future<Output = Result<(), E>> + 'static,
     E: Display + 'static,
 {
-    if exclusive.count() > 0 {
+    let Some(running) = exclusive.try_take() else {
         tracing::debug!("the previous pass is still running; this one is skipped ({what})");
         return false;
-    }
-    let running = exclusive.start();
+    };
     let work = async move {
         let result = work.await;
         drop(running);
@@ -122,4 +145,19 @@ where
     };
     spawn_tracked(actor, ctx, tracker, what, work);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exclusive_admits_one_turn_until_it_is_dropped() {
+        let exclusive = Exclusive::default();
+        let shared = exclusive.clone();
+        let turn = exclusive.try_take().expect("free at first");
+        assert!(shared.try_take().is_none(), "taken through a clone too");
+        drop(turn);
+        assert!(shared.try_take().is_some(), "free again once the turn ends");
+    }
 }

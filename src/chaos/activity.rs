@@ -14,7 +14,7 @@ use serde_json::Value;
 use store::ids::external_id;
 use store::{IncidentKey, TenantId};
 
-use crate::sandbox::control::{AnalystAction, Control, IncidentSpec, UserAction};
+use sandbox::control::{AnalystAction, Control, IncidentSpec, UserAction};
 
 use super::ChaosOptions;
 

@@ -9,10 +9,10 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::sandbox::control::Control;
-use crate::sandbox::options::ThrottleLimits;
-use crate::sandbox::scenario::{generate, ScenarioSpec};
-use crate::sandbox::{Sandbox, SandboxHandle, SandboxOptions};
+use sandbox::control::Control;
+use sandbox::options::ThrottleLimits;
+use sandbox::scenario::{generate, ScenarioSpec};
+use sandbox::{Sandbox, SandboxHandle, SandboxOptions};
 
 use super::ChaosOptions;
 

@@ -64,7 +64,7 @@ enum Command {
     /// Send one Signl marked as a test through a connector's SIGNL4 team.
     TestSignl(test_signl::Args),
     /// Serve emulators of Entra ID, Sentinel, Log Analytics, Graph and SIGNL4 on loopback.
-    Sandbox(crate::sandbox::cli::SandboxArgs),
+    Sandbox(sandbox::cli::SandboxArgs),
     /// Test harness: append continuously and print each durable seq (crash tests kill it).
     #[command(hide = true)]
     TortureAppend(torture::Args),
@@ -103,7 +103,7 @@ where
         Command::Export(args) => export::run(args),
         Command::CheckConfig(args) => check_config::run(args),
         Command::TestSignl(args) => test_signl::run(args),
-        Command::Sandbox(args) => crate::sandbox::cli::run(args)
+        Command::Sandbox(args) => sandbox::cli::run(args)
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),
         Command::TortureAppend(args) => torture::run(args),

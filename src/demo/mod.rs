@@ -22,9 +22,9 @@ use store::{Store, StoreConfig};
 use crate::config::{self, Env, Secret, SecretSource};
 use crate::http::{HttpContext, HttpSettings};
 use crate::run::{serve_webhooks, start_connectors, Running};
-use crate::sandbox::control::IncidentSpec;
-use crate::sandbox::scenario::{generate, ScenarioSpec};
-use crate::sandbox::{Sandbox, SandboxOptions};
+use sandbox::control::IncidentSpec;
+use sandbox::scenario::{generate, ScenarioSpec};
+use sandbox::{Sandbox, SandboxOptions};
 
 /// What the demo runs.
 #[derive(Clone, Debug)]
@@ -191,7 +191,7 @@ pub fn run(options: &DemoOptions) -> Result<Summary, Box<dyn std::error::Error>>
 /// Ctrl-C, adding an incident now and then).
 async fn drive(
     options: &DemoOptions,
-    sandbox: &crate::sandbox::SandboxHandle,
+    sandbox: &sandbox::SandboxHandle,
     store: &Store,
     running: &Running,
 ) -> Result<Summary, Box<dyn std::error::Error>> {

@@ -7,8 +7,8 @@
 
 use std::collections::HashSet;
 
-use crate::sandbox::control::UserAction;
-use crate::sandbox::Control;
+use sandbox::control::UserAction;
+use sandbox::Control;
 
 /// The users of every tenant's team.
 pub struct Users {

@@ -8,15 +8,15 @@
 //! [`signl4::Signl4Client`] and [`log_analytics::LogAnalyticsClient`] are cheap handles built
 //! from it ([`incidents::IncidentClient`] is a connector's incident client, whichever its read
 //! source). [`classify`] is the one
-//! place that turns responses and transport errors into [`ApiError`]s; [`retry()`] is the backoff
-//! helper callers may wrap around any port call.
+//! place that turns responses and transport errors into [`ApiError`]s. Retrying is the caller's:
+//! the actors wrap port calls in `actors::retry`.
 //!
 //! ```no_run
 //! use sentinel_signl4::http::{
 //!     AzureCredentials, HttpContext, HttpSettings, LogAnalyticsClient, LogAnalyticsSettings,
 //!     SentinelClient, SentinelSettings, Signl4Client, Signl4Settings,
 //! };
-//! use sentinel_signl4::sandbox::{control::TenantSpec, Sandbox, SandboxOptions};
+//! use sandbox::{control::TenantSpec, Sandbox, SandboxOptions};
 //!
 //! let sb = Sandbox::start(SandboxOptions::for_tests()).unwrap();
 //! let t = sb.control().create_tenant(TenantSpec::default()).unwrap();
@@ -54,7 +54,6 @@ pub mod graph;
 pub mod incidents;
 pub mod log_analytics;
 pub mod logs_ingestion;
-pub mod retry;
 pub mod send;
 pub mod sentinel;
 pub mod signl4;
@@ -71,7 +70,6 @@ pub use graph::{GraphClient, GraphSettings};
 pub use incidents::IncidentClient;
 pub use log_analytics::{LogAnalyticsClient, LogAnalyticsSettings};
 pub use logs_ingestion::{LogsIngestionClient, LogsIngestionSettings};
-pub use retry::{retry, RetryPolicy};
 pub use sentinel::{SentinelClient, SentinelSettings};
 pub use signl4::{Signl4Client, Signl4Settings};
 pub use token::{AzureCredentials, TokenProvider};

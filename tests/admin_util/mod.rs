@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use sentinel_signl4::sandbox::scenario::{generate, ScenarioSpec};
-use sentinel_signl4::sandbox::{Sandbox, SandboxHandle, SandboxOptions};
+use sandbox::scenario::{generate, ScenarioSpec};
+use sandbox::{Sandbox, SandboxHandle, SandboxOptions};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sentinel-signl4");
 

@@ -4,14 +4,12 @@
 #![allow(dead_code)]
 
 use actors::ports::{ApiError, IncidentQuery, SentinelApi};
+use sandbox::control::{IncidentSpec, TenantSpec};
+use sandbox::{FaultKind, FaultSpec, Sandbox, SandboxHandle, SandboxOptions, Service, TenantInfo};
 use sentinel_signl4::http::budget::BudgetLimits;
 use sentinel_signl4::http::{
     AzureCredentials, HttpContext, HttpSettings, LogAnalyticsClient, LogAnalyticsSettings,
     SentinelClient, SentinelSettings, Signl4Client, Signl4Settings,
-};
-use sentinel_signl4::sandbox::control::{IncidentSpec, TenantSpec};
-use sentinel_signl4::sandbox::{
-    FaultKind, FaultSpec, Sandbox, SandboxHandle, SandboxOptions, Service, TenantInfo,
 };
 
 pub fn ctx() -> HttpContext {
@@ -110,10 +108,7 @@ pub async fn list_all(c: &SentinelClient, q: &IncidentQuery) -> Vec<actors::port
     panic!("more than 100 pages");
 }
 
-pub fn requests(
-    sb: &SandboxHandle,
-    service: &str,
-) -> Vec<sentinel_signl4::sandbox::state::RequestRecord> {
+pub fn requests(sb: &SandboxHandle, service: &str) -> Vec<sandbox::state::RequestRecord> {
     sb.control()
         .requests()
         .into_iter()

@@ -6,7 +6,7 @@ pub mod http;
 
 use std::time::{Duration, Instant};
 
-use sentinel_signl4::sandbox::SandboxHandle;
+use sandbox::SandboxHandle;
 
 /// Waits until the sandbox has served `more` further requests of `service` whose path contains
 /// `path_contains` (counted from the call), failing the test after `limit`.

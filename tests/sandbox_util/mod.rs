@@ -7,8 +7,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sentinel_signl4::sandbox::control::{TenantInfo, TenantSpec};
-use sentinel_signl4::sandbox::{Sandbox, SandboxHandle, SandboxOptions};
+use sandbox::control::{TenantInfo, TenantSpec};
+use sandbox::{Sandbox, SandboxHandle, SandboxOptions};
 use serde_json::Value;
 
 pub const ARM: &str = "https://management.azure.com/.default";

@@ -1,4 +1,6 @@
-//! The Enricher's lifecycle: nothing to do at start; a larger mailbox absorbs a poll's burst.
+//! The Enricher's lifecycle: nothing to do at start. The mailbox keeps actix's default capacity;
+//! a poll's burst does not wait there, because each `Enrich` is spawned at once and waits for
+//! one of the enrichment permits instead (see `handlers.rs`).
 
 use actix::{Actor, Context};
 

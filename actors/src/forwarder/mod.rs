@@ -47,7 +47,7 @@ use crate::ports::{
 };
 use crate::retry::{retry, retry_unprocessed};
 use crate::settings::ConnectorSettings;
-use crate::tracker::{Claims, Tracker};
+use crate::tracker::{Claims, Exclusive, Tracker};
 use render::{signl_body, EnrichmentView, IncidentView, SignlContext};
 
 /// Most read-modify-write rounds of one tag before giving up until the next reconcile.
@@ -58,7 +58,7 @@ pub struct Forwarder<S: SentinelApi + 'static, G: Signl4Api + 'static> {
     context: Rc<ForwardContext<S, G>>,
     tracker: Tracker,
     /// The reconcile pass in flight (at most one; see `tracker::spawn_exclusive`).
-    reconciling: Tracker,
+    reconciling: Exclusive,
 }
 
 /// Everything forwarding needs; shared with in-flight work.
@@ -79,14 +79,14 @@ impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Forwarder<S, G> {
         Forwarder {
             context: Rc::new(context),
             tracker: Tracker::default(),
-            reconciling: Tracker::default(),
+            reconciling: Exclusive::default(),
         }
     }
 }
 
-/// How a Signl is sent.
+/// How a Signl is sent (not `Send`, which would shadow `std::marker::Send`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Send {
+enum SendMode {
     /// The intent was just recorded: nothing can have been sent yet.
     First,
     /// Re-sent while reconciling without a way to check SIGNL4.
@@ -134,7 +134,7 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
                 .and_then(|e| e.event.opens_effect())
             {
                 if let Some(_busy) = self.busy.claim(effect_id) {
-                    self.raise(tenant, incident, effect_id, Send::First, correlation)
+                    self.raise(tenant, incident, effect_id, SendMode::First, correlation)
                         .await?;
                 }
             }
@@ -152,7 +152,7 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
         tenant: TenantId,
         incident: IncidentKey,
         effect_id: EffectId,
-        how: Send,
+        how: SendMode,
         correlation: Uuid,
     ) -> Result<(), StoreError> {
         if self
@@ -174,8 +174,8 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
         }
         let result = result
             .map(|event_id| match how {
-                Send::First => EffectResult::SignlRaised { event_id },
-                Send::Unverified => EffectResult::SignlRaisedUnverified { event_id },
+                SendMode::First => EffectResult::SignlRaised { event_id },
+                SendMode::Unverified => EffectResult::SignlRaisedUnverified { event_id },
             })
             .map_err(|e| (e, attempts));
         self.settle(tenant, incident, effect_id, result, "Signl", correlation)
@@ -526,7 +526,7 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
         let refused = self.parking.refused(effect_id);
         if refused {
             return self
-                .raise(tenant, incident, effect_id, Send::First, correlation)
+                .raise(tenant, incident, effect_id, SendMode::First, correlation)
                 .await;
         }
         let (found, _) = retry(self.settings.backoff, || {
@@ -571,7 +571,7 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
                         .await
                 }
                 None => {
-                    self.raise(tenant, incident, effect_id, Send::First, correlation)
+                    self.raise(tenant, incident, effect_id, SendMode::First, correlation)
                         .await
                 }
             },
@@ -580,8 +580,14 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
                     .await
             }
             Ok(None) => {
-                self.raise(tenant, incident, effect_id, Send::Unverified, correlation)
-                    .await
+                self.raise(
+                    tenant,
+                    incident,
+                    effect_id,
+                    SendMode::Unverified,
+                    correlation,
+                )
+                .await
             }
             Err(error) => {
                 tracing::warn!(%error, %incident, "cannot look the page up in SIGNL4 yet");

@@ -248,7 +248,8 @@ pub async fn poll_once<S: SentinelApi>(
                         .await;
                 } else if needs_page(&context.store, settings, tenant, incident) {
                     stats.handed_on += 1;
-                    // Waits while the Enricher's mailbox is full: backpressure.
+                    // Waits only while the Enricher's mailbox is full, which it hardly ever is:
+                    // the Enricher spawns each enrichment at once (see `messages`).
                     let _ = context
                         .enricher
                         .send(Enrich {

@@ -13,8 +13,9 @@
 //! - **At-least-once.** A crash between a 204 and its cursor write sends that batch again after
 //!   the restart, and nothing else twice; the service does not deduplicate, so every row carries
 //!   the log record's `EventId` and queries deduplicate on it (docs/signl4_cl.md).
-//! - **Only durable events.** The log is flushed up to the seq a pass reads to before reading:
-//!   a row never describes an event that a crash could take back.
+//! - **Only durable events.** A pass reads only up to the seq the writer has already flushed
+//!   (`Store::durable_seq`; the shipper never flushes the log itself): a row never describes an
+//!   event that a crash could take back.
 //! - **Bounded failure handling, never an endless loop.** 429 and 5xx (and resets, timeouts)
 //!   are retried in place with `Retry-After` and jittered backoff ([`crate::retry`]) within the
 //!   backoff's bounds; past them the pass ends and the next tick resumes at the cursor. A 413

@@ -54,7 +54,7 @@ use crate::messages::Recorded;
 use crate::parking::{log_parked, settle, Parking, Settled};
 use crate::ports::{SentinelApi, Signl4Api};
 use crate::settings::{ConnectorSettings, SyncSettings};
-use crate::tracker::{Claims, Tracker};
+use crate::tracker::{Claims, Exclusive, Tracker};
 pub use calls::change;
 use notification::Notification;
 
@@ -63,7 +63,7 @@ pub struct StatusSync<S: SentinelApi + 'static, G: Signl4Api + 'static> {
     context: Rc<SyncContext<S, G>>,
     tracker: Tracker,
     /// The reconcile pass in flight (at most one; see `tracker::spawn_exclusive`).
-    reconciling: Tracker,
+    reconciling: Exclusive,
 }
 
 /// Everything syncing needs; shared with in-flight work.
@@ -102,7 +102,7 @@ impl<S: SentinelApi + 'static, G: Signl4Api + 'static> StatusSync<S, G> {
         StatusSync {
             context: Rc::new(context),
             tracker: Tracker::default(),
-            reconciling: Tracker::default(),
+            reconciling: Exclusive::default(),
         }
     }
 }

@@ -7,9 +7,9 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::sandbox::odata::FieldType;
-use crate::sandbox::state::{Comment, Incident, Tenant};
-use crate::sandbox::util::ts7;
+use crate::odata::FieldType;
+use crate::state::{Comment, Incident, Tenant};
+use crate::util::ts7;
 
 /// `IncidentSeverity`.
 pub const SEVERITIES: [&str; 4] = ["High", "Medium", "Low", "Informational"];
@@ -276,7 +276,7 @@ pub fn validate_incident(props: &Map<String, Value>) -> Result<Map<String, Value
     }
     for key in ["firstActivityTimeUtc", "lastActivityTimeUtc"] {
         if let Some(Value::String(s)) = props.get(key) {
-            if crate::sandbox::util::parse_ts(s).is_none() {
+            if crate::util::parse_ts(s).is_none() {
                 return Err(format!(
                     "Could not convert string to DateTimeOffset: {s}. Path 'properties.{key}'."
                 ));

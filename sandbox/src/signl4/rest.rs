@@ -18,9 +18,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::{annotate, find_user, render_alert, set_status, ACKNOWLEDGED, CLOSED};
-use crate::sandbox::errors;
-use crate::sandbox::state::{Actor, Shared, World};
-use crate::sandbox::util::{body_json, json as json_resp, parse_ts, q, query_pairs, ts7};
+use crate::errors;
+use crate::state::{Actor, Shared, World};
+use crate::util::{body_json, json as json_resp, parse_ts, q, query_pairs, ts7};
 
 /// Registers the REST routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -138,7 +138,7 @@ async fn paged(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes) ->
         .unwrap_or(0);
     let team = &w.tenants[ti].team;
     // Newest first, like SIGNL4's reverse-tick ids.
-    let matching: Vec<&crate::sandbox::state::Signl> = team
+    let matching: Vec<&crate::state::Signl> = team
         .signls
         .iter()
         .rev()
@@ -344,7 +344,7 @@ async fn timeline(shared: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
     json_resp(200, &Value::Array(items))
 }
 
-fn render_user(w: &World, ti: usize, u: &crate::sandbox::state::S4User) -> Value {
+fn render_user(w: &World, ti: usize, u: &crate::state::S4User) -> Value {
     let team = &w.tenants[ti].team;
     json!({"id": u.id, "name": u.name, "mail": u.mail, "colorIndex": 0, "isDeactivated": false,
         "isEnabled": true, "isInvite": false, "subscriptionId": team.subscription_id, "timeZone": "UTC",

@@ -10,7 +10,7 @@
 //! body log ([`capture`]) beside the request log, so tests can check what clients sent.
 //!
 //! ```no_run
-//! use sentinel_signl4::sandbox::{Sandbox, SandboxOptions, control::{TenantSpec, IncidentSpec}};
+//! use sandbox::{Sandbox, SandboxOptions, control::{TenantSpec, IncidentSpec}};
 //! let sb = Sandbox::start(SandboxOptions::for_tests()).unwrap();
 //! let t = sb.control().create_tenant(TenantSpec::default()).unwrap();
 //! sb.control().create_incident(&t.name, IncidentSpec::default()).unwrap();

@@ -12,9 +12,9 @@ use chrono::Utc;
 use serde_json::{json, Map, Value};
 
 use super::{create, set_status, NewSignl, ACKNOWLEDGED, CLOSED, OPEN};
-use crate::sandbox::errors;
-use crate::sandbox::state::{Actor, Shared, World};
-use crate::sandbox::util::{json as json_resp, query_pairs, signl4_id};
+use crate::errors;
+use crate::state::{Actor, Shared, World};
+use crate::util::{json as json_resp, query_pairs, signl4_id};
 
 /// Registers the webhook routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {

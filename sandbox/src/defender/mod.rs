@@ -13,7 +13,7 @@
 //!
 //! An incident's alerts are the tenant's alerts_v2 alerts whose `incidentId` is its id: the two
 //! resources never disagree. The control API (creation with alerts, analyst edits and comments,
-//! merges) is in [`control`]. A merge
+//! merges) is in `control.rs`. A merge
 //! ([`Control::merge_graph_incidents`](super::control::Control::merge_graph_incidents)) moves the merged
 //! incident's alerts to the surviving one and turns the merged one `redirected` with
 //! `redirectIncidentId`, as Defender does.

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::sandbox::faults::{take_fault, FaultKind, Service};
-use crate::sandbox::state::Shared;
+use crate::faults::{take_fault, FaultKind, Service};
+use crate::state::Shared;
 
 /// Runs until the queue closes (the sandbox stops).
 pub async fn run(shared: Shared, mut rx: UnboundedReceiver<String>) {

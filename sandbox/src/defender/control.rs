@@ -13,10 +13,10 @@ use super::{
     apply, new_incident, present, push_comments, validate_patch, CLASSIFICATION, INCIDENT_STATUS,
     SEVERITY,
 };
-use crate::sandbox::control::{Control, ControlError};
-use crate::sandbox::graph::{new_alert, DETERMINATION};
-use crate::sandbox::state::{Tenant, World};
-use crate::sandbox::util::{json as json_resp, ts7};
+use crate::control::{Control, ControlError};
+use crate::graph::{new_alert, DETERMINATION};
+use crate::state::{Tenant, World};
+use crate::util::{json as json_resp, ts7};
 
 fn tenant_index(w: &World, tenant: &str) -> Result<usize, ControlError> {
     w.tenants

@@ -7,7 +7,7 @@
 //!   `Col in ("a", "b")`, `Col in~ (...)`, `Col between (datetime(a) .. datetime(b))`,
 //!   `>`/`>=`/`<`/`<=` against `datetime(...)`, `ago(7d|12h|30m|10s)` or numbers, the string
 //!   operators `contains`, `has`, `startswith`, `endswith` (with `!` and `_cs` forms) and
-//!   `isnull`/`isnotnull`/`isempty`/`isnotempty` ([`text`]);
+//!   `isnull`/`isnotnull`/`isempty`/`isnotempty` (`text.rs`);
 //! - `summarize arg_max(Col, *) by Key`;
 //! - `summarize [Name =] agg, ... [by Key, ...]` with `count()`, `avg(Col)`, `sum(Col)`,
 //!   `min(Col)`, `max(Col)`, `dcount(Col)` (nulls ignored; groups in first-seen order; default

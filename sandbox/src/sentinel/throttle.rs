@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use crate::sandbox::options::Bucket;
+use crate::options::Bucket;
 
 /// ARM's operation types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
