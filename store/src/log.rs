@@ -421,6 +421,84 @@ impl EventLog {
         Ok(entries)
     }
 
+    /// The open check of a start ([`crate::guard::open_checked`]): reads what a start reads and
+    /// the ends of everything else, so its cost does not grow with the log.
+    ///
+    /// - `meta`, `cursors`, `snapshots` and `outbox` are read whole: they are small (a few
+    ///   keys, at most `snapshots_kept` snapshots, the open intents), and replay reads them.
+    /// - `inbox` and `by_incident`, which grow with the log, are read at their first and last
+    ///   entry: sled walks from the tree's root to both ends, so a damaged root or index page
+    ///   is found here.
+    /// - `events` is read at its first entry and then from the older of the newest snapshot
+    ///   and `tail` records before the end, to the end: every record a replay from the
+    ///   snapshot reads, each decoded, with their sequence numbers contiguous.
+    ///
+    /// Damage elsewhere in the middle of a tree is found by `verify` (and every read-only
+    /// command), which reads every tree whole ([`EventLog::traverse`]).
+    pub fn check_ends(&self, watch: &crate::guard::Watch, tail: u64) -> Result<(), StoreError> {
+        let whole: [(&'static str, &sled::Tree); 4] = [
+            ("meta", &self.meta),
+            ("cursors", &self.cursors),
+            ("snapshots", &self.snapshots),
+            ("outbox", &self.outbox),
+        ];
+        let mut newest_snapshot = 0;
+        for (name, tree) in whole {
+            watch.enter_tree(name);
+            #[cfg(feature = "failpoints")]
+            fail::fail_point!("store.open.each_tree");
+            for entry in tree.iter() {
+                let (key, _) = entry.map_err(StoreError::io("reading the log's trees"))?;
+                watch.step_key(&key);
+                if name == "snapshots" {
+                    newest_snapshot = newest_snapshot.max(keys::event_seq(&key).unwrap_or(0));
+                }
+            }
+        }
+        for (name, tree) in [("inbox", &self.inbox), ("by_incident", &self.by_incident)] {
+            watch.enter_tree(name);
+            #[cfg(feature = "failpoints")]
+            fail::fail_point!("store.open.each_tree");
+            for end in [tree.first(), tree.last()] {
+                if let Some((key, _)) = end.map_err(StoreError::io("reading the log's trees"))? {
+                    watch.step_key(&key);
+                }
+            }
+        }
+        watch.enter_tree("events");
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!("store.open.each_tree");
+        let first = self.first_seq()?;
+        let last = self.last_seq()?;
+        if last == 0 {
+            return Ok(());
+        }
+        watch.step_key(&keys::event(first));
+        // A snapshot newer than the log is skipped by replay; one older than the tail window
+        // widens it to what replay will read.
+        let snapshot_start = if newest_snapshot <= last {
+            newest_snapshot + 1
+        } else {
+            1
+        };
+        let from = snapshot_start
+            .min(last.saturating_sub(tail.saturating_sub(1)))
+            .max(first);
+        for (expected, entry) in (from..).zip(self.raw_from(from)) {
+            let (seq, bytes) = entry?;
+            if seq != expected {
+                return Err(StoreError::Gap {
+                    expected,
+                    found: seq,
+                });
+            }
+            let key = keys::event(seq);
+            decode_record(seq, &key, &bytes)?;
+            watch.step_key(&key);
+        }
+        Ok(())
+    }
+
     /// Bytes sled uses on disk for this log.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         self.db

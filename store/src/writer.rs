@@ -193,8 +193,10 @@ impl Store {
         config: StoreConfig,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Store, StoreError> {
-        // The replay runs on this thread (it reports progress to the caller): after the open
-        // check every page it reads was read once already.
+        // The replay runs on this thread (it reports progress to the caller): the open check
+        // read and decoded every record from the newest snapshot on, so it reads only pages
+        // read once already. (Only when that snapshot does not decode does replay reach
+        // further back, into records the check did not read.)
         let log = crate::guard::open_checked(dir, &config.open, config.limits)?;
         let (projection, report) = replay::rebuild(&log, replay::From::NewestSnapshot, progress)?;
         tracing::info!(

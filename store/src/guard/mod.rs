@@ -1,21 +1,33 @@
-//! The open check: a log is opened only if sled can read every page of it, within a deadline.
+//! The open check: a log is opened only if sled can read what a start needs, within a deadline.
 //!
 //! Why: sled 0.34 opens a log whose `db` has a zeroed page without complaint and then spins
 //! (or panics) the first time a reader reaches that page, so a connector started on it and
 //! every tool reading it hung with no output. The open check finds such damage up front:
 //! 1. sled's small files (`conf`, `snap.*`) are checked by reading them first ([`files`]);
-//! 2. sled opens the log, and every entry of every tree is read once, on a child thread whose
-//!    progress is watched ([`watch`]); a step that exceeds its budget, a panic, or a corruption
-//!    error becomes a [`Damage`] that says what is damaged, where, and the recovery step;
+//! 2. sled opens the log, and the log is read on a child thread whose progress is watched
+//!    ([`watch`]); a step that exceeds its budget, a panic, or a corruption error becomes a
+//!    [`Damage`] that says what is damaged, where, and the recovery step;
 //! 3. the log must reach the seq its high-water mark recorded ([`mark`]): sled reads a
 //!    truncated `db` as a shorter sound log.
 //!
+//! Two depths of step 2, because a start must not slow down as the log grows:
+//! - [`open_checked`] (a start, `Store::open`): the small trees whole, the large index trees at
+//!   both ends, and `events` from the newest snapshot (or the last [`TAIL_EVENTS`] records, if
+//!   that is more) to the end, decoded and contiguous ([`EventLog::check_ends`]). Its cost is
+//!   bounded by the snapshot interval and the number of open intents, not by the log's length.
+//!   When it meets corruption it reads every tree, as `verify` does, to name the same place.
+//! - [`open_traversed`] (`verify`, `audit`, `export`, which read a private copy of the whole
+//!   log anyway): every entry of every tree ([`EventLog::traverse`]).
+//!
 //! Invariants:
-//! - [`open_checked`] returns only a log whose every tree was read end to end, or an error;
-//!   it never blocks its caller for longer than the [`Limits`] allow.
+//! - Both return only a log whose checked parts were read, or an error; neither blocks its
+//!   caller for longer than the [`Limits`] allow.
+//! - Every record a replay from the newest snapshot reads was read and decoded by the check,
+//!   so the replay that follows on the caller's thread reads only pages already read once.
 //! - The check writes nothing of its own (sled itself writes on open: read-only callers open
 //!   a private copy, see the CLI's `data_dir`).
-//! - The cost is one scan of the trees at open (see the store bench for the figure).
+//! - Damage in the middle of a large tree is not seen by a start; `verify` finds it, and a
+//!   reader that reaches it at run time stalls the writer, which the watchdog reports.
 
 pub mod damage;
 pub mod files;
@@ -30,7 +42,11 @@ pub use watch::{bounded, Limits, Watch, EXIT_DAMAGED};
 use crate::error::StoreError;
 use crate::log::{EventLog, OpenOptions};
 
-/// Opens the log in `dir` after checking that sled can read all of it (see the module docs).
+/// Records of `events` before its end that a start reads and decodes even when the newest
+/// snapshot is more recent (a damaged tail is then refused at start, not met by the writer).
+pub const TAIL_EVENTS: u64 = 1_024;
+
+/// Opens the log in `dir` after the bounded check of a start (see the module docs).
 pub fn open_checked(
     dir: &Path,
     options: &OpenOptions,
@@ -39,12 +55,27 @@ pub fn open_checked(
     let owned_dir = dir.to_path_buf();
     let options = options.clone();
     bounded(dir, limits, move |watch| {
-        open_traversed(&owned_dir, &options, limits, watch)
+        let log = open_sled(&owned_dir, &options, limits, watch)?;
+        watch.enter("checking the ends of every tree of the log", limits.stall);
+        if let Err(error) = log.check_ends(watch, TAIL_EVENTS) {
+            let error = classify(&owned_dir, error, watch);
+            if matches!(error.damage(), Some(Damage::Db { .. })) {
+                // sled found corruption: read every tree as `verify` does, so that a start
+                // names the damage where `verify` names it (the first damaged page in the same
+                // order), not wherever the ends happened to meet it. Only a damaged log pays.
+                watch.enter("reading every tree of the log", limits.stall);
+                log.traverse(watch)
+                    .map_err(|e| classify(&owned_dir, e, watch))?;
+            }
+            return Err(error);
+        }
+        check_mark(&owned_dir, &log)?;
+        Ok(log)
     })
     .map_err(StoreError::damaged)?
 }
 
-/// The open check's work, for callers that run more bounded work after it on the same thread
+/// The full open check, for callers that run more bounded work after it on the same thread
 /// (the CLI's read-only commands): checks the files, opens, and reads every tree once.
 pub fn open_traversed(
     dir: &Path,
@@ -52,11 +83,27 @@ pub fn open_traversed(
     limits: Limits,
     watch: &Watch,
 ) -> Result<EventLog, StoreError> {
-    files::check(dir).map_err(StoreError::damaged)?;
-    watch.enter("opening sled's files", limits.open_budget(dir_bytes(dir)));
-    let log = EventLog::open(dir, options).map_err(|e| classify(dir, e, watch))?;
+    let log = open_sled(dir, options, limits, watch)?;
     watch.enter("reading every tree of the log", limits.stall);
     log.traverse(watch).map_err(|e| classify(dir, e, watch))?;
+    check_mark(dir, &log)?;
+    Ok(log)
+}
+
+/// Steps 1 and 2 of both checks: sled's small files, then sled's open.
+fn open_sled(
+    dir: &Path,
+    options: &OpenOptions,
+    limits: Limits,
+    watch: &Watch,
+) -> Result<EventLog, StoreError> {
+    files::check(dir).map_err(StoreError::damaged)?;
+    watch.enter("opening sled's files", limits.open_budget(dir_bytes(dir)));
+    EventLog::open(dir, options).map_err(|e| classify(dir, e, watch))
+}
+
+/// Step 3: the log reaches its high-water mark.
+fn check_mark(dir: &Path, log: &EventLog) -> Result<(), StoreError> {
     if let Some(mark) = mark::read(dir).map_err(StoreError::damaged)? {
         let last_seq = log.last_seq()?;
         if last_seq < mark {
@@ -67,7 +114,7 @@ pub fn open_traversed(
             }));
         }
     }
-    Ok(log)
+    Ok(())
 }
 
 /// Turns sled's corruption errors into a [`Damage`] with the place; other errors pass.
