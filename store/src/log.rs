@@ -429,9 +429,8 @@ impl EventLog {
     /// - `inbox` and `by_incident`, which grow with the log, are read at their first and last
     ///   entry: sled walks from the tree's root to both ends, so a damaged root or index page
     ///   is found here.
-    /// - `events` is read at its first entry and then from the older of the newest snapshot
-    ///   and `tail` records before the end, to the end: every record a replay from the
-    ///   snapshot reads, each decoded, with their sequence numbers contiguous.
+    /// - `events` is read at its first entry and its last `tail` records, each decoded, with
+    ///   their sequence numbers contiguous (replay from the snapshot reads the rest it needs).
     ///
     /// Damage elsewhere in the middle of a tree is found by `verify` (and every read-only
     /// command), which reads every tree whole ([`EventLog::traverse`]).
@@ -442,7 +441,6 @@ impl EventLog {
             ("snapshots", &self.snapshots),
             ("outbox", &self.outbox),
         ];
-        let mut newest_snapshot = 0;
         for (name, tree) in whole {
             watch.enter_tree(name);
             #[cfg(feature = "failpoints")]
@@ -450,9 +448,6 @@ impl EventLog {
             for entry in tree.iter() {
                 let (key, _) = entry.map_err(StoreError::io("reading the log's trees"))?;
                 watch.step_key(&key);
-                if name == "snapshots" {
-                    newest_snapshot = newest_snapshot.max(keys::event_seq(&key).unwrap_or(0));
-                }
             }
         }
         for (name, tree) in [("inbox", &self.inbox), ("by_incident", &self.by_incident)] {
@@ -474,16 +469,7 @@ impl EventLog {
             return Ok(());
         }
         watch.step_key(&keys::event(first));
-        // A snapshot newer than the log is skipped by replay; one older than the tail window
-        // widens it to what replay will read.
-        let snapshot_start = if newest_snapshot <= last {
-            newest_snapshot + 1
-        } else {
-            1
-        };
-        let from = snapshot_start
-            .min(last.saturating_sub(tail.saturating_sub(1)))
-            .max(first);
+        let from = last.saturating_sub(tail.saturating_sub(1)).max(first);
         for (expected, entry) in (from..).zip(self.raw_from(from)) {
             let (seq, bytes) = entry?;
             if seq != expected {

@@ -12,8 +12,9 @@
 //!
 //! Two depths of step 2, because a start must not slow down as the log grows:
 //! - [`open_checked`] (a start, `Store::open`): the small trees whole, the large index trees at
-//!   both ends, and `events` from the newest snapshot (or the last [`TAIL_EVENTS`] records, if
-//!   that is more) to the end, decoded and contiguous ([`EventLog::check_ends`]). Its cost is
+//!   both ends, and the last [`TAIL_EVENTS`] records of `events`, decoded and contiguous
+//!   ([`EventLog::check_ends`]); a start then replays from the newest snapshot on the same
+//!   watched thread ([`open_checked_then`]), which reads the rest of the tail. Its cost is
 //!   bounded by the snapshot interval and the number of open intents, not by the log's length.
 //!   When it meets corruption it reads every tree, as `verify` does, to name the same place.
 //! - [`open_traversed`] (`verify`, `audit`, `export`, which read a private copy of the whole
@@ -22,8 +23,8 @@
 //! Invariants:
 //! - Both return only a log whose checked parts were read, or an error; neither blocks its
 //!   caller for longer than the [`Limits`] allow.
-//! - Every record a replay from the newest snapshot reads was read and decoded by the check,
-//!   so the replay that follows on the caller's thread reads only pages already read once.
+//! - Every read of a start, the replay from the snapshot included (and a replay from further
+//!   back when the newest snapshot does not decode), runs under the deadlines.
 //! - The check writes nothing of its own (sled itself writes on open: read-only callers open
 //!   a private copy, see the CLI's `data_dir`).
 //! - Damage in the middle of a large tree is not seen by a start; `verify` finds it, and a
@@ -52,6 +53,22 @@ pub fn open_checked(
     options: &OpenOptions,
     limits: Limits,
 ) -> Result<EventLog, StoreError> {
+    open_checked_then(dir, options, limits, |_, _| Ok(())).map(|(log, ())| log)
+}
+
+/// [`open_checked`], then `then` on the same watched thread (a start's replay): every read of
+/// a start is under the same deadlines, and sled's corruption errors in `then` become a
+/// [`Damage`] with the place `then` reported on the [`Watch`].
+pub fn open_checked_then<T, F>(
+    dir: &Path,
+    options: &OpenOptions,
+    limits: Limits,
+    then: F,
+) -> Result<(EventLog, T), StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&EventLog, &Watch) -> Result<T, StoreError> + Send + 'static,
+{
     let owned_dir = dir.to_path_buf();
     let options = options.clone();
     bounded(dir, limits, move |watch| {
@@ -70,7 +87,8 @@ pub fn open_checked(
             return Err(error);
         }
         check_mark(&owned_dir, &log)?;
-        Ok(log)
+        let value = then(&log, watch).map_err(|e| classify(&owned_dir, e, watch))?;
+        Ok((log, value))
     })
     .map_err(StoreError::damaged)?
 }
@@ -130,6 +148,19 @@ fn classify(dir: &Path, error: StoreError, watch: &Watch) -> StoreError {
             reason: source.to_string(),
             place: Box::new(watch.place()),
         }),
+        // A read past the end of `db`: sled's page table points at a page the file no longer
+        // holds (a `db` cut short in a place sled's recovery did not notice). Seen as
+        // "failed to fill whole buffer" on a `db` truncated by one page.
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            StoreError::damaged(Damage::Db {
+                path: dir.to_path_buf(),
+                offset: None,
+                reason: format!(
+                    "it ends before a page sled's page table points at, so it was cut short ({io})"
+                ),
+                place: Box::new(watch.place()),
+            })
+        }
         sled::Error::Unsupported(reason) => StoreError::damaged(Damage::Conf {
             path: dir.join("conf"),
             reason: reason.clone(),
@@ -170,6 +201,27 @@ pub fn dir_bytes(dir: &Path) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_read_past_the_end_of_db_is_damage_not_an_io_error() {
+        let error = StoreError::Io {
+            doing: "reading every tree",
+            source: sled::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "failed to fill whole buffer",
+            )),
+        };
+        let dir = Path::new("/var/lib/sentinel-signl4");
+        let classified = bounded(dir, Limits::default(), move |watch| {
+            watch.enter("reading every tree of the log", Limits::default().stall);
+            classify(dir, error, watch)
+        })
+        .unwrap();
+        let damage = classified.damage().expect("a damage report");
+        assert!(matches!(damage, Damage::Db { offset: None, .. }), "{damage}");
+        let text = damage.to_string();
+        assert!(text.contains("cut short") && text.contains("recovery: "), "{text}");
+    }
 
     #[test]
     fn disk_pointers_give_their_offset() {
