@@ -349,7 +349,7 @@ fn main() {
     )
     .unwrap();
     println!(
-        "open check of a start (bounded: small trees whole, large ones at their ends, last 1024 records): {:.0} ms",
+        "open check of a start (bounded: small trees whole, index trees at their ends, newest snapshot, last 1024 records): {:.0} ms",
         started.elapsed().as_secs_f64() * 1e3
     );
     drop(checked);
@@ -469,7 +469,12 @@ mod sqlite {
                     seq += 1;
                     let incident = uuid::Uuid::from_u64_pair(1, seq);
                     insert
-                        .execute(params![seq as i64, tenant, &incident.as_bytes()[..], record])
+                        .execute(params![
+                            seq as i64,
+                            tenant,
+                            &incident.as_bytes()[..],
+                            record
+                        ])
                         .unwrap();
                 }
             }
@@ -505,7 +510,8 @@ mod sqlite {
             )
             .unwrap();
         }
-        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .unwrap();
         drop(conn);
         let size = |name: &str| std::fs::metadata(dir.join(name)).map_or(0, |m| m.len());
         Some(size("log.sqlite") + size("log.sqlite-wal"))
@@ -536,8 +542,7 @@ mod sqlite {
             assert_eq!(seq, expected, "a gap");
             expected += 1;
             let record = row.get_ref(1).unwrap().as_blob().unwrap();
-            let event =
-                store::log::decode_record(seq, &store::keys::event(seq), record).unwrap();
+            let event = store::log::decode_record(seq, &store::keys::event(seq), record).unwrap();
             projection.apply_owned(event);
         }
         projection

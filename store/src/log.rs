@@ -424,21 +424,23 @@ impl EventLog {
     /// The open check of a start ([`crate::guard::open_checked`]): reads what a start reads and
     /// the ends of everything else, so its cost does not grow with the log.
     ///
-    /// - `meta`, `cursors`, `snapshots` and `outbox` are read whole: they are small (a few
-    ///   keys, at most `snapshots_kept` snapshots, the open intents), and replay reads them.
-    /// - `inbox` and `by_incident`, which grow with the log, are read at their first and last
-    ///   entry: sled walks from the tree's root to both ends, so a damaged root or index page
-    ///   is found here.
+    /// - `meta`, `cursors` and `outbox` are read whole: they are small (a few keys, the open
+    ///   intents), and a start reads them.
+    /// - `inbox` and `by_incident` are read at their first and last entry: sled walks from the
+    ///   tree's root to both ends, so a damaged root or index page is found here.
+    /// - `snapshots` is read at its last entry only, the newest snapshot, which replay reads
+    ///   next (from sled's cache): each is the size of the projection, so reading every kept
+    ///   one would cost a start several times that. An older one is read only if the newest
+    ///   does not decode, by the replay, under the same deadlines.
     /// - `events` is read at its first entry and its last `tail` records, each decoded, with
     ///   their sequence numbers contiguous (replay from the snapshot reads the rest it needs).
     ///
     /// Damage elsewhere in the middle of a tree is found by `verify` (and every read-only
     /// command), which reads every tree whole ([`EventLog::traverse`]).
     pub fn check_ends(&self, watch: &crate::guard::Watch, tail: u64) -> Result<(), StoreError> {
-        let whole: [(&'static str, &sled::Tree); 4] = [
+        let whole: [(&'static str, &sled::Tree); 3] = [
             ("meta", &self.meta),
             ("cursors", &self.cursors),
-            ("snapshots", &self.snapshots),
             ("outbox", &self.outbox),
         ];
         for (name, tree) in whole {
@@ -450,11 +452,17 @@ impl EventLog {
                 watch.step_key(&key);
             }
         }
-        for (name, tree) in [("inbox", &self.inbox), ("by_incident", &self.by_incident)] {
+        let ends: [(&'static str, &sled::Tree, bool); 3] = [
+            ("snapshots", &self.snapshots, false),
+            ("inbox", &self.inbox, true),
+            ("by_incident", &self.by_incident, true),
+        ];
+        for (name, tree, both) in ends {
             watch.enter_tree(name);
             #[cfg(feature = "failpoints")]
             fail::fail_point!("store.open.each_tree");
-            for end in [tree.first(), tree.last()] {
+            let first = if both { tree.first() } else { Ok(None) };
+            for end in [first, tree.last()] {
                 if let Some((key, _)) = end.map_err(StoreError::io("reading the log's trees"))? {
                     watch.step_key(&key);
                 }

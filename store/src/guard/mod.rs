@@ -11,9 +11,9 @@
 //!    truncated `db` as a shorter sound log.
 //!
 //! Two depths of step 2, because a start must not slow down as the log grows:
-//! - [`open_checked`] (a start, `Store::open`): the small trees whole, the large index trees at
-//!   both ends, and the last [`TAIL_EVENTS`] records of `events`, decoded and contiguous
-//!   ([`EventLog::check_ends`]); a start then replays from the newest snapshot on the same
+//! - [`open_checked`] (a start, `Store::open`): the small trees whole, the index trees at both
+//!   ends, the newest snapshot, and the last [`TAIL_EVENTS`] records of `events`, decoded and
+//!   contiguous ([`EventLog::check_ends`]); a start then replays from the newest snapshot on the same
 //!   watched thread ([`open_checked_then`]), which reads the rest of the tail. Its cost is
 //!   bounded by the snapshot interval and the number of open intents, not by the log's length.
 //!   When it meets corruption it reads every tree, as `verify` does, to name the same place.
@@ -218,9 +218,15 @@ mod tests {
         })
         .unwrap();
         let damage = classified.damage().expect("a damage report");
-        assert!(matches!(damage, Damage::Db { offset: None, .. }), "{damage}");
+        assert!(
+            matches!(damage, Damage::Db { offset: None, .. }),
+            "{damage}"
+        );
         let text = damage.to_string();
-        assert!(text.contains("cut short") && text.contains("recovery: "), "{text}");
+        assert!(
+            text.contains("cut short") && text.contains("recovery: "),
+            "{text}"
+        );
     }
 
     #[test]
