@@ -1,6 +1,7 @@
-//! Event-store benchmarks, side by side with raw sled in the same run.
+//! Event-store benchmarks, side by side with raw sled and SQLite in the same run.
 //!
-//! Run: `cargo bench --bench store` (about a minute on 2 cores). `S4_BENCH_EVENTS` sets the
+//! Run: `cargo bench --bench store --features bench-sqlite` (a few minutes on 2 cores; without
+//! the feature the SQLite figures are n/a and SQLite's C source is not compiled). `S4_BENCH_EVENTS` sets the
 //! replay log size (default 1,000,000). Figures are printed, never asserted: targets live in the
 //! issue tracker and the notes, not in tests.
 //!
@@ -8,9 +9,13 @@
 //!    (decide + envelope + 4-tree transaction + flush) against raw sled `apply_batch` + `flush` of
 //!    the same record bytes into one tree. Plus 8 concurrent single-event writers (group commit).
 //! 2. Full replay of a log of realistic incident lifecycles (decode + apply), events/s.
-//! 3. Restart with a snapshot: `Store::open` to ready (the open check included), and the open
-//!    check alone.
-//! 4. Bytes on disk per event.
+//! 3. Restart with a snapshot: `Store::open` to ready (its bounded open check included), and
+//!    the open check alone at both depths (a start's, and the full one of `verify`).
+//! 4. Bytes on disk per event and per incident lifecycle (16 events).
+//!
+//! SQLite (rusqlite with its bundled SQLite, WAL, `synchronous=FULL`) does the same work beside
+//! each: the same record bytes appended in transactions of the same sizes, the same log replayed
+//! through the same decode and apply, the same snapshot read at restart (see `mod sqlite`).
 
 use std::time::{Duration, Instant};
 
@@ -251,15 +256,21 @@ fn write_lifecycles(store: &Store, events: u64) -> (u64, f64) {
 
 fn main() {
     // `cargo bench` passes --bench; nothing to parse.
-    println!("## Durable append throughput (events/s), store vs raw sled, same record bytes\n");
-    println!("| batch | store | raw sled | ratio |");
-    println!("|------:|------:|---------:|------:|");
+    println!(
+        "## Durable append throughput (events/s): the log vs raw sled and vs SQLite, same record \
+         bytes\n"
+    );
+    println!("| batch | log | raw sled | SQLite | log / raw sled | log / SQLite |");
+    println!("|------:|----:|---------:|-------:|---------------:|-------------:|");
     for (batch, batches) in [(1usize, 2_000usize), (100, 200), (1_000, 40)] {
         let (store_rate, record) = store_appends(batch, batches);
         let raw_rate = raw_sled_appends(batch, batches, &record);
+        let sqlite_rate = sqlite::appends(batch, batches, &record);
         println!(
-            "| {batch} | {store_rate:.0} | {raw_rate:.0} | {:.2}x |",
-            store_rate / raw_rate
+            "| {batch} | {store_rate:.0} | {raw_rate:.0} | {} | {:.2}x | {} |",
+            shown(sqlite_rate, 0),
+            store_rate / raw_rate,
+            ratio(Some(store_rate), sqlite_rate),
         );
     }
     let concurrent = concurrent_single_appends(8, 500);
@@ -288,11 +299,23 @@ fn main() {
     // Flush so the size reflects what is on disk, then measure a full replay twice (warm cache).
     log.flush().unwrap();
     let size = log.size_on_disk().unwrap();
+    let lifecycles = events / PHASES as u64;
     println!(
         "bytes on disk: {size} ({:.0} per event; mean record {:.0} bytes)",
         size as f64 / events as f64,
         mean_record(&log)
     );
+    println!("bytes per incident lifecycle: {}", size / lifecycles.max(1));
+    // The same records (bytes, seqs, tenants, incidents) and the same snapshot in SQLite.
+    let sqlite_dir = tempfile::tempdir().unwrap();
+    let sqlite_size = sqlite::copy_log(&log, sqlite_dir.path());
+    if let Some(bytes) = sqlite_size {
+        println!(
+            "SQLite, the same records: {bytes} bytes ({:.0} per event, {} per incident lifecycle)",
+            bytes as f64 / events as f64,
+            bytes / lifecycles.max(1)
+        );
+    }
     let mut best = Duration::MAX;
     for _ in 0..2 {
         let started = Instant::now();
@@ -301,16 +324,23 @@ fn main() {
         assert_eq!(report.replayed, events);
         assert_eq!(projection.last_seq, events);
     }
+    let log_replay = events as f64 / best.as_secs_f64();
     println!(
-        "full replay (decode + apply, log already open): {:.2} s, {:.0} events/s",
+        "full replay (decode + apply, log already open): {:.2} s, {log_replay:.0} events/s",
         best.as_secs_f64(),
-        events as f64 / best.as_secs_f64()
+    );
+    let sqlite_replay = sqlite::replay_rate(sqlite_dir.path(), events);
+    println!(
+        "full replay from SQLite (the same decode + apply): {} events/s; log / SQLite {}",
+        shown(sqlite_replay, 0),
+        ratio(Some(log_replay), sqlite_replay)
     );
     let snapshot_bytes = log.snapshots_newest_first().unwrap()[0].1.len();
     drop(log);
 
-    // The open check alone (sled open + one read of every tree, on a watched thread): the part
-    // of every start and every read-only command that finds a damaged log before it is used.
+    // The open check alone, both depths: the bounded one of a start (sled open, small trees
+    // whole, large ones at their ends, the last records of `events`) and the full one of the
+    // read-only commands (every tree read once; what a start did before).
     let started = Instant::now();
     let checked = store::guard::open_checked(
         dir.path(),
@@ -319,22 +349,241 @@ fn main() {
     )
     .unwrap();
     println!(
-        "open check (sled open + every tree read once): {:.0} ms",
+        "open check of a start (bounded: small trees whole, index trees at their ends, newest snapshot, last 1024 records): {:.0} ms",
         started.elapsed().as_secs_f64() * 1e3
     );
     drop(checked);
+    let started = Instant::now();
+    let path = dir.path().to_path_buf();
+    let limits = store::guard::Limits::default();
+    let traversed = store::guard::bounded(dir.path(), limits, move |watch| {
+        store::guard::open_traversed(&path, &store::OpenOptions::default(), limits, watch)
+    })
+    .unwrap()
+    .unwrap();
+    println!(
+        "open check of verify/audit/export (every tree read once): {:.0} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    drop(traversed);
+
+    // A start as it was before the bounded check: the full check, then replay from the newest
+    // snapshot (what `Store::open` did, less starting its thread).
+    let started = Instant::now();
+    let path = dir.path().to_path_buf();
+    let traversed = store::guard::bounded(dir.path(), limits, move |watch| {
+        store::guard::open_traversed(&path, &store::OpenOptions::default(), limits, watch)
+    })
+    .unwrap()
+    .unwrap();
+    replay::rebuild(&traversed, From::NewestSnapshot, &mut |_, _| {}).unwrap();
+    println!(
+        "restart with a snapshot, with the full check instead (as before): {:.0} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    drop(traversed);
 
     let started = Instant::now();
     let store = Store::open(dir.path(), config()).unwrap();
     let ready = started.elapsed();
     let report = store.replay_report().clone();
+    let ready_ms = ready.as_secs_f64() * 1e3;
     println!(
-        "restart with a snapshot to ready: {:.0} ms (snapshot {} bytes, {} events replayed after it)",
-        ready.as_secs_f64() * 1e3,
+        "restart with a snapshot to ready: {ready_ms:.0} ms (snapshot {} bytes, {} events replayed after it)",
         snapshot_bytes,
         report.replayed
     );
     store.shutdown().unwrap();
+    let sqlite_ms = sqlite::restart_ms(sqlite_dir.path());
+    println!(
+        "restart with a snapshot from SQLite (open, newest snapshot decoded, tail replayed): {} ms; \
+         log / SQLite time {}",
+        shown(sqlite_ms, 0),
+        ratio(Some(ready_ms), sqlite_ms)
+    );
+}
+
+/// A figure, or why it is missing.
+fn shown(value: Option<f64>, decimals: usize) -> String {
+    match value {
+        Some(v) => format!("{v:.decimals$}"),
+        None => "n/a".into(),
+    }
+}
+
+fn ratio(ours: Option<f64>, theirs: Option<f64>) -> String {
+    match (ours, theirs) {
+        (Some(a), Some(b)) => format!("{:.2}x", a / b),
+        _ => "n/a (cargo bench --bench store --features bench-sqlite)".into(),
+    }
+}
+
+/// SQLite doing the log's work, as a user would set it up instead: rusqlite with its bundled
+/// SQLite, WAL, `synchronous=FULL` (a commit is durable when it returns, as ours is). One table
+/// for the records keyed by seq with an index by `(tenant, incident, seq)` (our `events` and
+/// `by_incident` trees), one for snapshots. Behind the `bench-sqlite` feature, because
+/// compiling SQLite's C source would slow every test build.
+#[cfg(feature = "bench-sqlite")]
+mod sqlite {
+    use std::path::Path;
+    use std::time::Instant;
+
+    use rusqlite::{params, Connection};
+    use store::envelope::HEADER_LEN;
+
+    fn open(dir: &Path) -> Connection {
+        let conn = Connection::open(dir.join("log.sqlite")).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.pragma_update(None, "synchronous", "FULL").unwrap();
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, tenant BLOB NOT NULL, \
+               incident BLOB NOT NULL, record BLOB NOT NULL);
+             CREATE INDEX IF NOT EXISTS by_incident ON events (tenant, incident, seq);
+             CREATE TABLE IF NOT EXISTS snapshots (seq INTEGER PRIMARY KEY, bytes BLOB NOT NULL);",
+        )
+        .unwrap();
+        conn
+    }
+
+    /// The record's tenant and incident, from the envelope's fixed header (offsets 33 and 49).
+    fn stream(record: &[u8]) -> (&[u8], &[u8]) {
+        assert!(record.len() >= HEADER_LEN);
+        (&record[33..49], &record[49..65])
+    }
+
+    /// `batches` transactions of `batch` inserts of `record`, each under its own incident (as
+    /// the log's bench appends new-incident observations); events/s.
+    pub fn appends(batch: usize, batches: usize, record: &[u8]) -> Option<f64> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(dir.path());
+        let (tenant, _) = stream(record);
+        let started = Instant::now();
+        let mut seq = 0u64;
+        for _ in 0..batches {
+            let tx = conn.transaction().unwrap();
+            {
+                let mut insert = tx
+                    .prepare_cached("INSERT INTO events VALUES (?1, ?2, ?3, ?4)")
+                    .unwrap();
+                for _ in 0..batch {
+                    seq += 1;
+                    let incident = uuid::Uuid::from_u64_pair(1, seq);
+                    insert
+                        .execute(params![
+                            seq as i64,
+                            tenant,
+                            &incident.as_bytes()[..],
+                            record
+                        ])
+                        .unwrap();
+                }
+            }
+            tx.commit().unwrap();
+        }
+        Some((batch * batches) as f64 / started.elapsed().as_secs_f64())
+    }
+
+    /// Copies every record and the newest snapshot of `log` into a new SQLite database in
+    /// `dir`, in transactions of 1000 records; returns its size on disk once checkpointed.
+    pub fn copy_log(log: &store::EventLog, dir: &Path) -> Option<u64> {
+        let mut conn = open(dir);
+        let mut records = log.raw_from(1).peekable();
+        while records.peek().is_some() {
+            let tx = conn.transaction().unwrap();
+            {
+                let mut insert = tx
+                    .prepare_cached("INSERT INTO events VALUES (?1, ?2, ?3, ?4)")
+                    .unwrap();
+                for (seq, record) in records.by_ref().take(1_000).map(Result::unwrap) {
+                    let (tenant, incident) = stream(&record);
+                    insert
+                        .execute(params![seq as i64, tenant, incident, &record[..]])
+                        .unwrap();
+                }
+            }
+            tx.commit().unwrap();
+        }
+        if let Some((seq, bytes)) = log.snapshots_newest_first().unwrap().into_iter().next() {
+            conn.execute(
+                "INSERT INTO snapshots VALUES (?1, ?2)",
+                params![seq as i64, &bytes[..]],
+            )
+            .unwrap();
+        }
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .unwrap();
+        drop(conn);
+        let size = |name: &str| std::fs::metadata(dir.join(name)).map_or(0, |m| m.len());
+        Some(size("log.sqlite") + size("log.sqlite-wal"))
+    }
+
+    /// Replays every record from seq 1 (ordered by seq, decoded and applied as the log's replay
+    /// does), best of two; events/s.
+    pub fn replay_rate(dir: &Path, events: u64) -> Option<f64> {
+        let conn = open(dir);
+        let mut best = f64::MAX;
+        for _ in 0..2 {
+            let started = Instant::now();
+            let projection = replay_from(&conn, store::Projection::default());
+            best = best.min(started.elapsed().as_secs_f64());
+            assert_eq!(projection.last_seq, events);
+        }
+        Some(events as f64 / best)
+    }
+
+    fn replay_from(conn: &Connection, mut projection: store::Projection) -> store::Projection {
+        let mut select = conn
+            .prepare("SELECT seq, record FROM events WHERE seq > ?1 ORDER BY seq")
+            .unwrap();
+        let mut rows = select.query(params![projection.last_seq as i64]).unwrap();
+        let mut expected = projection.last_seq + 1;
+        while let Some(row) = rows.next().unwrap() {
+            let seq = row.get::<_, i64>(0).unwrap() as u64;
+            assert_eq!(seq, expected, "a gap");
+            expected += 1;
+            let record = row.get_ref(1).unwrap().as_blob().unwrap();
+            let event = store::log::decode_record(seq, &store::keys::event(seq), record).unwrap();
+            projection.apply_owned(event);
+        }
+        projection
+    }
+
+    /// Open, read and decode the newest snapshot, replay what follows it; ms to ready.
+    pub fn restart_ms(dir: &Path) -> Option<f64> {
+        let started = Instant::now();
+        let conn = open(dir);
+        let (seq, bytes): (i64, Vec<u8>) = conn
+            .query_row(
+                "SELECT seq, bytes FROM snapshots ORDER BY seq DESC LIMIT 1",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        let projection = store::snapshot::decode(seq as u64, &bytes).unwrap();
+        let projection = replay_from(&conn, projection);
+        let elapsed = started.elapsed();
+        assert!(projection.last_seq >= seq as u64);
+        Some(elapsed.as_secs_f64() * 1e3)
+    }
+}
+
+/// Without the `bench-sqlite` feature the SQLite side is not built and its figures are n/a.
+#[cfg(not(feature = "bench-sqlite"))]
+mod sqlite {
+    use std::path::Path;
+
+    pub fn appends(_: usize, _: usize, _: &[u8]) -> Option<f64> {
+        None
+    }
+    pub fn copy_log(_: &store::EventLog, _: &Path) -> Option<u64> {
+        None
+    }
+    pub fn replay_rate(_: &Path, _: u64) -> Option<f64> {
+        None
+    }
+    pub fn restart_ms(_: &Path) -> Option<f64> {
+        None
+    }
 }
 
 fn mean_record(log: &store::EventLog) -> f64 {

@@ -52,11 +52,14 @@
 
 //! # Damage and limits
 //! - **Open check.** [`Store::open`] and the read-only commands open a log only through
-//!   [`guard`]: sled's `conf` and `snap.*` files are checked first, sled opens the log and every
-//!   tree is read once on a watched thread with stall deadlines, and the log must reach the seq
-//!   its high-water mark file (`sentinel-signl4.mark`, written after each snapshot) recorded.
+//!   [`guard`]: sled's `conf` and `snap.*` files are checked first, sled opens the log and it is
+//!   read on a watched thread with stall deadlines, and the log must reach the seq its
+//!   high-water mark file (`sentinel-signl4.mark`, written after each snapshot) recorded.
 //!   sled 0.34 otherwise opens a damaged `db` silently and later spins, panics or shows a
-//!   shorter log. A failure is a [`guard::Damage`]: what, where, and the recovery step.
+//!   shorter log. A start reads the small trees whole, the large ones at their ends and
+//!   `events` from the newest snapshot to the end, so its cost does not grow with the log; the
+//!   read-only commands (`verify`) read every tree whole. A failure is a [`guard::Damage`]:
+//!   what, where, and the recovery step.
 //! - **Payload limit.** An event whose payload exceeds [`events::MAX_PAYLOAD_BYTES`] (what
 //!   decoding accepts) is refused by the writer before the commit
 //!   ([`DecideError::TooLarge`]), so the log never holds a record it cannot read back.

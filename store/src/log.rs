@@ -421,6 +421,78 @@ impl EventLog {
         Ok(entries)
     }
 
+    /// The open check of a start ([`crate::guard::open_checked`]): reads what a start reads and
+    /// the ends of everything else, so its cost does not grow with the log.
+    ///
+    /// - `meta`, `cursors` and `outbox` are read whole: they are small (a few keys, the open
+    ///   intents), and a start reads them.
+    /// - `inbox` and `by_incident` are read at their first and last entry: sled walks from the
+    ///   tree's root to both ends, so a damaged root or index page is found here.
+    /// - `snapshots` is read at its last entry only, the newest snapshot, which replay reads
+    ///   next (from sled's cache): each is the size of the projection, so reading every kept
+    ///   one would cost a start several times that. An older one is read only if the newest
+    ///   does not decode, by the replay, under the same deadlines.
+    /// - `events` is read at its first entry and its last `tail` records, each decoded, with
+    ///   their sequence numbers contiguous (replay from the snapshot reads the rest it needs).
+    ///
+    /// Damage elsewhere in the middle of a tree is found by `verify` (and every read-only
+    /// command), which reads every tree whole ([`EventLog::traverse`]).
+    pub fn check_ends(&self, watch: &crate::guard::Watch, tail: u64) -> Result<(), StoreError> {
+        let whole: [(&'static str, &sled::Tree); 3] = [
+            ("meta", &self.meta),
+            ("cursors", &self.cursors),
+            ("outbox", &self.outbox),
+        ];
+        for (name, tree) in whole {
+            watch.enter_tree(name);
+            #[cfg(feature = "failpoints")]
+            fail::fail_point!("store.open.each_tree");
+            for entry in tree.iter() {
+                let (key, _) = entry.map_err(StoreError::io("reading the log's trees"))?;
+                watch.step_key(&key);
+            }
+        }
+        let ends: [(&'static str, &sled::Tree, bool); 3] = [
+            ("snapshots", &self.snapshots, false),
+            ("inbox", &self.inbox, true),
+            ("by_incident", &self.by_incident, true),
+        ];
+        for (name, tree, both) in ends {
+            watch.enter_tree(name);
+            #[cfg(feature = "failpoints")]
+            fail::fail_point!("store.open.each_tree");
+            let first = if both { tree.first() } else { Ok(None) };
+            for end in [first, tree.last()] {
+                if let Some((key, _)) = end.map_err(StoreError::io("reading the log's trees"))? {
+                    watch.step_key(&key);
+                }
+            }
+        }
+        watch.enter_tree("events");
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!("store.open.each_tree");
+        let first = self.first_seq()?;
+        let last = self.last_seq()?;
+        if last == 0 {
+            return Ok(());
+        }
+        watch.step_key(&keys::event(first));
+        let from = last.saturating_sub(tail.saturating_sub(1)).max(first);
+        for (expected, entry) in (from..).zip(self.raw_from(from)) {
+            let (seq, bytes) = entry?;
+            if seq != expected {
+                return Err(StoreError::Gap {
+                    expected,
+                    found: seq,
+                });
+            }
+            let key = keys::event(seq);
+            decode_record(seq, &key, &bytes)?;
+            watch.step_key(&key);
+        }
+        Ok(())
+    }
+
     /// Bytes sled uses on disk for this log.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         self.db

@@ -184,19 +184,16 @@ impl Store {
     /// log is refused with a [`StoreError::Damaged`] report instead of being run on), replays
     /// it (snapshot + tail) and starts the writer thread.
     pub fn open(dir: &Path, config: StoreConfig) -> Result<Store, StoreError> {
-        Store::open_with_progress(dir, config, &mut |_, _| {})
-    }
-
-    /// [`Store::open`], reporting replay progress as `(done, total)`.
-    pub fn open_with_progress(
-        dir: &Path,
-        config: StoreConfig,
-        progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<Store, StoreError> {
-        // The replay runs on this thread (it reports progress to the caller): after the open
-        // check every page it reads was read once already.
-        let log = crate::guard::open_checked(dir, &config.open, config.limits)?;
-        let (projection, report) = replay::rebuild(&log, replay::From::NewestSnapshot, progress)?;
+        // The replay runs on the open check's watched thread, so that every read of a start
+        // is under its deadlines (a page the check did not read, such as a record behind a
+        // snapshot that does not decode, cannot hang the caller); each 4096 records replayed
+        // count as progress.
+        let limits = config.limits;
+        let (log, (projection, report)) =
+            crate::guard::open_checked_then(dir, &config.open, limits, move |log, watch| {
+                watch.enter("replaying the log from the newest snapshot", limits.stall);
+                replay::rebuild(log, replay::From::NewestSnapshot, &mut |_, _| watch.step())
+            })?;
         tracing::info!(
             last_seq = report.last_seq,
             snapshot = ?report.snapshot_seq,
