@@ -508,14 +508,18 @@ async fn budget_admission_is_a_sliding_window() {
     });
     let mut waits = Vec::new();
     for _ in 0..5 {
-        waits.push(budget.acquire(CallClass::IncidentWrite).await);
+        waits.push(budget.acquire(CallClass::IncidentWrite).await.unwrap());
     }
     // Two free, then each pair one window later.
     assert!(waits[0].is_zero() && waits[1].is_zero());
     assert!(waits[2] > Duration::from_millis(200), "{waits:?}");
     // Other classes are independent.
-    assert!(budget.acquire(CallClass::Read).await.is_zero());
-    assert!(budget.acquire(CallClass::CommentWrite).await.is_zero());
+    assert!(budget.acquire(CallClass::Read).await.unwrap().is_zero());
+    assert!(budget
+        .acquire(CallClass::CommentWrite)
+        .await
+        .unwrap()
+        .is_zero());
 }
 
 // ---------------------------------------------------------------------------------------------
