@@ -10,6 +10,9 @@
 //!   costs a 409 and a fresh read, never a lost update; after a restart the memory is empty and
 //!   the log's last observation stands in.
 //! - Only for Sentinel, whose PUTs are etag-checked; other sources read first as before.
+//! - A comment write changes the incident's etag without telling it (Sentinel bumps the
+//!   incident): after one, the incident is marked stale and the next write reads first, unless a
+//!   listing was recorded since.
 //! - Bounded: at most [`CAPACITY`] records are kept in memory (all dropped when full; the log
 //!   still has every last observation).
 
@@ -24,18 +27,40 @@ use crate::ports::IncidentRecord;
 /// Records kept in memory at most.
 pub const CAPACITY: usize = 10_000;
 
+/// What this process knows of one incident.
+#[derive(Debug, Clone)]
+enum Known {
+    /// What Sentinel answered to our last write or read.
+    Record(IncidentRecord),
+    /// Changed by us without an answer (a comment), at this time (ms, this host's clock).
+    Stale { since_ms: i64 },
+}
+
 /// The answers of this process's own incident writes and reads, by incident.
 #[derive(Debug, Default)]
-pub struct KnownIncidents(RefCell<HashMap<(TenantId, IncidentKey), IncidentRecord>>);
+pub struct KnownIncidents(RefCell<HashMap<(TenantId, IncidentKey), Known>>);
 
 impl KnownIncidents {
     /// Remembers what Sentinel answered to a write or read of the incident.
     pub fn remember(&self, tenant: TenantId, incident: IncidentKey, record: &IncidentRecord) {
+        self.put(tenant, incident, Known::Record(record.clone()));
+    }
+
+    /// Marks the incident changed by us without knowing its new etag (a comment was written):
+    /// the next write reads first, unless a listing is recorded after now.
+    pub fn changed(&self, tenant: TenantId, incident: IncidentKey) {
+        let since_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        self.put(tenant, incident, Known::Stale { since_ms });
+    }
+
+    fn put(&self, tenant: TenantId, incident: IncidentKey, known: Known) {
         let mut map = self.0.borrow_mut();
         if map.len() >= CAPACITY && !map.contains_key(&(tenant, incident)) {
             map.clear();
         }
-        map.insert((tenant, incident), record.clone());
+        map.insert((tenant, incident), known);
     }
 
     /// Forgets the incident (after a 409: what we knew is stale).
@@ -54,29 +79,37 @@ impl KnownIncidents {
         let ours = self.0.borrow().get(&(tenant, incident)).cloned();
         let events = store.log().incident_events(tenant, incident)?;
         let listed = events.into_iter().rev().find_map(|e| match e.event {
-            Event::IncidentObserved(o) => Some(IncidentRecord {
-                name: o.name,
-                etag: o.etag,
-                number: o.incident_number,
-                title: o.title,
-                severity: o.severity,
-                status: o.status,
-                owner: o.owner,
-                created_ms: o.created_ms,
-                last_modified_ms: o.last_modified_ms,
-                url: o.incident_url,
-                labels: o.labels,
-                raw_json: o.raw_json,
-                ..IncidentRecord::default()
-            }),
+            Event::IncidentObserved(o) => Some((
+                e.recorded_at_ms,
+                IncidentRecord {
+                    name: o.name,
+                    etag: o.etag,
+                    number: o.incident_number,
+                    title: o.title,
+                    severity: o.severity,
+                    status: o.status,
+                    owner: o.owner,
+                    created_ms: o.created_ms,
+                    last_modified_ms: o.last_modified_ms,
+                    url: o.incident_url,
+                    labels: o.labels,
+                    raw_json: o.raw_json,
+                    ..IncidentRecord::default()
+                },
+            )),
             _ => None,
         });
         Ok(match (ours, listed) {
-            (Some(ours), Some(listed)) if listed.last_modified_ms > ours.last_modified_ms => {
+            (Some(Known::Stale { since_ms }), listed) => listed
+                .filter(|(recorded_ms, _)| *recorded_ms > since_ms)
+                .map(|(_, record)| record),
+            (Some(Known::Record(ours)), Some((_, listed)))
+                if listed.last_modified_ms > ours.last_modified_ms =>
+            {
                 Some(listed)
             }
-            (Some(ours), _) => Some(ours),
-            (None, listed) => listed,
+            (Some(Known::Record(ours)), _) => Some(ours),
+            (None, listed) => listed.map(|(_, record)| record),
         })
     }
 }

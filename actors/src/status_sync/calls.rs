@@ -50,6 +50,8 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
                 });
                 // After the acknowledges and closes people wait for, before tags.
                 let (result, attempts) = with_priority(WritePriority::Comment, write).await;
+                // Sentinel moved the incident's etag with the comment; we were not told it.
+                self.known.changed(self.tenant(), incident);
                 result
                     .map(|etag| EffectResult::CommentWritten { etag })
                     .map_err(|e| (e, attempts))
