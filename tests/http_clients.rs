@@ -522,6 +522,34 @@ async fn budget_admission_is_a_sliding_window() {
         .is_zero());
 }
 
+/// A connector's `[connector.sentinel_budget]` (through `SentinelSettings::budget`) becomes its
+/// subscription's budget; without one the context's default applies.
+#[tokio::test]
+async fn a_configured_sentinel_budget_is_the_subscriptions() {
+    let (sb, t) = start(SandboxOptions::for_tests());
+    let ctx = HttpContext::new(HttpSettings::for_tests()).unwrap();
+    let mut settings = sentinel_settings(&sb, &t);
+    settings.budget = Some(BudgetLimits {
+        incident_writes: 7,
+        comment_writes: 8,
+        reads: 9,
+        window: Duration::from_secs(60),
+    });
+    let _client = SentinelClient::new(&ctx, settings);
+    let snapshots = ctx.budget_snapshots();
+    let (_, lanes) = snapshots
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(&t.subscription_id))
+        .expect("the subscription's budget");
+    let limits: Vec<usize> = lanes.iter().map(|l| l.limit).collect();
+    assert_eq!(limits, [7, 8, 9]);
+    // Another subscription without one: the documented defaults.
+    let other = ctx.budget("00000000-0000-0000-0000-000000000001");
+    let limits: Vec<usize> = other.snapshot().iter().map(|l| l.limit).collect();
+    assert_eq!(limits, [75, 75, 100]);
+    sb.stop();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sentinel writes, comments, alerts, entities
 

@@ -63,6 +63,9 @@ pub struct SentinelSettings {
     pub api_version: String,
     /// Token scope.
     pub scope: String,
+    /// The subscription's rate budget when the configuration sets one
+    /// (`[connector.sentinel_budget]`); `None`: the `HttpContext`'s default.
+    pub budget: Option<super::BudgetLimits>,
 }
 
 impl SentinelSettings {
@@ -82,6 +85,7 @@ impl SentinelSettings {
             workspace_name: workspace_name.into(),
             api_version: DEFAULT_API_VERSION.into(),
             scope: ARM_SCOPE.into(),
+            budget: None,
         }
     }
 }
@@ -141,7 +145,7 @@ impl SentinelClient {
         SentinelClient {
             http: ctx.client().clone(),
             tokens: ctx.tokens(&settings.credentials),
-            budget: ctx.budget(&settings.subscription_id),
+            budget: ctx.budget_with(&settings.subscription_id, settings.budget.clone()),
             redactor: Redactor::new([settings.credentials.client_secret.expose()]),
             settings: Arc::new(settings),
             base,
