@@ -301,6 +301,8 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
                 .map(|e| Execution::incident(tenant, incident, Command::Request(e))),
         );
         let outcomes = self.store.execute_many(executions).await?;
+        // The hand-off: the write-back must be finished from the open intents alone.
+        store::crash::point("action.after_commit");
         let opened: Vec<(EffectId, Effect)> = outcomes[1..]
             .iter()
             .flat_map(|o| o.events())
