@@ -129,6 +129,10 @@ fn latency_and_requests() {
             "GET incidents (list, per poll)".to_string()
         } else if path.contains("/comments/") {
             format!("{} comment", request.method)
+        } else if path.ends_with("/comments") {
+            // StatusSync looking for analyst comments to mirror (an incident whose etag it has
+            // not looked at: a fresh page, and again after our tag moved the etag).
+            format!("{} comments (list)", request.method)
         } else if path.ends_with("/alerts") || path.ends_with("/entities") {
             format!("{} {}", request.method, path.rsplit('/').next().unwrap())
         } else if path.contains("/incidents/") {
