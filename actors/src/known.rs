@@ -31,7 +31,7 @@ pub const CAPACITY: usize = 10_000;
 #[derive(Debug, Clone)]
 enum Known {
     /// What Sentinel answered to our last write or read.
-    Record(IncidentRecord),
+    Record(Box<IncidentRecord>),
     /// Changed by us without an answer (a comment), at this time (ms, this host's clock).
     Stale { since_ms: i64 },
 }
@@ -43,7 +43,7 @@ pub struct KnownIncidents(RefCell<HashMap<(TenantId, IncidentKey), Known>>);
 impl KnownIncidents {
     /// Remembers what Sentinel answered to a write or read of the incident.
     pub fn remember(&self, tenant: TenantId, incident: IncidentKey, record: &IncidentRecord) {
-        self.put(tenant, incident, Known::Record(record.clone()));
+        self.put(tenant, incident, Known::Record(Box::new(record.clone())));
     }
 
     /// Marks the incident changed by us without knowing its new etag (a comment was written):
@@ -108,7 +108,7 @@ impl KnownIncidents {
             {
                 Some(listed)
             }
-            (Some(Known::Record(ours)), _) => Some(ours),
+            (Some(Known::Record(ours)), _) => Some(*ours),
             (None, listed) => listed.map(|(_, record)| record),
         })
     }
