@@ -1,6 +1,6 @@
-//! The Sentinel rate budget serves write-backs people wait for before comments before tags: a
-//! burst of tag writes never makes an acknowledge or a close wait behind it (issue #16: under a
-//! burst, acknowledges and closes waited up to 5 minutes behind tag PUTs).
+//! The Sentinel rate budget serves write-backs people wait for before comments before tags, and
+//! tags yield: they may spend only the first fifth of a window and never wait for a slot (issue
+//! #16: under a burst, acknowledges and closes waited up to 5 minutes behind tag PUTs).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -8,12 +8,12 @@ use std::time::Duration;
 use actors::ports::{with_priority, WritePriority};
 use sentinel_signl4::http::budget::{BudgetLimits, CallClass, SubscriptionBudget};
 
-fn budget(limit: u32) -> Arc<SubscriptionBudget> {
+fn budget(limit: u32, window: Duration) -> Arc<SubscriptionBudget> {
     Arc::new(SubscriptionBudget::new(BudgetLimits {
         incident_writes: limit,
         comment_writes: limit,
         reads: limit,
-        window: Duration::from_millis(200),
+        window,
     }))
 }
 
@@ -29,60 +29,82 @@ fn start(
         .map(|_| {
             let (budget, order) = (budget.clone(), order.clone());
             tokio::spawn(with_priority(priority, async move {
-                budget.acquire(CallClass::IncidentWrite).await;
+                budget.acquire(CallClass::IncidentWrite).await.unwrap();
                 order.lock().unwrap().push(label);
             }))
         })
         .collect()
 }
 
+/// Tries one background call: `true` when admitted, `false` when it was told to come back.
+async fn tag(budget: &SubscriptionBudget) -> bool {
+    with_priority(WritePriority::Background, async {
+        budget.acquire(CallClass::IncidentWrite).await.is_ok()
+    })
+    .await
+}
+
 #[tokio::test]
-async fn write_backs_overtake_a_burst_of_tags() {
-    let budget = budget(5);
+async fn tags_spend_a_fifth_of_the_window_and_never_wait() {
+    let budget = budget(10, Duration::from_secs(300));
+    // A burst of ten tags: two go through, eight are told to come back later, at once.
+    let mut admitted = 0;
+    for _ in 0..10 {
+        admitted += usize::from(tag(&budget).await);
+    }
+    assert_eq!(admitted, 2);
+    let deferred = with_priority(WritePriority::Background, async {
+        budget.acquire(CallClass::IncidentWrite).await
+    })
+    .await;
+    let retry_after = deferred.expect_err("a background call beyond its share is deferred");
+    assert!(retry_after > Duration::from_secs(200), "{retry_after:?}");
+    // The other eight slots of the window are the write-backs' and comments', at once.
+    for _ in 0..4 {
+        assert!(budget
+            .acquire(CallClass::IncidentWrite)
+            .await
+            .unwrap()
+            .is_zero());
+    }
+    for _ in 0..4 {
+        let waited = with_priority(WritePriority::Comment, async {
+            budget.acquire(CallClass::IncidentWrite).await
+        })
+        .await;
+        assert!(waited.unwrap().is_zero());
+    }
+    // Other lanes are independent: a tag's read still fits.
+    let read = with_priority(WritePriority::Background, async {
+        budget.acquire(CallClass::Read).await
+    })
+    .await;
+    assert!(read.is_ok());
+}
+
+#[tokio::test]
+async fn a_tag_is_not_admitted_once_write_backs_spent_its_fifth() {
+    let budget = budget(10, Duration::from_secs(300));
+    for _ in 0..2 {
+        budget.acquire(CallClass::IncidentWrite).await.unwrap();
+    }
+    assert!(!tag(&budget).await, "the window's first fifth is spent");
+}
+
+#[tokio::test]
+async fn waiting_write_backs_go_before_comments() {
+    let budget = budget(5, Duration::from_millis(200));
     let order = Arc::new(Mutex::new(Vec::new()));
-    let mut tasks = start(&budget, &order, WritePriority::Background, 'T', 10);
-    // The tags that fit are admitted at once; a fifth of the window stays free for write-backs.
-    while order.lock().unwrap().len() < 4 {
-        tokio::task::yield_now().await;
+    // Fill the window, then queue comments and write-backs behind it.
+    for _ in 0..5 {
+        budget.acquire(CallClass::IncidentWrite).await.unwrap();
     }
+    let mut tasks = start(&budget, &order, WritePriority::Comment, 'C', 3);
+    tokio::task::yield_now().await;
     tasks.extend(start(&budget, &order, WritePriority::Human, 'H', 3));
-    while !order.lock().unwrap().contains(&'H') {
-        tokio::task::yield_now().await;
-    }
-    tasks.extend(start(&budget, &order, WritePriority::Comment, 'C', 2));
     for task in tasks {
         task.await.unwrap();
     }
     let order: String = order.lock().unwrap().iter().collect();
-    assert!(order.starts_with("TTTT"), "{order}");
-    let rest = &order[4..];
-    let last_human = rest.rfind('H').unwrap();
-    let first_comment = rest.find('C').unwrap();
-    let last_comment = rest.rfind('C').unwrap();
-    let first_tag = rest.find('T').unwrap();
-    assert!(last_human < first_comment, "write-backs first: {order}");
-    assert!(
-        last_comment < first_tag,
-        "comments before the waiting tags: {order}"
-    );
-    assert_eq!(
-        order.matches('T').count(),
-        10,
-        "every tag went through: {order}"
-    );
-}
-
-#[tokio::test]
-async fn alone_each_priority_uses_its_share_of_the_window() {
-    let budget = budget(5);
-    let order = Arc::new(Mutex::new(Vec::new()));
-    // Without any scope a call is a write-back: the whole window.
-    for _ in 0..5 {
-        assert!(budget.acquire(CallClass::Read).await.is_zero());
-    }
-    let tags = start(&budget, &order, WritePriority::Background, 'T', 4);
-    for task in tags {
-        task.await.unwrap();
-    }
-    assert_eq!(order.lock().unwrap().len(), 4);
+    assert_eq!(order, "HHHCCC", "write-backs first: {order}");
 }

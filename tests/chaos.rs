@@ -29,14 +29,26 @@ fn options(api_key: bool, kills: u32, seed: u64) -> (ChaosOptions, tempfile::Tem
 
 #[test]
 fn with_an_api_key_kills_at_every_crash_point_lose_and_duplicate_nothing() {
-    // Every other kill arms the next crash point (each of the 7 twice); whether it is reached
+    // Every other kill arms the next crash point (each of them twice); whether it is reached
     // depends on timing, so only "some" is asserted and the report lists which.
-    let (options, _dir) = options(true, 28, 11);
+    let points = store::crash::POINTS.len() as u32;
+    let (options, _dir) = options(true, 4 * points, 11);
     let report = chaos::run(&options).unwrap();
     println!("{}", report.line());
-    assert_eq!(report.kills, 28);
+    assert_eq!(report.kills, 4 * points);
     assert!(report.crash_point_kills > 0, "no crash point was reached");
     println!("crash points reached: {:?}", report.points_reached);
+    println!("crash points not reached: {:?}", report.points_missed());
+    // The summary says how many of all the crash points were reached.
+    let reached = report.points_reached.len();
+    assert!(
+        report
+            .line()
+            .ends_with(&format!(" points={reached}/{points}")),
+        "{}",
+        report.line()
+    );
+    assert_eq!(reached + report.points_missed().len(), points as usize);
     assert_eq!(report.incidents, 12);
     assert!(
         report.is_clean(),

@@ -1090,3 +1090,89 @@ fn the_signl4_cl_section_is_read_with_defaults_and_checked_with_positions() {
     .unwrap();
     assert!(!c.connectors[0].signl4_cl.as_ref().unwrap().enabled);
 }
+
+/// `[connector.sentinel_budget]`: absent means the documented planning numbers (the same as the
+/// HTTP layer's default), any key may be set alone, and a mistake names the key and connector.
+#[test]
+fn sentinel_budgets_are_set_per_connector_with_documented_defaults() {
+    use sentinel_signl4::config::SentinelBudget;
+    use sentinel_signl4::http::BudgetLimits;
+    // Absent: the defaults, which are the HTTP layer's documented limits.
+    let c = parse(&with_connector_keys("")).unwrap();
+    assert_eq!(c.connectors[0].sentinel_budget, None);
+    let defaults = SentinelBudget::default();
+    let http = BudgetLimits::default();
+    assert_eq!(
+        (
+            defaults.incident_writes,
+            defaults.comment_writes,
+            defaults.reads,
+            defaults.window
+        ),
+        (
+            http.incident_writes,
+            http.comment_writes,
+            http.reads,
+            http.window
+        )
+    );
+    // Set: each key alone keeps the others' defaults.
+    let c = parse(&with_connector_keys(
+        "\n[connector.sentinel_budget]\nincident_writes = 150\nwindow = \"1m\"",
+    ))
+    .unwrap();
+    assert_eq!(
+        c.connectors[0].sentinel_budget,
+        Some(SentinelBudget {
+            incident_writes: 150,
+            comment_writes: 75,
+            reads: 100,
+            window: Duration::from_secs(60),
+        })
+    );
+    // Mistakes, all at once, each naming its key and the connector.
+    let e = parse_err(&with_connector_keys(
+        "\n[connector.sentinel_budget]\nincident_writes = 0\ncomment_writes = \"75\"\n\
+         reads = 2000000\nwindow = \"0s\"\nrate = 3",
+    ));
+    let at = |key: &str| e.at(&format!("connector[0].sentinel_budget.{key}"));
+    assert_eq!(at("incident_writes")[0].kind, ErrorKind::Invalid, "{e}");
+    assert!(
+        at("incident_writes")[0]
+            .message
+            .contains("connector \"base\": out of range; expected an integer from 1 to 1000000"),
+        "{e}"
+    );
+    assert_eq!(at("comment_writes")[0].kind, ErrorKind::WrongType, "{e}");
+    assert!(at("reads")[0].message.contains("connector \"base\""), "{e}");
+    assert!(
+        at("window")[0]
+            .message
+            .contains("expected a window from \"1s\" to \"1h\""),
+        "{e}"
+    );
+    assert!(!at("rate").is_empty(), "an unknown key is reported: {e}");
+    // Two connectors of one subscription share its budget, so they must agree on it.
+    let second = BASE
+        .replace("name = \"base\"", "name = \"second\"")
+        .replace("ws-base", "ws-second");
+    let text = format!(
+        "{}\n[connector.sentinel_budget]\nreads = 50\n{BASE_SIGNL4}{second}{BASE_SIGNL4}",
+        BASE
+    );
+    let e = parse_err(&text);
+    let conflict = &e.at("connector[1].sentinel_budget")[0];
+    assert_eq!(conflict.kind, ErrorKind::Conflict, "{e}");
+    assert!(
+        conflict.message.contains(
+            "connector \"second\" sets a different sentinel_budget than connector \"base\""
+        ),
+        "{e}"
+    );
+    // The same budget written in both is fine.
+    let text = format!(
+        "{BASE}\n[connector.sentinel_budget]\nreads = 50\n{BASE_SIGNL4}{second}\n\
+         [connector.sentinel_budget]\nreads = 50\n{BASE_SIGNL4}"
+    );
+    assert!(parse(&text).is_ok());
+}

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::enricher::{EnrichContext, Enricher};
 use crate::forwarder::{ForwardContext, Forwarder};
+use crate::known::KnownIncidents;
 use crate::messages::{Enrich, InFlight, PollNow};
 use crate::poller::{needs_page, PollContext, Poller};
 use crate::ports::{LogAnalyticsApi, SentinelApi, Signl4Api};
@@ -91,6 +92,8 @@ where
         ))
         .await?;
     let settings = Rc::new(settings);
+    // Shared by the two writers of an incident (tags; acknowledges and closes).
+    let known = Rc::new(KnownIncidents::default());
     let status_sync = StatusSync::new(SyncContext {
         settings: settings.clone(),
         store: store.clone(),
@@ -98,6 +101,7 @@ where
         signl4: services.signl4.clone(),
         busy: Claims::default(),
         parking: Default::default(),
+        known: known.clone(),
         by_external_id: RefCell::new(HashMap::new()),
         polls: PollState::default(),
     })
@@ -109,6 +113,7 @@ where
         signl4: services.signl4,
         busy: Claims::default(),
         parking: Default::default(),
+        known,
     })
     .start();
     let enricher = Enricher::new(EnrichContext {

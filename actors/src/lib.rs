@@ -12,6 +12,7 @@ pub mod connector;
 pub mod enricher;
 pub mod forwarder;
 pub mod health;
+pub mod known;
 pub mod messages;
 pub mod observation;
 pub mod parking;

@@ -146,6 +146,12 @@ pub fn settle(
             }
             Settled::Outcome(Command::Succeed { effect_id, result })
         }
+        Err((ApiError::Deferred { retry_after }, _)) => {
+            // Nothing was sent (background work yielding the budget): not ambiguous, and not
+            // worth a warning on every reconcile.
+            tracing::debug!(%effect_id, ?retry_after, "{what} deferred by the rate budget");
+            Settled::Open
+        }
         Err((error, attempts)) => match error.disposition() {
             Disposition::Fail => {
                 parking.clear(effect_id);

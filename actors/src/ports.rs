@@ -36,6 +36,11 @@ pub enum ApiError {
         retry_after: Duration,
         message: String,
     },
+    /// Not sent: the connector's own rate budget keeps its room for more urgent calls and
+    /// background work (a tag) yields instead of waiting. Nothing reached the service; the
+    /// intent stays open and is tried again by a later reconcile, never in place.
+    #[error("deferred by the rate budget for {retry_after:?} (nothing sent)")]
+    Deferred { retry_after: Duration },
     /// 5xx, timeout, connection reset, an HTML error page or a body that does not parse.
     #[error("transient failure: {0}")]
     Transient(String),
@@ -60,6 +65,7 @@ impl ApiError {
             self,
             ApiError::Throttled { .. }
                 | ApiError::Unavailable { .. }
+                | ApiError::Deferred { .. }
                 | ApiError::Transient(_)
                 | ApiError::Conflict
         )

@@ -2,7 +2,8 @@
 //!
 //! Invariants: only [`ApiError::is_retryable`] errors are retried, and never a `Conflict` (a
 //! 409 answers a stale etag: only a fresh read can help, so the caller reads again at once and
-//! sends one PUT per etag); a `Throttled` error waits at least the server's `Retry-After` (429,
+//! sends one PUT per etag) nor a `Deferred` (background work yielding the rate budget leaves its
+//! intent open for a later reconcile); a `Throttled` error waits at least the server's `Retry-After` (429,
 //! and 503 with one); other waits grow exponentially with full jitter (so many
 //! connectors that failed together do not retry together); attempts and total time are bounded,
 //! after which the last error is returned and the caller decides (an open intent stays open
@@ -93,7 +94,9 @@ where
             Err(error) => {
                 // A 409 is never repeated in place: the same PUT carries the same stale etag;
                 // the caller reads again at once and writes once per etag.
-                let conflict = matches!(error, ApiError::Conflict);
+                // A deferral is our own budget saying "not now" to background work: waiting in
+                // place is exactly what it must not do.
+                let conflict = matches!(error, ApiError::Conflict | ApiError::Deferred { .. });
                 if !error.is_retryable()
                     || conflict
                     || !again(&error)

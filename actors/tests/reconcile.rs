@@ -233,6 +233,7 @@ async fn forwarder_reconcile_passes_do_not_overlap() {
         signl4: Rc::new(BlockingSignl4(gate.clone())),
         busy: Claims::default(),
         parking: Default::default(),
+        known: Default::default(),
     })
     .start();
     drive(&forwarder, &gate, &store).await;
@@ -263,6 +264,7 @@ async fn status_sync_reconcile_passes_do_not_overlap() {
         signl4: Rc::new(FakeSignl4::default()),
         busy: Claims::default(),
         parking: Default::default(),
+        known: Default::default(),
         by_external_id: RefCell::new(HashMap::new()),
         polls: PollState::default(),
     })

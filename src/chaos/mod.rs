@@ -69,16 +69,28 @@ pub struct ChaosReport {
 }
 
 impl ChaosReport {
-    /// The one summary line of the issue.
+    /// The one summary line of the issue; `points=R/T` is how many of the crash points
+    /// ([`store::crash::POINTS`]) a kill reached, of all of them.
     pub fn line(&self) -> String {
         format!(
-            "chaos: kills={} incidents={} duplicates={} lost={} known_at_least_once={}",
+            "chaos: kills={} incidents={} duplicates={} lost={} known_at_least_once={} points={}/{}",
             self.kills,
             self.incidents,
             self.findings.duplicates,
             self.findings.lost,
-            self.findings.known_at_least_once
+            self.findings.known_at_least_once,
+            self.points_reached.len(),
+            store::crash::POINTS.len()
         )
+    }
+
+    /// The crash points no kill reached, to say which hand-offs a run did not prove.
+    pub fn points_missed(&self) -> Vec<&'static str> {
+        store::crash::POINTS
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| !self.points_reached.contains_key(name))
+            .collect()
     }
 
     /// True when nothing was lost or duplicated and every other check held.

@@ -183,6 +183,7 @@ const KEY_NAMES: &[&str] = &[
     "poll_status", "signl4_cl", "client_secret_expires",
     "heartbeat_url", "heartbeat_url_env", "heartbeat_url_file", "heartbeat_interval",
     "stall_limit", "abort_after", "enabled", "endpoint", "dcr_immutable_id", "stream", "interval",
+    "sentinel_budget", "incident_writes", "comment_writes", "reads", "window",
 ];
 
 /// The key written at the start of the line holding `offset` (`key = ...`), to name it in a
@@ -502,6 +503,7 @@ fn read_connector(ctx: &mut Ctx, t: &mut TableReader) -> Option<ConnectorConfig>
     };
     let endpoints = read_endpoints(ctx, t);
     let signl4_cl = super::signl4_cl::read(ctx, t);
+    let sentinel_budget = super::budget::read(ctx, t, name.as_deref());
     let webhook_token = optional_secret(
         ctx,
         t,
@@ -578,6 +580,7 @@ fn read_connector(ctx: &mut Ctx, t: &mut TableReader) -> Option<ConnectorConfig>
         signl4_cl: signl4_cl?,
         client_secret_expires,
         heartbeat: heartbeat?,
+        sentinel_budget: sentinel_budget?,
     })
 }
 
@@ -1007,6 +1010,35 @@ fn check_unique(
             )),
             None => {
                 workspaces.insert(ws, *i);
+            }
+        }
+    }
+    // One subscription, one budget (`http::budget` is per subscription): its connectors must
+    // agree on it, a table not written counting as the defaults.
+    let mut budgets: HashMap<Uuid, (&ConnectorConfig, usize)> = HashMap::new();
+    for (c, span, i) in connectors {
+        if c.read_source != ReadSource::Sentinel {
+            continue; // Graph sources draw from the Graph budget
+        }
+        match budgets.get(&c.subscription_id) {
+            Some((first, at)) => {
+                let effective = |c: &ConnectorConfig| c.sentinel_budget.clone().unwrap_or_default();
+                if effective(first) != effective(c) {
+                    ctx.error(
+                        Some(span),
+                        &format!("connector[{i}].sentinel_budget"),
+                        ErrorKind::Conflict,
+                        format!(
+                            "connector {:?} sets a different sentinel_budget than connector {:?} \
+                             (connector[{at}]) for the same subscription {}; a subscription has \
+                             one budget: write the same [connector.sentinel_budget] in both",
+                            c.name, first.name, c.subscription_id
+                        ),
+                    );
+                }
+            }
+            None => {
+                budgets.insert(c.subscription_id, (c, *i));
             }
         }
     }

@@ -103,6 +103,7 @@
 //! error, each with file, line, column, key path and what is expected, and none quoting a
 //! secret.
 
+mod budget;
 mod duration;
 mod endpoints;
 mod enums;
@@ -115,6 +116,7 @@ mod settings;
 mod signl4_cl;
 mod validate;
 
+pub use budget::SentinelBudget;
 pub use duration::{format as format_duration, parse as parse_duration};
 pub use endpoints::{
     base_str, cloud_defaults, join, token_scope, Audience, Endpoints, SENTINEL_API_VERSIONS,

@@ -141,6 +141,9 @@ pub struct ConnectorConfig {
     pub client_secret_expires: Option<chrono::NaiveDate>,
     /// `heartbeat_url` and `heartbeat_interval`; `None` without a URL.
     pub heartbeat: Option<Heartbeat>,
+    /// `[connector.sentinel_budget]`: the subscription's Sentinel rate budget; `None` when not
+    /// written (the process default: the planning numbers, see [`super::SentinelBudget`]).
+    pub sentinel_budget: Option<super::SentinelBudget>,
 }
 
 /// What an acknowledgement in SIGNL4 does to the Sentinel incident.

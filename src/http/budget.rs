@@ -13,13 +13,19 @@
 //!
 //! Priority: callers are served by the calling task's `WritePriority` (write-backs people wait
 //! for, then comments, then background work such as tags): a call is not admitted while a more
-//! urgent one waits, and background calls leave a fifth of the window free, so a burst of tags
-//! can never make an acknowledge wait minutes. A waiting caller sleeps until its slot frees; no
-//! one spins.
+//! urgent one waits. Background work yields: it is admitted only while less than a fifth of the
+//! window is spent (the other four fifths are a reserve only people's write-backs and comments
+//! may spend), and it never waits: [`SubscriptionBudget::acquire`] answers it with the instant to
+//! look again, and the caller leaves its intent open for the next reconcile. Why: in a burst of
+//! 3 x 30 incidents the tags written right after the pages took the window's incident writes
+//! (and waited tags were sent after the acknowledge had already carried the label), so
+//! acknowledges and closes waited five minutes; a tag left pending folds into the acknowledge
+//! instead (see `status_sync`). A waiting caller sleeps until its slot frees; no one spins.
 //!
 //! Invariants: any `window` contains at most `limit` admissions of a class; a call is never
-//! admitted while a more urgent one of its class waits; waiting is async (tokio timer); a
-//! cancelled waiter stops counting as waiting.
+//! admitted while a more urgent one of its class waits; background calls never hold more than a
+//! fifth of a window and never wait; waiting is async (tokio timer); a cancelled waiter stops
+//! counting as waiting.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -109,11 +115,12 @@ impl Lane {
         }
     }
 
-    /// Slots kept free for more urgent calls: background work (tags) leaves a fifth of the
-    /// window to the write-backs people wait for.
+    /// Slots kept free for more urgent calls: background work (tags) may only spend the first
+    /// fifth of the window (at least one slot), the rest is reserved for the write-backs people
+    /// wait for and their comments.
     fn reserve(&self, priority: WritePriority) -> usize {
         match priority {
-            WritePriority::Background if self.limit >= 5 => self.limit / 5,
+            WritePriority::Background => self.limit - (self.limit / 5).max(1),
             _ => 0,
         }
     }
@@ -229,7 +236,9 @@ impl SubscriptionBudget {
 
     /// Waits until a call of `class` fits the budget, then counts it, serving more urgent
     /// callers first (the calling task's [`WritePriority`]). Returns how long it waited.
-    pub async fn acquire(&self, class: CallClass) -> Duration {
+    /// Background callers never wait: `Err` is how long until their share may have room (the
+    /// call is not counted and must not be sent).
+    pub async fn acquire(&self, class: CallClass) -> Result<Duration, Duration> {
         let priority = current_priority();
         let lane = match class {
             CallClass::IncidentWrite => 0,
@@ -244,6 +253,9 @@ impl SubscriptionBudget {
                 let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
                 match lanes[lane].try_admit(priority, now, self.window) {
                     Ok(()) => None,
+                    Err(at) if matches!(priority, WritePriority::Background) => {
+                        return Err(at.saturating_duration_since(now));
+                    }
                     Err(at) => {
                         if waiting.is_none() {
                             let humans_waiting = lanes[lane].waiting[WritePriority::Human as usize];
@@ -274,7 +286,7 @@ impl SubscriptionBudget {
                     self.waited_ms[lane].fetch_add(waited.as_millis() as u64, Ordering::Relaxed);
                 }
                 drop(waiting); // after the lock above is released
-                return waited;
+                return Ok(waited);
             };
             if waiting.is_none() {
                 waiting = Some(Waiting {

@@ -337,11 +337,23 @@ impl HttpContext {
     /// The rate budget of `subscription` (created with the context's limits on first use); keys
     /// `graph/{tenant}` are [`graph_budget`](Self::graph_budget)'s.
     pub fn budget(&self, subscription: &str) -> Arc<SubscriptionBudget> {
+        self.budget_with(subscription, None)
+    }
+
+    /// The rate budget of `subscription`, created on first use with `limits` (a connector's
+    /// `[connector.sentinel_budget]`) or else the context's. Connectors of one subscription
+    /// agree on their limits (checked when the configuration loads), so the first one wins.
+    pub fn budget_with(
+        &self,
+        subscription: &str,
+        limits: Option<BudgetLimits>,
+    ) -> Arc<SubscriptionBudget> {
         let key = subscription.to_ascii_lowercase();
         lock(&self.inner.budgets)
             .entry(key)
             .or_insert_with(|| {
-                Arc::new(SubscriptionBudget::new(self.inner.settings.budget.clone()))
+                let limits = limits.unwrap_or_else(|| self.inner.settings.budget.clone());
+                Arc::new(SubscriptionBudget::new(limits))
             })
             .clone()
     }

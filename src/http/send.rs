@@ -198,7 +198,11 @@ where
     let mut refreshed = false;
     loop {
         if let Some((b, class)) = budget {
-            b.acquire(class).await;
+            // Background work that the budget has no room for is not sent at all (see
+            // `budget`): the caller's intent stays open for a later try.
+            if let Err(retry_after) = b.acquire(class).await {
+                return Err(ApiError::Deferred { retry_after });
+            }
         }
         let redactor = redactor.clone().with(token.secret());
         let x = send(build(&token), call, &redactor).await?;

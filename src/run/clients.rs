@@ -14,7 +14,7 @@ use crate::http::logs_ingestion::{LogsIngestionClient, LogsIngestionSettings};
 use crate::http::sentinel::{SentinelClient, SentinelSettings};
 use crate::http::signl4::{Signl4Client, Signl4Settings};
 use crate::http::token::AzureCredentials;
-use crate::http::{HttpContext, Secret};
+use crate::http::{BudgetLimits, HttpContext, Secret};
 
 use super::wiring::{signl4_target, WiringError};
 
@@ -54,6 +54,12 @@ pub(crate) fn incident_client(
                 .api_version
                 .clone_from(&c.endpoints.sentinel_api_version);
             sentinel.scope = c.token_scope(Audience::Arm).to_string();
+            sentinel.budget = c.sentinel_budget.as_ref().map(|b| BudgetLimits {
+                incident_writes: b.incident_writes,
+                comment_writes: b.comment_writes,
+                reads: b.reads,
+                window: b.window,
+            });
             IncidentClient::Sentinel(SentinelClient::new(http, sentinel))
         }
         ReadSource::Graph => IncidentClient::Graph(GraphClient::new(http, graph())),

@@ -45,6 +45,14 @@ pub const POINTS: &[(&str, &str)] = &[
         "reconcile.open_intent",
         "restart reconciliation is about to check one open intent",
     ),
+    (
+        "observation.after_commit",
+        "a listing page's observations and the intents they imply are durable, nothing handed on",
+    ),
+    (
+        "action.after_commit",
+        "a SIGNL4 action and its write-back's intents are durable, the write-back not started",
+    ),
 ];
 
 /// Reads `FAILPOINTS` once; call at the start of `main`. Does nothing without the feature.

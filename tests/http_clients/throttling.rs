@@ -9,6 +9,7 @@ use sandbox::control::TenantSpec;
 use sandbox::{FaultKind, Sandbox, SandboxOptions, Service};
 use sentinel_signl4::http::budget::{BudgetLimits, CallClass, SubscriptionBudget};
 use sentinel_signl4::http::classify;
+use sentinel_signl4::http::sentinel::SentinelClient;
 use sentinel_signl4::http::{HttpContext, HttpSettings};
 use serde_json::json;
 use uuid::Uuid;
@@ -211,12 +212,44 @@ async fn budget_admission_is_a_sliding_window() {
     });
     let mut waits = Vec::new();
     for _ in 0..5 {
-        waits.push(budget.acquire(CallClass::IncidentWrite).await);
+        waits.push(budget.acquire(CallClass::IncidentWrite).await.unwrap());
     }
     // Two free, then each pair one window later.
     assert!(waits[0].is_zero() && waits[1].is_zero());
     assert!(waits[2] > Duration::from_millis(200), "{waits:?}");
     // Other classes are independent.
-    assert!(budget.acquire(CallClass::Read).await.is_zero());
-    assert!(budget.acquire(CallClass::CommentWrite).await.is_zero());
+    assert!(budget.acquire(CallClass::Read).await.unwrap().is_zero());
+    assert!(budget
+        .acquire(CallClass::CommentWrite)
+        .await
+        .unwrap()
+        .is_zero());
+}
+
+/// A connector's `[connector.sentinel_budget]` (through `SentinelSettings::budget`) becomes its
+/// subscription's budget; without one the context's default applies.
+#[tokio::test]
+async fn a_configured_sentinel_budget_is_the_subscriptions() {
+    let (sb, t) = start(SandboxOptions::for_tests());
+    let ctx = HttpContext::new(HttpSettings::for_tests()).unwrap();
+    let mut settings = sentinel_settings(&sb, &t);
+    settings.budget = Some(BudgetLimits {
+        incident_writes: 7,
+        comment_writes: 8,
+        reads: 9,
+        window: Duration::from_secs(60),
+    });
+    let _client = SentinelClient::new(&ctx, settings);
+    let snapshots = ctx.budget_snapshots();
+    let (_, lanes) = snapshots
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(&t.subscription_id))
+        .expect("the subscription's budget");
+    let limits: Vec<usize> = lanes.iter().map(|l| l.limit).collect();
+    assert_eq!(limits, [7, 8, 9]);
+    // Another subscription without one: the documented defaults.
+    let other = ctx.budget("00000000-0000-0000-0000-000000000001");
+    let limits: Vec<usize> = other.snapshot().iter().map(|l| l.limit).collect();
+    assert_eq!(limits, [75, 75, 100]);
+    sb.stop();
 }

@@ -17,7 +17,13 @@
 //!   the same commit.
 //! - Tagging is read, modify, PUT with the etag, read again at once on 409 (one PUT per etag),
 //!   and sends back every field it read, so nothing set by someone else is dropped. The first
-//!   attempt uses the incident as the Poller last recorded it, which saves a read per incident.
+//!   attempt uses the freshest state known without a read (`known`: the Poller's last listing
+//!   or our own last write's answer), which saves a read per incident.
+//! - Tags yield: they are background work in the Sentinel budget, which admits them only in the
+//!   first fifth of its window and never makes them wait (`ApiError::Deferred`: nothing sent,
+//!   the intent stays open). A tag left pending is carried by the next acknowledge or close
+//!   write and recorded done with that write's outcome (StatusSync), so most tags of a burst
+//!   cost no write of their own.
 //! - Outcomes follow `parking::settle`: a final answer fails the effect; a refusal an operator
 //!   can fix (401, 403, no token, an unknown team secret) parks it, open, retried with a
 //!   capped backoff; passing trouble leaves it open for the next reconcile.
@@ -39,6 +45,7 @@ use store::{
 use uuid::Uuid;
 
 use crate::enricher::search_lines;
+use crate::known::KnownIncidents;
 use crate::observation::with_label;
 use crate::parking::{log_parked, settle, Parking, Settled};
 use crate::poller::needs_page;
@@ -71,6 +78,8 @@ pub struct ForwardContext<S, G> {
     pub busy: Claims,
     /// Effects waiting for an operator, and when to try each again.
     pub parking: Parking,
+    /// What our own writes and reads of incidents answered (shared with StatusSync).
+    pub known: Rc<KnownIncidents>,
 }
 
 impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Forwarder<S, G> {
@@ -395,14 +404,24 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
     ) -> Result<(), StoreError> {
         let backoff = self.settings.backoff;
         let mut conflicts = 0;
-        // First try with the incident as last listed (its etag is usually still current), which
+        // First try with the freshest state known (its etag is usually still current), which
         // saves a read per incident; read it fresh only after a 409.
-        let mut listed = self.last_listed(tenant, incident)?;
+        let mut listed = if self.settings.source == store::events::Source::Sentinel {
+            self.known.freshest(&self.store, tenant, incident)?
+        } else {
+            self.last_listed(tenant, incident)?
+        };
         store::crash::point("effect.after_intent");
         let outcome: Result<EffectResult, (ApiError, u32)> = loop {
             let (read, attempts) = match listed.take() {
                 Some(record) => (Ok(record), 0),
-                None => retry(backoff, || self.sentinel.get_incident(name)).await,
+                None => {
+                    let read = retry(backoff, || self.sentinel.get_incident(name)).await;
+                    if let Ok(record) = &read.0 {
+                        self.known.remember(tenant, incident, record);
+                    }
+                    read
+                }
             };
             let record = match read {
                 Ok(record) => record,
@@ -418,8 +437,15 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
                 Err(reason) => break Err((ApiError::Transient(reason), attempts)),
             };
             match self.sentinel.put_incident(name, &body, effect_id.0).await {
-                Ok(written) => break Ok(EffectResult::IncidentWritten { etag: written.etag }),
-                Err(ApiError::Conflict) if conflicts < MAX_CONFLICTS => conflicts += 1,
+                Ok(written) => {
+                    self.known.remember(tenant, incident, &written);
+                    break Ok(EffectResult::IncidentWritten { etag: written.etag });
+                }
+                Err(ApiError::Conflict) if conflicts < MAX_CONFLICTS => {
+                    self.known.forget(tenant, incident);
+                    conflicts += 1;
+                }
+                Err(error @ ApiError::Deferred { .. }) => break Err((error, 0)),
                 Err(error) if error.is_retryable() => {
                     let (again, attempts) = retry(backoff, || {
                         self.sentinel.put_incident(name, &body, effect_id.0)
@@ -427,9 +453,13 @@ impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
                     .await;
                     match again {
                         Ok(written) => {
-                            break Ok(EffectResult::IncidentWritten { etag: written.etag })
+                            self.known.remember(tenant, incident, &written);
+                            break Ok(EffectResult::IncidentWritten { etag: written.etag });
                         }
-                        Err(ApiError::Conflict) if conflicts < MAX_CONFLICTS => conflicts += 1,
+                        Err(ApiError::Conflict) if conflicts < MAX_CONFLICTS => {
+                            self.known.forget(tenant, incident);
+                            conflicts += 1;
+                        }
                         Err(error) => break Err((error, attempts)),
                     }
                 }

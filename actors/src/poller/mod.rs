@@ -221,6 +221,8 @@ pub async fn poll_once<S: SentinelApi>(
             }));
         }
         let mut outcomes = context.store.execute_many(executions).await?;
+        // The hand-off: what follows (paging, syncing) must be found again from the state.
+        store::crash::point("observation.after_commit");
         let outcomes: Vec<ExecuteOutcome> = observation_at
             .iter()
             .map(|at| std::mem::replace(&mut outcomes[*at], ExecuteOutcome::Unchanged))

@@ -37,7 +37,8 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
             .unwrap_or_default();
         match effect {
             Effect::AcknowledgeIncident { .. } | Effect::CloseIncident { .. } => {
-                self.write_incident(&name, effect_id, effect).await
+                self.write_incident(incident, &name, effect_id, effect)
+                    .await
             }
             Effect::WriteComment {
                 comment_id,
@@ -49,6 +50,8 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
                 });
                 // After the acknowledges and closes people wait for, before tags.
                 let (result, attempts) = with_priority(WritePriority::Comment, write).await;
+                // Sentinel moved the incident's etag with the comment; we were not told it.
+                self.known.changed(self.tenant(), incident);
                 result
                     .map(|etag| EffectResult::CommentWritten { etag })
                     .map_err(|e| (e, attempts))
@@ -104,18 +107,39 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
             .map_err(|e| (e, attempts))
     }
 
-    /// Read, stop if already done, modify, PUT with the etag; again on 409.
+    /// Start from the freshest state known (Sentinel) or a read, stop if already done, modify,
+    /// PUT with the etag; read again at once on 409.
     async fn write_incident(
         &self,
+        incident: IncidentKey,
         name: &str,
         effect_id: EffectId,
         effect: &Effect,
     ) -> Result<EffectResult, (ApiError, u32)> {
         let backoff = self.settings.backoff;
+        let tenant = self.tenant();
         let mut conflicts = 0;
+        // What we know without a read: only for Sentinel, whose PUTs are etag-checked (a stale
+        // record costs a 409 and a read). A log read error just means a read.
+        let mut known = if self.settings.source == store::events::Source::Sentinel {
+            self.known
+                .freshest(&self.store, tenant, incident)
+                .ok()
+                .flatten()
+        } else {
+            None
+        };
         loop {
-            let (read, attempts) = retry(backoff, || self.sentinel.get_incident(name)).await;
-            let record = read.map_err(|e| (e, attempts))?;
+            let record = match known.take() {
+                Some(record) => record,
+                None => {
+                    let (read, attempts) =
+                        retry(backoff, || self.sentinel.get_incident(name)).await;
+                    let record = read.map_err(|e| (e, attempts))?;
+                    self.known.remember(tenant, incident, &record);
+                    record
+                }
+            };
             let Some(mut body) = change(&record, effect).map_err(|e| (e, 1))? else {
                 return Ok(EffectResult::AlreadyDone {
                     detail: format!("incident already {}", record.status),
@@ -125,8 +149,14 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
             // under the Sentinel budget (the run records the tag as done with this outcome).
             fold_label(&mut body, &record, &self.settings.tag);
             match self.sentinel.put_incident(name, &body, effect_id.0).await {
-                Ok(written) => return Ok(EffectResult::IncidentWritten { etag: written.etag }),
-                Err(ApiError::Conflict) if conflicts < MAX_CONFLICTS => conflicts += 1,
+                Ok(written) => {
+                    self.known.remember(tenant, incident, &written);
+                    return Ok(EffectResult::IncidentWritten { etag: written.etag });
+                }
+                Err(ApiError::Conflict) if conflicts < MAX_CONFLICTS => {
+                    self.known.forget(tenant, incident);
+                    conflicts += 1;
+                }
                 Err(error) if error.is_retryable() && conflicts < MAX_CONFLICTS => {
                     conflicts += 1;
                     tokio::time::sleep(backoff.wait(conflicts, &error)).await;

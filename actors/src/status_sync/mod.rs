@@ -21,9 +21,15 @@
 //! - Comment ids are uuid v5 of tenant, incident and what the write-back answers
 //!   ([`write_back_cause`]: the round and user of an acknowledge, the round of a close, the id of
 //!   an annotation), so a retry, a second delivery or a second Signl of the same round rewrites
-//!   the same comment; incident writes read first and stop when the incident is already in the target
-//!   state (so a restart between a PUT and its outcome reads instead of writing again), then PUT
-//!   the full resource with its etag, again on 409.
+//!   the same comment; incident writes start from the freshest state known (`known`: the last
+//!   listing or our own last write's answer; a GET for sources without etag-checked PUTs) and stop
+//!   when the incident is already in the target state, then PUT the full resource with its etag,
+//!   reading again at once on 409 (so a restart between a PUT and its outcome costs a 409 and a
+//!   read, never a second change).
+//! - A tag still pending folds into an acknowledge or close write: the PUT carries the label,
+//!   and the tag's intent is recorded done in the same commit as that write's outcome, only when
+//!   the write succeeded (a crash before that commit leaves both open; the label is then found
+//!   present by whichever write comes next, so it is never written twice nor lost).
 //! - No loops, by provenance recorded in the log: a SIGNL4 change without a user, an acknowledge
 //!   or close of a Signl we acknowledged or resolved ourselves, and an annotation we added (by
 //!   its id, or its text while ours is in flight) are recorded but never written back; a
@@ -50,6 +56,7 @@ use store::keys::{inbox, InboxSource};
 use store::writer::Execution;
 use store::{Command, EffectId, ExecuteOutcome, IncidentKey, Store, StoreError, TenantId};
 
+use crate::known::KnownIncidents;
 use crate::messages::Recorded;
 use crate::parking::{log_parked, settle, Parking, Settled};
 use crate::ports::{SentinelApi, Signl4Api};
@@ -76,6 +83,8 @@ pub struct SyncContext<S, G> {
     pub busy: Claims,
     /// Effects waiting for an operator, and when to try each again.
     pub parking: Parking,
+    /// What our own writes and reads of incidents answered (shared with the Forwarder).
+    pub known: Rc<KnownIncidents>,
     /// ExternalID -> incident, rebuilt from the projection when an id is not found.
     pub by_external_id: RefCell<HashMap<String, IncidentKey>>,
     /// Bookkeeping of the Sentinel and REST pollers of this StatusSync (memory only: after a
@@ -292,6 +301,8 @@ impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
                 .map(|e| Execution::incident(tenant, incident, Command::Request(e))),
         );
         let outcomes = self.store.execute_many(executions).await?;
+        // The hand-off: the write-back must be finished from the open intents alone.
+        store::crash::point("action.after_commit");
         let opened: Vec<(EffectId, Effect)> = outcomes[1..]
             .iter()
             .flat_map(|o| o.events())

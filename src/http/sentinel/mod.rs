@@ -64,6 +64,9 @@ pub struct SentinelSettings {
     pub api_version: String,
     /// Token scope.
     pub scope: String,
+    /// The subscription's rate budget when the configuration sets one
+    /// (`[connector.sentinel_budget]`); `None`: the `HttpContext`'s default.
+    pub budget: Option<super::BudgetLimits>,
 }
 
 impl SentinelSettings {
@@ -83,6 +86,7 @@ impl SentinelSettings {
             workspace_name: workspace_name.into(),
             api_version: DEFAULT_API_VERSION.into(),
             scope: ARM_SCOPE.into(),
+            budget: None,
         }
     }
 }
@@ -123,7 +127,7 @@ impl SentinelClient {
             "sentinel",
             &settings.credentials,
             &settings.scope,
-            Some(ctx.budget(&settings.subscription_id)),
+            Some(ctx.budget_with(&settings.subscription_id, settings.budget.clone())),
             &arm,
         );
         SentinelClient {
