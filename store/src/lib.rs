@@ -116,4 +116,4 @@ pub use events::Event;
 pub use ids::{EffectId, IncidentKey, TenantId};
 pub use log::{EventLog, OpenOptions};
 pub use projection::Projection;
-pub use writer::{Execution, Outcome as ExecuteOutcome, Store, StoreConfig};
+pub use writer::{ExecuteOutcome, Execution, Store, StoreConfig};

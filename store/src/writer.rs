@@ -110,7 +110,7 @@ impl Execution {
 
 /// What became of one execution.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Outcome {
+pub enum ExecuteOutcome {
     /// The events were appended and are durable.
     Appended(Vec<StoredEvent>),
     /// The command changed nothing (a repeat observation, an unchanged watermark).
@@ -121,17 +121,17 @@ pub enum Outcome {
     Rejected(DecideError),
 }
 
-impl Outcome {
+impl ExecuteOutcome {
     /// The appended events, if any.
     pub fn events(&self) -> &[StoredEvent] {
         match self {
-            Outcome::Appended(events) => events,
+            ExecuteOutcome::Appended(events) => events,
             _ => &[],
         }
     }
 }
 
-type Replies = Result<Vec<Outcome>, StoreError>;
+type Replies = Result<Vec<ExecuteOutcome>, StoreError>;
 
 enum Reply {
     Blocking(Sender<Replies>),
@@ -249,7 +249,7 @@ impl Store {
     }
 
     /// Decides and appends one execution; returns once its events are durable.
-    pub fn execute_blocking(&self, execution: Execution) -> Result<Outcome, StoreError> {
+    pub fn execute_blocking(&self, execution: Execution) -> Result<ExecuteOutcome, StoreError> {
         Ok(self.execute_many_blocking(vec![execution])?.remove(0))
     }
 
@@ -257,7 +257,7 @@ impl Store {
     pub fn execute_many_blocking(
         &self,
         executions: Vec<Execution>,
-    ) -> Result<Vec<Outcome>, StoreError> {
+    ) -> Result<Vec<ExecuteOutcome>, StoreError> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.send(Message::Execute {
             executions,
@@ -267,7 +267,7 @@ impl Store {
     }
 
     /// Async [`Store::execute_blocking`]: does not block the calling runtime thread.
-    pub async fn execute(&self, execution: Execution) -> Result<Outcome, StoreError> {
+    pub async fn execute(&self, execution: Execution) -> Result<ExecuteOutcome, StoreError> {
         Ok(self.execute_many(vec![execution]).await?.remove(0))
     }
 
@@ -275,7 +275,7 @@ impl Store {
     pub async fn execute_many(
         &self,
         executions: Vec<Execution>,
-    ) -> Result<Vec<Outcome>, StoreError> {
+    ) -> Result<Vec<ExecuteOutcome>, StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.send(Message::Execute {
             executions,
@@ -456,7 +456,7 @@ impl Writer {
         &self,
         projection: &mut Projection,
         batch: &[Pending],
-    ) -> Result<(Vec<Vec<Outcome>>, Vec<PreparedEvent>), StoreError> {
+    ) -> Result<(Vec<Vec<ExecuteOutcome>>, Vec<PreparedEvent>), StoreError> {
         let log = &self.shared.log;
         let now = now_ms();
         let mut next_seq = projection.last_seq + 1;
@@ -473,7 +473,7 @@ impl Writer {
                         None => log.inbox_get(key)?,
                     };
                     if let Some(seq) = seen {
-                        outcomes.push(Outcome::Duplicate { seq });
+                        outcomes.push(ExecuteOutcome::Duplicate { seq });
                         continue;
                     }
                 }
@@ -483,11 +483,11 @@ impl Writer {
                     &execution.command,
                 ) {
                     Err(rejection) => {
-                        outcomes.push(Outcome::Rejected(rejection));
+                        outcomes.push(ExecuteOutcome::Rejected(rejection));
                         continue;
                     }
                     Ok(events) if events.is_empty() => {
-                        outcomes.push(Outcome::Unchanged);
+                        outcomes.push(ExecuteOutcome::Unchanged);
                         continue;
                     }
                     Ok(events) => events,
@@ -533,7 +533,7 @@ impl Writer {
                     };
                     tracing::error!(tenant = %execution.tenant, incident = %execution.incident,
                         %rejection, "event refused");
-                    outcomes.push(Outcome::Rejected(rejection));
+                    outcomes.push(ExecuteOutcome::Rejected(rejection));
                     continue;
                 }
                 if let Some(key) = inbox_key {
@@ -544,7 +544,7 @@ impl Writer {
                     projection.apply(record);
                 }
                 prepared.extend(records);
-                outcomes.push(Outcome::Appended(stored));
+                outcomes.push(ExecuteOutcome::Appended(stored));
             }
             all_outcomes.push(outcomes);
         }
