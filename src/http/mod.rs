@@ -7,7 +7,9 @@
 //! caches](token); [`sentinel::SentinelClient`], [`graph::GraphClient`],
 //! [`signl4::Signl4Client`] and [`log_analytics::LogAnalyticsClient`] are cheap handles built
 //! from it ([`incidents::IncidentClient`] is a connector's incident client, whichever its read
-//! source). [`classify`] is the one
+//! source). The Azure clients keep only their URLs and wire formats: the rest (token and
+//! scope, budget, redactor, the connector's label, send-and-parse, the nextLink origin check) is
+//! one core, `azure::AzureCore`, that each of them holds. [`classify`] is the one
 //! place that turns responses and transport errors into [`ApiError`]s. Retrying is the caller's:
 //! the actors wrap port calls in `actors::retry`.
 //!
