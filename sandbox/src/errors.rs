@@ -3,7 +3,7 @@
 //!
 //! Invariant: no message contains a secret (client secrets, team secrets, API keys, tokens).
 
-use actix_web::HttpResponse;
+use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde_json::json;
 
@@ -34,6 +34,16 @@ pub fn graph(status: u16, code: &str, message: &str) -> HttpResponse {
         status,
         &json!({"error": {"code": code, "message": message,
             "innerError": {"date": ts_secs(Utc::now()), "request-id": rid, "client-request-id": rid}}}),
+    )
+}
+
+/// Graph's 405 for a method a resource does not take (the default service of every Graph
+/// resource: alerts_v2 and Defender incidents answer it alike).
+pub async fn graph_method_not_allowed(req: HttpRequest) -> HttpResponse {
+    graph(
+        405,
+        "Request_BadRequest",
+        &format!("Method {} is not allowed on this resource.", req.method()),
     )
 }
 

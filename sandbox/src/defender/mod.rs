@@ -77,15 +77,7 @@ pub(crate) const SEVERITY: [&str; 6] = [
 
 /// Registers the incident routes (under `/v1.0`).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let mna = || {
-        web::to(|req: HttpRequest| async move {
-            errors::graph(
-                405,
-                "Request_BadRequest",
-                &format!("Method {} is not allowed on this resource.", req.method()),
-            )
-        })
-    };
+    let mna = || web::to(errors::graph_method_not_allowed);
     cfg.service(
         web::resource("/v1.0/security/incidents")
             .route(web::get().to(list))
