@@ -1,4 +1,4 @@
-//! The SIGNL4 REST polling fallback uses documented v2 routes only (signl4-api.md §2.3), over
+//! The SIGNL4 REST polling fallback uses documented v2 routes only (docs/reference/signl4-api.md §2.3), over
 //! real HTTP against the sandbox: annotations come from the alert's timeline; v1's
 //! `/annotations` route is not served; every route the client calls is a documented v2 one;
 //! and a timeline route that is missing degrades visibly once (one WARN per state change, not

@@ -216,7 +216,7 @@ fn check(specs: &Specs, ingestion: &Value, b: &BodyRecord) -> Vec<String> {
             Ok(v) => specs.validate(&specs.inc_key, "Incident", &v),
             Err(e) => vec![format!("not JSON: {e}")],
         },
-        // The list actions take no body (azure-apis.md §2.3).
+        // The list actions take no body (docs/reference/azure-apis.md §2.3).
         ("sentinel", "POST") => (!b.body.is_empty())
             .then(|| format!("a list action with a body: {}", b.body))
             .into_iter()

@@ -27,7 +27,7 @@ const CLASSIFICATION: [&str; 5] = [
     "unknownFutureValue",
 ];
 /// `microsoft.graph.security.alertDetermination` as the service metadata (and so the msgraph SDK)
-/// has it (azure-apis.md §4.6): `confirmedActivity`, not the docs page's `confirmedUserActivity`
+/// has it (docs/reference/azure-apis.md §4.6): `confirmedActivity`, not the docs page's `confirmedUserActivity`
 /// or `clean`, which the SDK cannot read back.
 pub const DETERMINATION: [&str; 16] = [
     "unknown",

@@ -41,7 +41,7 @@
 //!   says string).
 //! - Log Analytics: unknown or expired tokens get 401 `InvalidTokenError`; rows with a
 //!   `TimeGenerated` outside the body `timespan` are dropped before the query runs.
-//! - SIGNL4 (signl4-api.md §7): see [`options::Signl4Options`]; webhook-driven ack/close emit
+//! - SIGNL4 (docs/reference/signl4-api.md §7): see [`options::Signl4Options`]; webhook-driven ack/close emit
 //!   outbound 201 events without a `user`; multipart and XML bodies are not parsed (JSON,
 //!   form-encoded and plain text are).
 //! - Logs Ingestion: gzip and uncompressed bodies are accepted; other encodings get 415.

@@ -1,6 +1,6 @@
 //! Log Analytics query API (`POST /v1/workspaces/{workspaceGuid}/query`, plus the GET variant):
 //! runs the [`super::kql`] subset over the tenant's `SecurityAlert` rows (the real columns
-//! of azure-apis.md §3.5), `SecurityIncident` (derived from the Sentinel emulator's incidents,
+//! of docs/reference/azure-apis.md §3.5), `SecurityIncident` (derived from the Sentinel emulator's incidents,
 //! [`super::security_incident`]) and `SIGNL4_CL` (rows received by the ingestion emulator),
 //! answering
 //! `{"tables":[{"name":"PrimaryResult","columns","rows"}]}` with typed cells.

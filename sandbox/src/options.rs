@@ -1,5 +1,5 @@
 //! Knobs of the sandbox: token lifetime, ARM throttling buckets, the quirks the reference documents
-//! as uncertain (signl4-api.md §7), outbound-webhook retry policy and HTTP worker counts.
+//! as uncertain (docs/reference/signl4-api.md §7), outbound-webhook retry policy and HTTP worker counts.
 //!
 //! Invariant: the defaults are the real services' documented (or best known) behaviour; tests
 //! shrink the time-based ones (TTL, windows, backoff) to stay fast.
@@ -69,7 +69,7 @@ impl Bucket {
     }
 }
 
-/// ARM throttling as documented since 2024 (azure-apis.md §2.10): a token bucket per
+/// ARM throttling as documented since 2024 (docs/reference/azure-apis.md §2.10): a token bucket per
 /// subscription, per service principal and per operation type (reads 250 refilled at 25/s,
 /// writes and deletes 200 at 10/s). Sentinel's own resource-provider limits are unpublished, so
 /// nothing tighter applies to incidents. Not emulated: the per-region split and the
@@ -141,7 +141,7 @@ impl Default for SentinelQuirks {
     }
 }
 
-/// SIGNL4 choices for the open questions of signl4-api.md §7.
+/// SIGNL4 choices for the open questions of docs/reference/signl4-api.md §7.
 #[derive(Debug, Clone)]
 pub struct Signl4Options {
     /// A second `new` with an ExternalID that is still open creates a second Signl (`false`) or

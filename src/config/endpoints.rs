@@ -14,7 +14,7 @@ use url::Url;
 
 use super::enums::Cloud;
 
-/// The Sentinel api-versions the connector accepts (the stable ones, azure-apis.md §2.1); the
+/// The Sentinel api-versions the connector accepts (the stable ones, docs/reference/azure-apis.md §2.1); the
 /// first is the default.
 pub const SENTINEL_API_VERSIONS: &[&str] = &[
     "2025-12-01",

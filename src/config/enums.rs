@@ -117,7 +117,7 @@ words! {
 }
 
 impl Classification {
-    /// The reasons Sentinel accepts with this classification (azure-apis.md §2.6); empty for
+    /// The reasons Sentinel accepts with this classification (docs/reference/azure-apis.md §2.6); empty for
     /// `Undetermined`, which takes none. Sentinel rejects a close that breaks this pairing, so
     /// the loader checks it up front.
     pub fn allowed_reasons(self) -> &'static [ClassificationReason] {

@@ -1,5 +1,5 @@
 //! [`LogAnalyticsClient`]: the `LogAnalyticsApi` port
-//! (`POST {base}/workspaces/{workspaceId}/query` with `{query, timespan}`, azure-apis.md §3).
+//! (`POST {base}/workspaces/{workspaceId}/query` with `{query, timespan}`, docs/reference/azure-apis.md §3).
 //!
 //! Accepted answers: 200 with `tables` (plus an `error` object for partial results, surfaced as
 //! `partial_error`), 204 and an empty 200 (no data) as no tables. Errors use the OneAPI shape and

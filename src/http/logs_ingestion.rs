@@ -1,6 +1,6 @@
 //! [`LogsIngestionClient`]: the `LogsIngestionApi` port, the Azure Monitor Logs Ingestion API
 //! (`POST {endpoint}/dataCollectionRules/{dcrImmutableId}/streams/{stream}?api-version=2023-01-01`,
-//! azure-apis.md §7) with a bearer token for the Monitor audience.
+//! docs/reference/azure-apis.md §7) with a bearer token for the Monitor audience.
 //!
 //! Accepted answer: 204 (any 2xx is taken as accepted). Errors carry an Azure.Core body
 //! (`{"error":{"code","message"}}`) and an `x-ms-error-code` header and go through

@@ -235,7 +235,7 @@ fn keep(result: Result<Vec<Value>, ApiError>, what: &str, missing: &mut Vec<Stri
     })
 }
 
-/// The SecurityAlert lookup of azure-apis.md §3.5 for the incident's alerts: one query for all.
+/// The SecurityAlert lookup of docs/reference/azure-apis.md §3.5 for the incident's alerts: one query for all.
 pub fn search_query(system_alert_ids: &[String]) -> String {
     let ids: Vec<String> = system_alert_ids
         .iter()

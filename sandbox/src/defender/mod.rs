@@ -7,7 +7,7 @@
 //! classification, determination, status and customTags (200 with the incident); POST comments
 //! (one alertComment object as the docs send it, or a JSON array of them as the msgraph SDK sends
 //! it; 200 with every comment). Enums are the service metadata's, as generated in `msgraph-sdk`
-//! (azure-apis.md §4.6): determination `confirmedActivity`, `notMalicious`, ... The evolvable
+//! (docs/reference/azure-apis.md §4.6): determination `confirmedActivity`, `notMalicious`, ... The evolvable
 //! member `awaitingAction` (incident status) and the alerts' evolvable members read as
 //! `unknownFutureValue` unless the request sends `Prefer: include-unknown-enum-members`.
 //!

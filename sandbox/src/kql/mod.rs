@@ -1,4 +1,4 @@
-//! A KQL subset, enough for the connector's enrichment queries (azure-apis.md §3.5) and for the
+//! A KQL subset, enough for the connector's enrichment queries (docs/reference/azure-apis.md §3.5) and for the
 //! response-time (MTTA/MTTR) queries an operator runs over `SIGNL4_CL` and `SecurityIncident`.
 //! Supported, in any order after the source:
 //!

@@ -1,4 +1,4 @@
-//! Microsoft Sentinel incidents on ARM (`Microsoft.SecurityInsights`, paths of azure-apis.md
+//! Microsoft Sentinel incidents on ARM (`Microsoft.SecurityInsights`, paths of docs/reference/azure-apis.md
 //! §2.2/2.3): list with `$filter`/`$orderby`/`$top`/`$skipToken` and an absolute `nextLink`, get,
 //! PUT (full replace, etags, 409 on a stale etag, Closed ⇒ classification rules, 201/200), delete,
 //! the POST list actions (alerts, entities, bookmarks) and comments (PUT by id, get, list, delete).
@@ -29,7 +29,7 @@ use throttle::{OpType, Tokens};
 
 /// The `Microsoft.SecurityInsights` api-versions published in azure-rest-api-specs (its
 /// resource-manager readme, stable and preview tags) plus `2025-10-01-preview`, the default of
-/// azure-mgmt-securityinsight 2.0.0b4 (azure-apis.md §4.6). The incident operations have the
+/// azure-mgmt-securityinsight 2.0.0b4 (docs/reference/azure-apis.md §4.6). The incident operations have the
 /// same wire shape in all of them (field additions only); anything else is refused like ARM,
 /// including `2019-01-01-preview`, whose incidents were still "cases".
 pub const API_VERSIONS: [&str; 43] = [

@@ -1,4 +1,4 @@
-//! ARM's token-bucket throttling for the Sentinel emulator (azure-apis.md §2.10): one bucket per
+//! ARM's token-bucket throttling for the Sentinel emulator (docs/reference/azure-apis.md §2.10): one bucket per
 //! subscription, per service principal (the token's app) and per operation type.
 //!
 //! Invariants: a bucket starts full; tokens are refilled lazily from the elapsed time at each

@@ -3,7 +3,7 @@
 //! /api/v2/alerts/{id}`, `POST .../acknowledge|close` (409 on an illegal transition),
 //! `POST .../annotate`, `GET .../timeline` (where v2 carries annotations),
 //! `GET /api/v2/users[/{idOrEmail}]`, `POST /api/v2/events/{team}`: documented v2 routes only
-//! (signl4-api.md §2.3); v1's `GET .../annotations` is not served (404 like any unknown path).
+//! (docs/reference/signl4-api.md §2.3); v1's `GET .../annotations` is not served (404 like any unknown path).
 //!
 //! The timeline is an array of entries `{annotationtype, creatorId, creatorType, entrytype, id,
 //! order, remoteActionId, remoteJobId, teamId, text, timestamp, userId}`, oldest first. SIGNL4

@@ -54,7 +54,7 @@ pub(super) fn read_on_close(ctx: &mut Ctx, t: &mut TableReader) -> Option<OnClos
     let (classification, reason) = (classification?, reason?);
 
     // Sentinel refuses to close with a reason that does not match the classification
-    // (azure-apis.md §2.6); catching it here beats a 400 on the first close.
+    // (docs/reference/azure-apis.md §2.6); catching it here beats a 400 on the first close.
     let allowed = classification.allowed_reasons();
     let path = c.child_path("classification_reason");
     match reason {

@@ -1,5 +1,5 @@
 //! [`GraphClient`]: Microsoft Graph security alerts_v2 (`{graph}/security/alerts_v2`) behind the
-//! `SentinelApi` port, for connectors with `read_source = "graph"` (azure-apis.md §4).
+//! `SentinelApi` port, for connectors with `read_source = "graph"` (docs/reference/azure-apis.md §4).
 //!
 //! Each alert is presented to the pipeline as an incident ([`view`]): listing is
 //! `GET /security/alerts_v2` with the poll's `$filter` (status, severity,

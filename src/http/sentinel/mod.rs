@@ -1,7 +1,7 @@
 //! [`SentinelClient`]: the `SentinelApi` port over ARM (`Microsoft.SecurityInsights`, one
 //! workspace): incident list/get/PUT, the POST list actions (alerts, entities) and comments.
 //!
-//! Listing builds the connector's polling query (azure-apis.md §2.5): statuses `or`-ed in
+//! Listing builds the connector's polling query (docs/reference/azure-apis.md §2.5): statuses `or`-ed in
 //! parentheses, severities likewise, `properties/lastModifiedTimeUtc ge <RFC 3339 Z>` (unquoted),
 //! `$orderby=properties/lastModifiedTimeUtc asc`, `$top` ≤ 1000; later pages follow the service's
 //! absolute `nextLink` verbatim (only literal spaces are percent-encoded).
@@ -44,7 +44,7 @@ use super::{ApiError, HttpContext};
 /// The public-cloud ARM endpoint.
 pub const PUBLIC_ARM_ENDPOINT: &str = "https://management.azure.com";
 
-/// Default ARM api-version (latest stable, azure-apis.md §2.1).
+/// Default ARM api-version (latest stable, docs/reference/azure-apis.md §2.1).
 pub const DEFAULT_API_VERSION: &str = "2025-12-01";
 
 /// Everything needed to reach one Sentinel workspace.

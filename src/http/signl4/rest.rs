@@ -5,7 +5,7 @@
 //!
 //! Invariants:
 //! - Every call needs the API key; without one they answer `None` and send nothing.
-//! - Documented v2 routes only (signl4-api.md §2.3). In v2, annotations come with the alert's
+//! - Documented v2 routes only (docs/reference/signl4-api.md §2.3). In v2, annotations come with the alert's
 //!   timeline (`GET /api/v2/alerts/{id}/timeline`): entries whose `annotationtype` is 1 (Text)
 //!   are annotations. The envelope is unpublished, so a plain array and an object holding the
 //!   entries (`timelineEntries`, `entries`, `results`, `items`, `value`) are both read.
