@@ -155,7 +155,13 @@ fn a_wrong_client_secret_is_an_error_with_the_aadsts_reason() {
         ) >= 1.0,
         "{metrics}"
     );
-    // Each connector's calls are counted under its own name.
+    // Each connector's calls are counted under its own name, its pages to SIGNL4 included.
+    assert!(
+        samples.iter().any(|(n, v)| n.starts_with(
+            "sentinel_signl4_http_requests_total{connector=\"tenant-1\",service=\"signl4\""
+        ) && *v >= 1.0),
+        "{metrics}"
+    );
     assert!(
         value(
             "sentinel_signl4_http_requests_total{connector=\"tenant-1\",service=\"sentinel\",status=\"200\"}"

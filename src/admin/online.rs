@@ -34,7 +34,10 @@ pub async fn check(c: &ConnectorConfig, http: &HttpContext) -> Vec<Check> {
     let mut checks = Vec::new();
     let creds = clients::credentials(c);
     let audience = clients::incident_audience(c);
-    let token = http.tokens(&creds).token(c.token_scope(audience)).await;
+    let token = http
+        .tokens(&creds)
+        .token_for(c.token_scope(audience), &c.name)
+        .await;
     let token_ok = token.is_ok();
     checks.push(Check {
         what: "token",

@@ -8,7 +8,10 @@
 //!   service has one), a bearer token with one forced refresh on 401, the request id header,
 //!   and a span naming the path template, never the URL;
 //! - every error this core builds names the service, method and path template and passes the
-//!   redactor, so neither the client secret nor a token can reach a log or the event log;
+//!   client's redactor (the client secret; an error raised during a send also has the token
+//!   removed, by `send_authed`), so no secret can reach a log or the event log;
+//! - every request says `Accept: application/json` (all four APIs answer JSON; the official
+//!   SDKs send the same), plus the service's own headers (Graph's `Prefer`).
 //! - a link the service hands back (`nextLink`, `@odata.nextLink`) is followed only to the origin
 //!   the client was configured with: a bearer token is never sent elsewhere.
 
@@ -63,7 +66,7 @@ pub(crate) fn next_link(body: &Value, field: &str) -> Option<String> {
 }
 
 /// `scheme://host:port` of a URL, lowercase; `None` if it does not parse.
-pub(crate) fn origin_of(url: &str) -> Option<String> {
+fn origin_of(url: &str) -> Option<String> {
     let u = reqwest::Url::parse(url).ok()?;
     Some(u.origin().ascii_serialization().to_ascii_lowercase())
 }

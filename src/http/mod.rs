@@ -225,8 +225,8 @@ struct ContextInner {
 }
 
 /// Everything the clients of one process share: the `reqwest::Client` (one connection pool),
-/// the per-subscription rate budgets (so every client of a subscription draws from one budget)
-/// and the token providers (so Sentinel and Log Analytics clients of a tenant share one cache).
+/// the rate budgets (per subscription for ARM, per tenant for Graph: every client of one draws
+/// from one budget) and the token providers (so Sentinel and Log Analytics clients of a tenant share one cache).
 ///
 /// Build it once, on a runtime that lives as long as the process: pooled connections are driven
 /// by tasks of the runtime that opened them.
@@ -375,11 +375,7 @@ impl HttpContext {
         match map.get(&key) {
             Some(p) if p.credentials().client_secret == creds.client_secret => p.clone(),
             _ => {
-                let p = TokenProvider::new(
-                    self.inner.client.clone(),
-                    creds.clone(),
-                    self.connector.clone(),
-                );
+                let p = TokenProvider::new(self.inner.client.clone(), creds.clone());
                 map.insert(key, p.clone());
                 p
             }

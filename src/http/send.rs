@@ -20,7 +20,7 @@ use super::{ApiError, Redactor};
 pub struct CallInfo<'a> {
     /// The connector making the call (the `connector` label in `/metrics`; empty outside one).
     pub connector: &'a str,
-    /// `sentinel`, `signl4`, `log_analytics`, `entra`.
+    /// `sentinel`, `graph`, `log_analytics`, `logs_ingestion`, `signl4`, `entra`.
     pub service: &'static str,
     /// HTTP method.
     pub method: &'static str,
@@ -194,7 +194,7 @@ pub async fn send_authed<F>(
 where
     F: FnMut(&super::token::AccessToken) -> reqwest::RequestBuilder,
 {
-    let mut token = tokens.token(scope).await?;
+    let mut token = tokens.token_for(scope, call.connector).await?;
     let mut refreshed = false;
     loop {
         if let Some((b, class)) = budget {
@@ -214,7 +214,9 @@ where
             path = call.template,
             "401: refreshing the token once"
         );
-        token = tokens.refresh_rejected(scope, &token).await?;
+        token = tokens
+            .refresh_rejected(scope, &token, call.connector)
+            .await?;
         refreshed = true;
     }
 }

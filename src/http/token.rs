@@ -110,8 +110,6 @@ type Slot = Arc<SlotInner>;
 struct Inner {
     http: reqwest::Client,
     creds: AzureCredentials,
-    /// The `connector` label of its requests in `/metrics`.
-    connector: Arc<str>,
     redactor: Redactor,
     slots: Mutex<HashMap<String, Slot>>,
 }
@@ -139,15 +137,13 @@ pub fn refresh_margin(lifetime: Duration) -> Duration {
 }
 
 impl TokenProvider {
-    /// A provider sending token requests through `http`, counted under `connector` (the
-    /// connector whose client first asked for these credentials: the provider is shared).
-    pub fn new(http: reqwest::Client, creds: AzureCredentials, connector: Arc<str>) -> Self {
+    /// A provider sending token requests through `http`.
+    pub fn new(http: reqwest::Client, creds: AzureCredentials) -> Self {
         let redactor = Redactor::new([creds.client_secret.expose()]);
         TokenProvider {
             inner: Arc::new(Inner {
                 http,
                 creds,
-                connector,
                 redactor,
                 slots: Mutex::new(HashMap::new()),
             }),
@@ -164,24 +160,34 @@ impl TokenProvider {
         m.entry(scope.to_string()).or_default().clone()
     }
 
-    /// A valid token for `scope` (cached, or fetched now).
+    /// A valid token for `scope` (cached, or fetched now). A fetch is counted under no
+    /// connector; clients use [`token_for`](Self::token_for).
     pub async fn token(&self, scope: &str) -> Result<AccessToken, ApiError> {
-        self.get(scope, None).await
+        self.get(scope, None, "").await
     }
 
-    /// After a 401 with `rejected`: a new token, unless another caller already replaced it.
+    /// A valid token for `scope`; a fetch it causes is counted under `connector` in `/metrics`
+    /// (the provider is shared by every connector of the app, so the caller names itself).
+    pub async fn token_for(&self, scope: &str, connector: &str) -> Result<AccessToken, ApiError> {
+        self.get(scope, None, connector).await
+    }
+
+    /// After a 401 with `rejected`: a new token, unless another caller already replaced it; a
+    /// fetch is counted under `connector`.
     pub async fn refresh_rejected(
         &self,
         scope: &str,
         rejected: &AccessToken,
+        connector: &str,
     ) -> Result<AccessToken, ApiError> {
-        self.get(scope, Some(rejected)).await
+        self.get(scope, Some(rejected), connector).await
     }
 
     async fn get(
         &self,
         scope: &str,
         rejected: Option<&AccessToken>,
+        connector: &str,
     ) -> Result<AccessToken, ApiError> {
         use std::sync::atomic::Ordering;
         let slot = self.slot(scope);
@@ -198,7 +204,7 @@ impl TokenProvider {
                 return Err(e.clone());
             }
         }
-        let result = self.fetch(scope).await;
+        let result = self.fetch(scope, connector).await;
         slot.attempts.fetch_add(1, Ordering::AcqRel);
         match result {
             Ok(fresh) => {
@@ -228,7 +234,7 @@ impl TokenProvider {
         }
     }
 
-    async fn fetch(&self, scope: &str) -> Result<Cached, ApiError> {
+    async fn fetch(&self, scope: &str, connector: &str) -> Result<Cached, ApiError> {
         let c = &self.inner.creds;
         let url = format!(
             "{}/{}/oauth2/v2.0/token",
@@ -236,7 +242,7 @@ impl TokenProvider {
             send::segment(&c.tenant_id)
         );
         let call = CallInfo {
-            connector: &self.inner.connector,
+            connector,
             service: "entra",
             method: "POST",
             template: "/{tenant}/oauth2/v2.0/token",

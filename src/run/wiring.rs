@@ -127,7 +127,8 @@ pub async fn start_connectors(
             store.clone(),
             Services {
                 sentinel: Rc::new(incidents),
-                signl4: Rc::new(Signl4Client::new(http, signl4)),
+                // Counted under the connector's name in `/metrics`, like its other clients.
+                signl4: Rc::new(Signl4Client::new(&http.for_connector(&c.name), signl4)),
                 log_analytics,
             },
         )

@@ -1,8 +1,8 @@
 //! The `[webhook]` and `[admin]` listeners: each address parsed where it is written, defaults
 //! applied when the table or key is absent.
 //!
-//! Invariant: an address that does not parse is an error naming its key; it is never replaced
-//! by the default.
+//! Invariant: an address that does not parse is an error naming its key; the default stands in
+//! only so that reading can go on and report every error (the load as a whole then fails).
 
 use super::*;
 

@@ -10,7 +10,8 @@
 //!
 //! Invariants:
 //! - Every call draws from the subscription's [rate budget](super::budget) first, waiting when
-//!   it is spent; a 401 triggers one forced token refresh and one retry of the same request (same
+//!   it is spent (background work such as tags never waits: it is answered `ApiError::Deferred`
+//!   and its intent stays open); a 401 triggers one forced token refresh and one retry of the same request (same
 //!   request id).
 //! - Writes send the caller's `request_id` as `x-ms-client-request-id`; reads a fresh v4.
 //! - An incident PUT sends only what is set: explicit nulls are dropped ([`without_nulls`]).
@@ -338,12 +339,8 @@ impl SentinelApi for SentinelClient {
             for item in items {
                 comments.push(parse_comment(item).map_err(|e| self.core.bad_resource(&call, &e))?);
             }
-            match body
-                .get("nextLink")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-            {
-                Some(link) => url = self.core.follow(link, &call, "nextLink")?,
+            match azure::next_link(&body, "nextLink") {
+                Some(link) => url = self.core.follow(&link, &call, "nextLink")?,
                 None => return Ok(comments),
             }
         }
