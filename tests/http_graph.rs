@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use actors::ports::{ApiError, IncidentQuery, IncidentRecord, SentinelApi};
+use actors::ports::{ApiError, IncidentQuery, IncidentRecord, IncidentSource};
 use chrono::Utc;
 use sandbox::control::TenantSpec;
 use sandbox::{FaultKind, FaultSpec, Sandbox, SandboxHandle, SandboxOptions, Service, TenantInfo};

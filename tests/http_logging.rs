@@ -8,7 +8,7 @@
 
 use std::sync::OnceLock;
 
-use actors::ports::SentinelApi;
+use actors::ports::IncidentSource;
 use actors::ports::Signl4Api;
 use sandbox::SandboxOptions;
 use sentinel_signl4::http::{Signl4Client, Signl4Settings};

@@ -149,7 +149,7 @@ fn the_cli_writes_the_ca_next_to_the_configuration_and_no_key() {
 
 #[tokio::test]
 async fn the_connector_reaches_the_tls_sandbox_when_told_to_trust_its_ca() {
-    use actors::ports::{IncidentQuery, SentinelApi};
+    use actors::ports::{IncidentQuery, IncidentSource};
     use sentinel_signl4::http::{
         AzureCredentials, HttpContext, HttpSettings, Secret, SentinelClient, SentinelSettings,
     };

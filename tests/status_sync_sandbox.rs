@@ -537,7 +537,7 @@ fn a_restart_between_the_put_and_its_outcome_ends_with_one_comment_and_one_statu
     let etag = current["etag"].clone();
     actix_rt::System::new().block_on(async {
         let sentinel = sentinel_client(&world);
-        use actors::ports::SentinelApi;
+        use actors::ports::IncidentSource;
         let body = json!({"etag": etag, "properties": properties});
         sentinel
             .put_incident(&name, &body, uuid::Uuid::new_v4())
@@ -1369,7 +1369,7 @@ fn a_close_recorded_without_its_resolve_is_resolved_by_the_reconcile() {
     let tenant = settings.tenant();
     let incident = IncidentKey::from_source_id(&name);
     let record = actix_rt::System::new().block_on(async {
-        use actors::ports::SentinelApi;
+        use actors::ports::IncidentSource;
         sentinel_client(&world).get_incident(&name).await.unwrap()
     });
     let observation = actors::observation::observed(&record, settings.source);

@@ -22,7 +22,7 @@ use crate::forwarder::{ForwardContext, Forwarder};
 use crate::known::KnownIncidents;
 use crate::messages::{Enrich, InFlight, PollNow};
 use crate::poller::{needs_page, PollContext, Poller};
-use crate::ports::{LogAnalyticsApi, SentinelApi, Signl4Api};
+use crate::ports::{IncidentSource, LogAnalyticsApi, Signl4Api};
 use crate::settings::ConnectorSettings;
 use crate::status_sync::{PollState, StatusSync, SyncContext};
 use crate::tracker::Claims;
@@ -38,7 +38,7 @@ pub struct Services<S, G, L> {
 /// The running actors of one connector.
 pub struct ConnectorHandle<S, G, L>
 where
-    S: SentinelApi + 'static,
+    S: IncidentSource + 'static,
     G: Signl4Api + 'static,
     L: LogAnalyticsApi + 'static,
 {
@@ -50,7 +50,7 @@ where
 
 impl<S, G, L> ConnectorHandle<S, G, L>
 where
-    S: SentinelApi + 'static,
+    S: IncidentSource + 'static,
     G: Signl4Api + 'static,
     L: LogAnalyticsApi + 'static,
 {
@@ -76,7 +76,7 @@ pub async fn start<S, G, L>(
     services: Services<S, G, L>,
 ) -> Result<ConnectorHandle<S, G, L>, StoreError>
 where
-    S: SentinelApi + 'static,
+    S: IncidentSource + 'static,
     G: Signl4Api + 'static,
     L: LogAnalyticsApi + 'static,
 {

@@ -205,10 +205,11 @@ pub struct IncidentPage {
     pub next_link: Option<String>,
 }
 
-/// Microsoft Sentinel incidents (ARM): the incident port of every actor. A connector that reads
-/// Microsoft Graph alerts plugs in an adapter that presents each alert as an incident in this
-/// shape and translates writes into alert PATCHes and comments (labels: none).
-pub trait SentinelApi {
+/// Where a connector reads its incidents and writes them back: the incident port of every actor.
+/// Named for its role, not for one service: Microsoft Sentinel (ARM) is one source; Microsoft
+/// Graph alerts_v2 and Defender XDR incidents plug in adapters that present each alert or
+/// incident in this shape and translate writes into PATCHes and comments (labels: none).
+pub trait IncidentSource {
     /// One page of incidents matching `query` (the first when `next_link` is `None`), ordered by
     /// `lastModifiedTimeUtc` ascending.
     fn list_incidents(

@@ -88,7 +88,7 @@ struct BlockingSentinel {
     comments: RefCell<HashMap<Uuid, String>>,
 }
 
-impl SentinelApi for BlockingSentinel {
+impl IncidentSource for BlockingSentinel {
     async fn list_incidents(
         &self,
         query: &IncidentQuery,

@@ -8,7 +8,7 @@ mod common;
 use std::rc::Rc;
 
 use actors::messages::{Recorded, Signl4Notified};
-use actors::ports::{ApiError, SentinelApi};
+use actors::ports::{ApiError, IncidentSource};
 use actors::status_sync::notification::Notification;
 use common::*;
 use store::events::Signl4Action;

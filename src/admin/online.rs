@@ -9,7 +9,7 @@
 
 use std::rc::Rc;
 
-use actors::ports::{IncidentQuery, LogAnalyticsApi, LogsIngestionApi, SentinelApi, Signl4Api};
+use actors::ports::{IncidentQuery, IncidentSource, LogAnalyticsApi, LogsIngestionApi, Signl4Api};
 use uuid::Uuid;
 
 use crate::config::ConnectorConfig;

@@ -1,4 +1,4 @@
-//! [`IncidentClient`]: the incident port (`SentinelApi`) of one connector, from whichever read
+//! [`IncidentClient`]: the incident port (`IncidentSource`) of one connector, from whichever read
 //! source its configuration names, as one type, so that every connector of a process runs the
 //! same actor types whatever it reads.
 //!
@@ -6,7 +6,7 @@
 //! nothing is translated here (Graph's translation lives in [`super::graph::view`]).
 
 use actors::ports::{
-    ApiError, CommentRecord, IncidentPage, IncidentQuery, IncidentRecord, SentinelApi,
+    ApiError, CommentRecord, IncidentPage, IncidentQuery, IncidentRecord, IncidentSource,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -36,7 +36,7 @@ macro_rules! dispatch {
     };
 }
 
-impl SentinelApi for IncidentClient {
+impl IncidentSource for IncidentClient {
     async fn list_incidents(
         &self,
         query: &IncidentQuery,

@@ -3,7 +3,7 @@
 //! `http_logging` (which needs a process of its own for its global log subscriber).
 #![allow(dead_code)]
 
-use actors::ports::{ApiError, IncidentQuery, SentinelApi};
+use actors::ports::{ApiError, IncidentQuery, IncidentSource};
 use sandbox::control::{IncidentSpec, TenantSpec};
 use sandbox::{FaultKind, FaultSpec, Sandbox, SandboxHandle, SandboxOptions, Service, TenantInfo};
 use sentinel_signl4::http::budget::BudgetLimits;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use actors::ports::{ApiError, LogAnalyticsApi, SentinelApi, Signl4Api};
+use actors::ports::{ApiError, IncidentSource, LogAnalyticsApi, Signl4Api};
 use actors::retry::{retry, Backoff};
 use sentinel_signl4::http::classify;
 use sentinel_signl4::http::sentinel::{build_filter, parse_incident, parse_time_ms};

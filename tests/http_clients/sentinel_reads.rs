@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use actors::ports::{ApiError, SentinelApi};
+use actors::ports::{ApiError, IncidentSource};
 use sandbox::control::AnalystAction;
 use sandbox::SandboxOptions;
 use sentinel_signl4::http::SentinelClient;

@@ -1,7 +1,7 @@
 //! Sentinel writes: etag conflicts and the re-read, comments idempotent by id, the alerts and
 //! entities list actions.
 
-use actors::ports::{ApiError, SentinelApi};
+use actors::ports::{ApiError, IncidentSource};
 use sandbox::control::AnalystAction;
 use sandbox::SandboxOptions;
 use serde_json::{json, Value};

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use actors::ports::{ApiError, SentinelApi, Signl4Api};
+use actors::ports::{ApiError, IncidentSource, Signl4Api};
 use actors::retry::{retry, Backoff};
 use sandbox::control::TenantSpec;
 use sandbox::{FaultKind, Sandbox, SandboxOptions, Service};

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use actors::ports::{ApiError, LogAnalyticsApi, SentinelApi};
+use actors::ports::{ApiError, IncidentSource, LogAnalyticsApi};
 use sandbox::{FaultKind, SandboxOptions, Service};
 use sentinel_signl4::http::SentinelClient;
 use uuid::Uuid;

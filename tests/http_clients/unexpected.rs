@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use actors::ports::{ApiError, LogAnalyticsApi, SentinelApi, Signl4Api};
+use actors::ports::{ApiError, IncidentSource, LogAnalyticsApi, Signl4Api};
 use sandbox::{FaultKind, SandboxOptions, Service};
 use sentinel_signl4::http::budget::BudgetLimits;
 use sentinel_signl4::http::{

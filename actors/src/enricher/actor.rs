@@ -5,8 +5,8 @@
 use actix::{Actor, Context};
 
 use super::Enricher;
-use crate::ports::{LogAnalyticsApi, SentinelApi};
+use crate::ports::{IncidentSource, LogAnalyticsApi};
 
-impl<S: SentinelApi + 'static, L: LogAnalyticsApi + 'static> Actor for Enricher<S, L> {
+impl<S: IncidentSource + 'static, L: LogAnalyticsApi + 'static> Actor for Enricher<S, L> {
     type Context = Context<Self>;
 }

@@ -5,10 +5,10 @@ use actix::Handler;
 
 use super::{enrich_and_forward, Enricher};
 use crate::messages::{Enrich, InFlight};
-use crate::ports::{LogAnalyticsApi, SentinelApi};
+use crate::ports::{IncidentSource, LogAnalyticsApi};
 use crate::tracker::spawn_tracked;
 
-impl<S: SentinelApi + 'static, L: LogAnalyticsApi + 'static> Handler<Enrich> for Enricher<S, L> {
+impl<S: IncidentSource + 'static, L: LogAnalyticsApi + 'static> Handler<Enrich> for Enricher<S, L> {
     type Result = ();
 
     fn handle(&mut self, message: Enrich, ctx: &mut Self::Context) {
@@ -27,7 +27,9 @@ impl<S: SentinelApi + 'static, L: LogAnalyticsApi + 'static> Handler<Enrich> for
     }
 }
 
-impl<S: SentinelApi + 'static, L: LogAnalyticsApi + 'static> Handler<InFlight> for Enricher<S, L> {
+impl<S: IncidentSource + 'static, L: LogAnalyticsApi + 'static> Handler<InFlight>
+    for Enricher<S, L>
+{
     type Result = usize;
 
     fn handle(&mut self, _: InFlight, _: &mut Self::Context) -> usize {

@@ -35,13 +35,13 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::messages::Forward;
-use crate::ports::{ApiError, LogAnalyticsApi, SentinelApi};
+use crate::ports::{ApiError, IncidentSource, LogAnalyticsApi};
 use crate::retry::{retry, Backoff};
 use crate::settings::ConnectorSettings;
 use crate::tracker::Tracker;
 
 /// The Enricher of one connector.
-pub struct Enricher<S: SentinelApi + 'static, L: LogAnalyticsApi + 'static> {
+pub struct Enricher<S: IncidentSource + 'static, L: LogAnalyticsApi + 'static> {
     context: Rc<EnrichContext<S, L>>,
     tracker: Tracker,
 }
@@ -58,7 +58,7 @@ pub struct EnrichContext<S, L> {
     pub permits: Rc<Semaphore>,
 }
 
-impl<S: SentinelApi + 'static, L: LogAnalyticsApi + 'static> Enricher<S, L> {
+impl<S: IncidentSource + 'static, L: LogAnalyticsApi + 'static> Enricher<S, L> {
     /// An Enricher for one connector.
     pub fn new(context: EnrichContext<S, L>) -> Self {
         Enricher {
@@ -69,7 +69,7 @@ impl<S: SentinelApi + 'static, L: LogAnalyticsApi + 'static> Enricher<S, L> {
 }
 
 /// Enriches (unless done for this round) and hands the incident to the Forwarder.
-pub async fn enrich_and_forward<S: SentinelApi, L: LogAnalyticsApi>(
+pub async fn enrich_and_forward<S: IncidentSource, L: LogAnalyticsApi>(
     context: &EnrichContext<S, L>,
     tenant: TenantId,
     incident: IncidentKey,
@@ -105,7 +105,7 @@ pub async fn enrich_and_forward<S: SentinelApi, L: LogAnalyticsApi>(
 }
 
 /// Fetches alerts, entities and search results within the deadline.
-async fn gather<S: SentinelApi, L: LogAnalyticsApi>(
+async fn gather<S: IncidentSource, L: LogAnalyticsApi>(
     context: &EnrichContext<S, L>,
     tenant: TenantId,
     incident: IncidentKey,

@@ -5,9 +5,9 @@ use actix::{Actor, AsyncContext, Context};
 
 use super::Forwarder;
 use crate::messages::Reconcile;
-use crate::ports::{SentinelApi, Signl4Api};
+use crate::ports::{IncidentSource, Signl4Api};
 
-impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Actor for Forwarder<S, G> {
+impl<S: IncidentSource + 'static, G: Signl4Api + 'static> Actor for Forwarder<S, G> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {

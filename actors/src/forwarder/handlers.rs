@@ -5,10 +5,10 @@ use actix::Handler;
 
 use super::Forwarder;
 use crate::messages::{Forward, InFlight, Reconcile};
-use crate::ports::{SentinelApi, Signl4Api};
+use crate::ports::{IncidentSource, Signl4Api};
 use crate::tracker::{spawn_exclusive, spawn_tracked};
 
-impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<Forward> for Forwarder<S, G> {
+impl<S: IncidentSource + 'static, G: Signl4Api + 'static> Handler<Forward> for Forwarder<S, G> {
     type Result = ();
 
     fn handle(&mut self, message: Forward, ctx: &mut Self::Context) {
@@ -23,7 +23,7 @@ impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<Forward> for Forw
     }
 }
 
-impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<Reconcile> for Forwarder<S, G> {
+impl<S: IncidentSource + 'static, G: Signl4Api + 'static> Handler<Reconcile> for Forwarder<S, G> {
     type Result = ();
 
     fn handle(&mut self, _: Reconcile, ctx: &mut Self::Context) {
@@ -42,7 +42,7 @@ impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<Reconcile> for Fo
     }
 }
 
-impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<InFlight> for Forwarder<S, G> {
+impl<S: IncidentSource + 'static, G: Signl4Api + 'static> Handler<InFlight> for Forwarder<S, G> {
     type Result = usize;
 
     fn handle(&mut self, _: InFlight, _: &mut Self::Context) -> usize {

@@ -50,7 +50,7 @@ use crate::observation::with_label;
 use crate::parking::{log_parked, settle, Parking, Settled};
 use crate::poller::needs_page;
 use crate::ports::{
-    with_priority, ApiError, IncidentRecord, SentinelApi, Signl4Api, WritePriority,
+    with_priority, ApiError, IncidentRecord, IncidentSource, Signl4Api, WritePriority,
 };
 use crate::retry::{retry, retry_unprocessed};
 use crate::settings::ConnectorSettings;
@@ -61,7 +61,7 @@ use render::{signl_body, EnrichmentView, IncidentView, SignlContext};
 const MAX_CONFLICTS: u32 = 8;
 
 /// The Forwarder of one connector.
-pub struct Forwarder<S: SentinelApi + 'static, G: Signl4Api + 'static> {
+pub struct Forwarder<S: IncidentSource + 'static, G: Signl4Api + 'static> {
     context: Rc<ForwardContext<S, G>>,
     tracker: Tracker,
     /// The reconcile pass in flight (at most one; see `tracker::spawn_exclusive`).
@@ -82,7 +82,7 @@ pub struct ForwardContext<S, G> {
     pub known: Rc<KnownIncidents>,
 }
 
-impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Forwarder<S, G> {
+impl<S: IncidentSource + 'static, G: Signl4Api + 'static> Forwarder<S, G> {
     /// A Forwarder for one connector.
     pub fn new(context: ForwardContext<S, G>) -> Self {
         Forwarder {
@@ -102,7 +102,7 @@ enum SendMode {
     Unverified,
 }
 
-impl<S: SentinelApi, G: Signl4Api> ForwardContext<S, G> {
+impl<S: IncidentSource, G: Signl4Api> ForwardContext<S, G> {
     fn incident(&self, tenant: TenantId, incident: IncidentKey) -> Option<Incident> {
         self.store.read(|p| p.incident(tenant, incident).cloned())
     }

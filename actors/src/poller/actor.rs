@@ -4,9 +4,9 @@ use actix::{Actor, AsyncContext, Context};
 
 use super::Poller;
 use crate::messages::PollNow;
-use crate::ports::SentinelApi;
+use crate::ports::IncidentSource;
 
-impl<S: SentinelApi + 'static> Actor for Poller<S> {
+impl<S: IncidentSource + 'static> Actor for Poller<S> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {

@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use super::{poll_once, PollError, Poller};
 use crate::messages::{InFlight, PollNow};
-use crate::ports::{ApiError, SentinelApi};
+use crate::ports::{ApiError, IncidentSource};
 
-impl<S: SentinelApi + 'static> Handler<PollNow> for Poller<S> {
+impl<S: IncidentSource + 'static> Handler<PollNow> for Poller<S> {
     type Result = ();
 
     fn handle(&mut self, _: PollNow, ctx: &mut Self::Context) {
@@ -60,7 +60,7 @@ impl<S: SentinelApi + 'static> Handler<PollNow> for Poller<S> {
     }
 }
 
-impl<S: SentinelApi + 'static> Handler<InFlight> for Poller<S> {
+impl<S: IncidentSource + 'static> Handler<InFlight> for Poller<S> {
     type Result = usize;
 
     fn handle(&mut self, _: InFlight, _: &mut Self::Context) -> usize {

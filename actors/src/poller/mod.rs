@@ -30,13 +30,13 @@ use uuid::Uuid;
 
 use crate::messages::{Enrich, SentinelChanged};
 use crate::observation::observed;
-use crate::ports::{ApiError, IncidentQuery, SentinelApi};
+use crate::ports::{ApiError, IncidentQuery, IncidentSource};
 use crate::retry::retry;
 use crate::settings::ConnectorSettings;
 use crate::tracker::Tracker;
 
 /// The Poller of one connector.
-pub struct Poller<S: SentinelApi + 'static> {
+pub struct Poller<S: IncidentSource + 'static> {
     /// The shared state a poll needs (cloned into each poll's future).
     context: Rc<PollContext<S>>,
     /// Work in flight: 1 while a poll runs.
@@ -77,7 +77,7 @@ pub struct PollStats {
     pub handed_on: u32,
 }
 
-impl<S: SentinelApi + 'static> Poller<S> {
+impl<S: IncidentSource + 'static> Poller<S> {
     /// A Poller for one connector.
     pub fn new(context: PollContext<S>) -> Self {
         Poller {
@@ -149,7 +149,7 @@ fn listed_statuses(settings: &ConnectorSettings) -> Vec<String> {
 
 /// One poll: list everything modified since the watermark (or, for a sweep, in the whole
 /// lookback window), record it, hand it on.
-pub async fn poll_once<S: SentinelApi>(
+pub async fn poll_once<S: IncidentSource>(
     context: &PollContext<S>,
     sweep: bool,
 ) -> Result<PollStats, PollError> {

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::SyncContext;
 use crate::ports::{
-    with_priority, ApiError, IncidentRecord, SentinelApi, Signl4Api, WritePriority,
+    with_priority, ApiError, IncidentRecord, IncidentSource, Signl4Api, WritePriority,
 };
 use crate::retry::retry;
 use store::IncidentKey;
@@ -23,7 +23,7 @@ use store::IncidentKey;
 /// Most read-modify-write rounds of one incident write before waiting for the next reconcile.
 const MAX_CONFLICTS: u32 = 8;
 
-impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
+impl<S: IncidentSource, G: Signl4Api> SyncContext<S, G> {
     pub(super) async fn call(
         &self,
         incident: IncidentKey,

@@ -5,10 +5,10 @@ use actix::{ActorFutureExt, Handler, ResponseActFuture, WrapFuture};
 
 use super::StatusSync;
 use crate::messages::{InFlight, PollSignl4, Reconcile, Recorded, SentinelChanged, Signl4Notified};
-use crate::ports::{SentinelApi, Signl4Api};
+use crate::ports::{IncidentSource, Signl4Api};
 use crate::tracker::{spawn_exclusive, spawn_tracked};
 
-impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<Signl4Notified>
+impl<S: IncidentSource + 'static, G: Signl4Api + 'static> Handler<Signl4Notified>
     for StatusSync<S, G>
 {
     type Result = ResponseActFuture<Self, Result<Recorded, store::StoreError>>;
@@ -37,7 +37,7 @@ impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<Signl4Notified>
     }
 }
 
-impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<SentinelChanged>
+impl<S: IncidentSource + 'static, G: Signl4Api + 'static> Handler<SentinelChanged>
     for StatusSync<S, G>
 {
     type Result = ();
@@ -50,7 +50,7 @@ impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<SentinelChanged>
     }
 }
 
-impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<Reconcile> for StatusSync<S, G> {
+impl<S: IncidentSource + 'static, G: Signl4Api + 'static> Handler<Reconcile> for StatusSync<S, G> {
     type Result = ();
 
     fn handle(&mut self, _: Reconcile, ctx: &mut Self::Context) {
@@ -69,7 +69,7 @@ impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<Reconcile> for St
     }
 }
 
-impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<PollSignl4> for StatusSync<S, G> {
+impl<S: IncidentSource + 'static, G: Signl4Api + 'static> Handler<PollSignl4> for StatusSync<S, G> {
     type Result = ();
 
     fn handle(&mut self, _: PollSignl4, ctx: &mut Self::Context) {
@@ -87,7 +87,7 @@ impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<PollSignl4> for S
     }
 }
 
-impl<S: SentinelApi + 'static, G: Signl4Api + 'static> Handler<InFlight> for StatusSync<S, G> {
+impl<S: IncidentSource + 'static, G: Signl4Api + 'static> Handler<InFlight> for StatusSync<S, G> {
     type Result = usize;
 
     fn handle(&mut self, _: InFlight, _: &mut Self::Context) -> usize {

@@ -22,7 +22,7 @@ use store::writer::Execution;
 use store::{Command, IncidentKey, Store, StoreError, TenantId};
 
 use super::SyncContext;
-use crate::ports::{SentinelApi, Signl4Api};
+use crate::ports::{IncidentSource, Signl4Api};
 
 fn signl_up(i: &Incident) -> bool {
     matches!(
@@ -44,7 +44,7 @@ pub fn covered_by_merge(store: &Store, tenant: TenantId, survivor: &Incident) ->
     })
 }
 
-impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
+impl<S: IncidentSource, G: Signl4Api> SyncContext<S, G> {
     /// Records and annotates the merge of a closed incident whose Signl is up (see the module).
     pub(super) async fn follow_merge(
         &self,

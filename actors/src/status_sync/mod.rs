@@ -59,14 +59,14 @@ use store::{Command, EffectId, ExecuteOutcome, IncidentKey, Store, StoreError, T
 use crate::known::KnownIncidents;
 use crate::messages::Recorded;
 use crate::parking::{log_parked, settle, Parking, Settled};
-use crate::ports::{SentinelApi, Signl4Api};
+use crate::ports::{IncidentSource, Signl4Api};
 use crate::settings::{ConnectorSettings, SyncSettings};
 use crate::tracker::{Claims, Exclusive, Tracker};
 pub use calls::change;
 use notification::Notification;
 
 /// The StatusSync of one connector.
-pub struct StatusSync<S: SentinelApi + 'static, G: Signl4Api + 'static> {
+pub struct StatusSync<S: IncidentSource + 'static, G: Signl4Api + 'static> {
     context: Rc<SyncContext<S, G>>,
     tracker: Tracker,
     /// The reconcile pass in flight (at most one; see `tracker::spawn_exclusive`).
@@ -105,7 +105,7 @@ pub struct PollState {
     pub rest_polling: Cell<bool>,
 }
 
-impl<S: SentinelApi + 'static, G: Signl4Api + 'static> StatusSync<S, G> {
+impl<S: IncidentSource + 'static, G: Signl4Api + 'static> StatusSync<S, G> {
     /// A StatusSync for one connector.
     pub fn new(context: SyncContext<S, G>) -> Self {
         StatusSync {
@@ -209,7 +209,7 @@ pub fn write_back_cause(state: &Incident, notification: &Notification) -> String
     }
 }
 
-impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
+impl<S: IncidentSource, G: Signl4Api> SyncContext<S, G> {
     fn tenant(&self) -> TenantId {
         self.settings.tenant()
     }

@@ -24,7 +24,7 @@ use store::StoreError;
 use super::notification::Notification;
 use super::SyncContext;
 use crate::messages::Recorded;
-use crate::ports::{SentinelApi, Signl4Api, SignlState, SignlUser};
+use crate::ports::{IncidentSource, Signl4Api, SignlState, SignlUser};
 use crate::retry::retry;
 
 /// How far before the previous poll's start each poll lists.
@@ -103,7 +103,7 @@ pub fn status_changes(signl: &SignlState) -> Vec<Notification> {
     out
 }
 
-impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
+impl<S: IncidentSource, G: Signl4Api> SyncContext<S, G> {
     /// One REST poll (see the module invariants).
     pub async fn poll_signl4(&self) -> Result<RestPollStats, StoreError> {
         let mut stats = RestPollStats::default();

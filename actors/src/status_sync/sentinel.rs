@@ -24,7 +24,7 @@ use store::{IncidentKey, StoreError};
 use uuid::Uuid;
 
 use super::SyncContext;
-use crate::ports::{CommentRecord, SentinelApi, Signl4Api};
+use crate::ports::{CommentRecord, IncidentSource, Signl4Api};
 use crate::retry::retry;
 
 /// How much older than the page a comment may look (clocks of Sentinel and of this host differ)
@@ -44,7 +44,7 @@ fn open_on_both_sides(state: &Incident) -> bool {
         )
 }
 
-impl<S: SentinelApi, G: Signl4Api> SyncContext<S, G> {
+impl<S: IncidentSource, G: Signl4Api> SyncContext<S, G> {
     /// A recorded change of a paged incident: resolve, acknowledge, mirror comments.
     pub async fn sentinel_changed(&self, incident: IncidentKey) -> Result<(), StoreError> {
         // The Poller recorded the resolve or acknowledge with the observation: perform them.

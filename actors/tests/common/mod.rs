@@ -130,7 +130,7 @@ impl FakeSentinel {
     }
 }
 
-impl SentinelApi for FakeSentinel {
+impl IncidentSource for FakeSentinel {
     async fn list_incidents(
         &self,
         query: &IncidentQuery,

@@ -1,5 +1,5 @@
 //! [`DefenderClient`]: Microsoft Defender XDR incidents (`{graph}/security/incidents`) behind
-//! the `SentinelApi` port, for connectors with `read_source = "defender"`.
+//! the `IncidentSource` port, for connectors with `read_source = "defender"`.
 //!
 //! Each incident is presented to the pipeline in Sentinel's shape ([`incident_view`]): listing
 //! is `GET /security/incidents?$expand=alerts` with the poll's `$filter` (status, severity,
@@ -7,8 +7,8 @@
 //! `GET .../{id}?$expand=alerts`; an incident write (acknowledge, close, tag) is one
 //! `PATCH .../{id}` of status, assignedTo, classification + determination and customTags; a
 //! comment is `POST .../{id}/comments`. The expanded alerts and their evidence travel in the
-//! observation, so the Enricher reads them from the log ([`SentinelApi::list_alerts`] and
-//! [`SentinelApi::list_entities`] read the incident when called anyway).
+//! observation, so the Enricher reads them from the log ([`IncidentSource::list_alerts`] and
+//! [`IncidentSource::list_entities`] read the incident when called anyway).
 //!
 //! Merges: a `redirected` incident names its survivor in `redirectIncidentId`. Reads for a write
 //! (`get_incident`), incident writes and comments of a merged incident go to the survivor, so
@@ -27,7 +27,7 @@
 //! `x-ms-client-request-id`; an `@odata.nextLink` outside the configured origin is refused.
 
 use actors::ports::{
-    ApiError, CommentRecord, IncidentPage, IncidentQuery, IncidentRecord, SentinelApi,
+    ApiError, CommentRecord, IncidentPage, IncidentQuery, IncidentRecord, IncidentSource,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -60,7 +60,7 @@ fn redirect_target(incident: &Value) -> Option<String> {
 
 /// Which incident an incident write for `name` lands on. The body is built from a view: from
 /// the merged incident's own view (it names its survivor in `redirectIncidentId`), or from the
-/// survivor's view that [`SentinelApi::get_incident`] answered for the merged one (its
+/// survivor's view that [`IncidentSource::get_incident`] answered for the merged one (its
 /// `incidentNumber` is the survivor's id). Either way the write goes to the survivor, without
 /// another read.
 fn write_target(name: &str, resource: &Value) -> String {
@@ -154,7 +154,7 @@ impl DefenderClient {
     }
 }
 
-impl SentinelApi for DefenderClient {
+impl IncidentSource for DefenderClient {
     async fn list_incidents(
         &self,
         query: &IncidentQuery,

@@ -1,5 +1,5 @@
 //! [`GraphClient`]: Microsoft Graph security alerts_v2 (`{graph}/security/alerts_v2`) behind the
-//! `SentinelApi` port, for connectors with `read_source = "graph"` (docs/reference/azure-apis.md §4).
+//! `IncidentSource` port, for connectors with `read_source = "graph"` (docs/reference/azure-apis.md §4).
 //!
 //! Each alert is presented to the pipeline as an incident ([`view`]): listing is
 //! `GET /security/alerts_v2` with the poll's `$filter` (status, severity,
@@ -7,8 +7,8 @@
 //! `GET .../{id}`; an incident write (acknowledge, close) is a `PATCH .../{id}` of status,
 //! assignedTo and classification; a comment is `POST .../{id}/comments`. The alert's linked
 //! items are the alert itself and its `evidence` (the Enricher reads them from the recorded
-//! observation and calls nothing; [`SentinelApi::list_alerts`] and
-//! [`SentinelApi::list_entities`] read the alert when called anyway).
+//! observation and calls nothing; [`IncidentSource::list_alerts`] and
+//! [`IncidentSource::list_entities`] read the alert when called anyway).
 //!
 //! Choices:
 //! - No `$orderby`: alerts_v2 documents `$count`, `$filter`, `$skip` and `$top` only, and the
@@ -41,7 +41,7 @@ pub mod view;
 
 use std::sync::Arc;
 
-use actors::ports::{CommentRecord, IncidentPage, IncidentQuery, IncidentRecord, SentinelApi};
+use actors::ports::{CommentRecord, IncidentPage, IncidentQuery, IncidentRecord, IncidentSource};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -153,7 +153,7 @@ impl GraphClient {
     }
 }
 
-impl SentinelApi for GraphClient {
+impl IncidentSource for GraphClient {
     async fn list_incidents(
         &self,
         query: &IncidentQuery,

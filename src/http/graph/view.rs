@@ -1,7 +1,7 @@
 //! Graph alerts_v2 wire formats, without I/O: the polling `$filter`, an alert presented as an
 //! incident (its *incident view*), and an incident write turned back into an alert PATCH.
 //!
-//! Why a view: every actor reads and writes incidents through the `SentinelApi` port in
+//! Why a view: every actor reads and writes incidents through the `IncidentSource` port in
 //! Sentinel's shape (status New/Active/Closed, a `properties` object, owner, labels). Presenting
 //! each alert in that shape lets the whole pipeline (watermark, rounds, paging, write-back,
 //! resolve on close) run unchanged on Graph; the adapter translates writes back. The alert

@@ -1,4 +1,4 @@
-//! [`SentinelClient`]: the `SentinelApi` port over ARM (`Microsoft.SecurityInsights`, one
+//! [`SentinelClient`]: the `IncidentSource` port over ARM (`Microsoft.SecurityInsights`, one
 //! workspace): incident list/get/PUT, the POST list actions (alerts, entities) and comments.
 //!
 //! Listing builds the connector's polling query (docs/reference/azure-apis.md §2.5): statuses `or`-ed in
@@ -31,7 +31,7 @@ pub use body::without_nulls;
 pub use parse::{build_filter, parse_comment, parse_incident, parse_time_ms};
 pub use raw::raw_array_items;
 
-use actors::ports::{CommentRecord, IncidentPage, IncidentQuery, IncidentRecord, SentinelApi};
+use actors::ports::{CommentRecord, IncidentPage, IncidentQuery, IncidentRecord, IncidentSource};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -184,7 +184,7 @@ impl SentinelClient {
     }
 }
 
-impl SentinelApi for SentinelClient {
+impl IncidentSource for SentinelClient {
     async fn list_incidents(
         &self,
         query: &IncidentQuery,
