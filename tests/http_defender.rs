@@ -6,7 +6,10 @@
 
 use std::time::Duration;
 
-use actors::ports::{ApiError, IncidentQuery, IncidentRecord, IncidentSource};
+use actors::ports::{
+    ApiError, IncidentChange, IncidentQuery, IncidentRecord, IncidentSource, IncidentUpdate,
+    UpdateOutcome,
+};
 use chrono::Utc;
 use sandbox::control::TenantSpec;
 use sandbox::defender::DefenderIncidentSpec;
@@ -145,15 +148,20 @@ async fn writes_comments_and_merges() {
     let (sb, t, c) = start(SandboxOptions::for_tests());
     let a = add(&sb, &t, json!({}), 1);
     let b = add(&sb, &t, json!({}), 1);
-    let record = c.get_incident(&a).await.unwrap();
-    let raw: Value = serde_json::from_str(&record.raw_json).unwrap();
-    let mut body = json!({"etag": record.etag, "properties": raw["properties"].clone()});
-    body["properties"]["status"] = json!("Closed");
-    body["properties"]["classification"] = json!("BenignPositive");
-    body["properties"]["classificationReason"] = json!("SuspiciousButExpected");
-    body["properties"]["owner"] = json!({"userPrincipalName": "rene@contoso.com"});
-    body["properties"]["labels"] = json!([{"labelName": "SIGNL4"}]);
-    let written = c.put_incident(&a, &body, Uuid::new_v4()).await.unwrap();
+    let close = IncidentUpdate {
+        change: IncidentChange::Close {
+            owner: Some("rene@contoso.com".into()),
+            classification: "BenignPositive".into(),
+            reason: Some("SuspiciousButExpected".into()),
+            comment: "Closed in SIGNL4".into(),
+        },
+        fold_label: Some("SIGNL4".into()),
+    };
+    let written = c
+        .update_incident(&a, &close, None, Uuid::new_v4())
+        .await
+        .unwrap();
+    let written = written.record();
     assert_eq!(written.status, "Closed");
     let inc = sb.control().graph_incident(&t.name, &a).unwrap();
     assert_eq!(
@@ -193,10 +201,13 @@ async fn writes_comments_and_merges() {
     sb.control().merge_graph_incidents(&t.name, &m, &b).unwrap();
     let survivor = c.get_incident(&m).await.unwrap();
     assert_eq!(survivor.name, b);
-    let raw: Value = serde_json::from_str(&survivor.raw_json).unwrap();
-    let mut ack = json!({"etag": survivor.etag, "properties": raw["properties"].clone()});
-    ack["properties"]["status"] = json!("Active");
-    c.put_incident(&m, &ack, Uuid::new_v4()).await.unwrap();
+    let ack = IncidentUpdate::only(IncidentChange::Acknowledge {
+        owner: None,
+        activate: true,
+    });
+    c.update_incident(&m, &ack, None, Uuid::new_v4())
+        .await
+        .unwrap();
     c.put_comment(
         &m,
         Uuid::from_u128(43),
@@ -247,20 +258,24 @@ async fn a_write_from_a_stale_view_does_not_undo_an_analysts_edit() {
                 .unwrap(),
         )
         .unwrap();
-    // Tagging from the stale view sends the tags only.
-    let raw: Value = serde_json::from_str(&listed.raw_json).unwrap();
-    let mut body = json!({"etag": listed.etag, "properties": raw["properties"].clone()});
-    body["properties"]["labels"] = json!([{"labelName": "SIGNL4"}]);
-    c.put_incident(&id, &body, Uuid::new_v4()).await.unwrap();
+    // Tagging after a read that went stale (`known` is the old listing): the write is built
+    // from a fresh read and sends the tags only.
+    let tag = IncidentUpdate::only(IncidentChange::AddLabel("SIGNL4".into()));
+    c.update_incident(&id, &tag, Some(listed), Uuid::new_v4())
+        .await
+        .unwrap();
     let now = sb.control().graph_incident(&t.name, &id).unwrap();
     assert_eq!(now["customTags"], json!(["SIGNL4"]));
     assert_eq!(now["status"], "inProgress", "the analyst's status stays");
     assert_eq!(now["assignedTo"], "kai@contoso.com");
-    // A body that changes nothing writes nothing.
+    // An update already done writes nothing.
     let before = sb.control().requests().len();
-    let same = json!({"properties": raw["properties"].clone()});
-    let r = c.put_incident(&id, &same, Uuid::new_v4()).await.unwrap();
-    assert_eq!(r.name, id);
+    let r = c
+        .update_incident(&id, &tag, None, Uuid::new_v4())
+        .await
+        .unwrap();
+    assert!(matches!(r, UpdateOutcome::AlreadyDone(_)), "{r:?}");
+    assert_eq!(r.record().name, id);
     assert!(sb.control().requests()[before..]
         .iter()
         .all(|r| r.method != "PATCH"));

@@ -6,7 +6,10 @@
 
 use std::time::Duration;
 
-use actors::ports::{ApiError, IncidentQuery, IncidentRecord, IncidentSource};
+use actors::ports::{
+    ApiError, IncidentChange, IncidentQuery, IncidentRecord, IncidentSource, IncidentUpdate,
+    UpdateOutcome,
+};
 use chrono::Utc;
 use sandbox::control::TenantSpec;
 use sandbox::{FaultKind, FaultSpec, Sandbox, SandboxHandle, SandboxOptions, Service, TenantInfo};
@@ -14,7 +17,6 @@ use sentinel_signl4::http::{
     AzureCredentials, BudgetLimits, GraphClient, GraphSettings, HttpContext, HttpSettings,
 };
 use serde_json::{json, Map, Value};
-use store::events::Effect;
 use uuid::Uuid;
 
 fn start() -> (SandboxHandle, TenantInfo, GraphClient) {
@@ -199,18 +201,19 @@ async fn acknowledge_and_close_are_alert_patches_and_comments_are_posted_once() 
             .with_world(|w| w.tenants[0].graph_alerts[0].clone())
     };
 
-    // The write StatusSync builds from the incident view, applied as a PATCH.
+    // The acknowledge StatusSync asks for, carried out as a read and a PATCH.
     let read = graph.get_incident(&id).await.unwrap();
-    let ack = Effect::AcknowledgeIncident {
+    let ack = IncidentUpdate::only(IncidentChange::Acknowledge {
         owner: Some("rene@contoso.com".into()),
-        set_active: true,
-        cause: "n1".into(),
-    };
-    let body = actors::status_sync::change(&read, &ack).unwrap().unwrap();
-    let written = graph
-        .put_incident(&id, &body, Uuid::now_v7())
+        activate: true,
+    });
+    let UpdateOutcome::Written(written) = graph
+        .update_incident(&id, &ack, None, Uuid::now_v7())
         .await
-        .unwrap();
+        .unwrap()
+    else {
+        panic!("an acknowledge of a new alert writes");
+    };
     assert_eq!(written.status, "Active");
     assert_eq!(written.owner.as_deref(), Some("rene@contoso.com"));
     assert_ne!(written.etag, read.etag, "the write moves the version");
@@ -219,32 +222,46 @@ async fn acknowledge_and_close_are_alert_patches_and_comments_are_posted_once() 
         (a["status"].as_str(), a["assignedTo"].as_str()),
         (Some("inProgress"), Some("rene@contoso.com"))
     );
-    assert_eq!(
-        actors::status_sync::change(&written, &ack),
-        Ok(None),
-        "done"
-    );
-
-    let close = Effect::CloseIncident {
-        classification: "FalsePositive".into(),
-        classification_reason: Some("IncorrectAlertLogic".into()),
-        classification_comment: "Closed in SIGNL4".into(),
-        owner: None,
-        cause: "n2".into(),
+    let patches = |sb: &SandboxHandle| {
+        sb.control()
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "PATCH")
+            .count()
     };
-    let body = actors::status_sync::change(&written, &close)
-        .unwrap()
-        .unwrap();
+    assert_eq!(patches(&sb), 1);
+    assert!(
+        matches!(
+            graph.update_incident(&id, &ack, None, Uuid::now_v7()).await,
+            Ok(UpdateOutcome::AlreadyDone(_))
+        ),
+        "done: read, nothing written"
+    );
+    assert_eq!(patches(&sb), 1);
+
+    let close = IncidentUpdate::only(IncidentChange::Close {
+        classification: "FalsePositive".into(),
+        reason: Some("IncorrectAlertLogic".into()),
+        comment: "Closed in SIGNL4".into(),
+        owner: None,
+    });
     let closed = graph
-        .put_incident(&id, &body, Uuid::now_v7())
+        .update_incident(&id, &close, Some(written), Uuid::now_v7())
         .await
         .unwrap();
-    assert_eq!(closed.status, "Closed");
+    assert_eq!(closed.record().status, "Closed");
     let a = alert(&sb);
     assert_eq!(a["status"], "resolved");
     assert_eq!(a["classification"], "falsePositive");
     assert_eq!(a["assignedTo"], "rene@contoso.com", "the owner stays");
     assert!(a["resolvedDateTime"].is_string());
+
+    // Alerts have no labels: a tag is refused, never silently "done".
+    let tag = IncidentUpdate::only(IncidentChange::AddLabel("SIGNL4".into()));
+    assert!(matches!(
+        graph.update_incident(&id, &tag, None, Uuid::now_v7()).await,
+        Err(ApiError::Rejected { status: 400, .. })
+    ));
 
     // A comment, then the same comment again (a retry after a lost answer): posted once.
     let comment_id = Uuid::now_v7();

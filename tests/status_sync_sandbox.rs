@@ -537,7 +537,6 @@ fn a_restart_between_the_put_and_its_outcome_ends_with_one_comment_and_one_statu
     let etag = current["etag"].clone();
     actix_rt::System::new().block_on(async {
         let sentinel = sentinel_client(&world);
-        use actors::ports::IncidentSource;
         let body = json!({"etag": etag, "properties": properties});
         sentinel
             .put_incident(&name, &body, uuid::Uuid::new_v4())

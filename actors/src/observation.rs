@@ -1,13 +1,12 @@
-//! From what a service returned to what the log records: [`IncidentRecord`] to the
-//! `IncidentObserved` event, and the incident's write-back body.
+//! Between the port's words and the log's: an [`IncidentRecord`] as the `IncidentObserved`
+//! event that records it, and an incident effect as the port operation that carries it out.
 //!
-//! Invariant: a write-back (PUT) starts from the full resource as last read and changes only the
-//! fields it means to change, so no field set by an analyst or another tool is ever dropped.
+//! Invariant: pure translation, no I/O; every field the log records comes from the record as
+//! the service returned it.
 
-use serde_json::{json, Value};
-use store::events::{IncidentObserved, Source};
+use store::events::{Effect, IncidentObserved, Source};
 
-use crate::ports::IncidentRecord;
+use crate::ports::{IncidentChange, IncidentRecord};
 
 /// The event recording an observation of `record`.
 pub fn observed(record: &IncidentRecord, source: Source) -> IncidentObserved {
@@ -28,29 +27,31 @@ pub fn observed(record: &IncidentRecord, source: Source) -> IncidentObserved {
     }
 }
 
-/// The PUT body that adds `label` to the incident read as `record`, or `None` when the label is
-/// already there. Everything else in `properties` is sent back as read.
-pub fn with_label(record: &IncidentRecord, label: &str) -> Result<Option<Value>, String> {
-    if record.labels.iter().any(|l| l.eq_ignore_ascii_case(label)) {
-        return Ok(None);
-    }
-    let raw: Value = serde_json::from_str(&record.raw_json)
-        .map_err(|e| format!("incident {} JSON does not parse: {e}", record.name))?;
-    let mut properties = raw
-        .get("properties")
-        .cloned()
-        .filter(Value::is_object)
-        .ok_or_else(|| format!("incident {} has no properties object", record.name))?;
-    let labels = properties
-        .as_object_mut()
-        .expect("checked above")
-        .entry("labels")
-        .or_insert_with(|| json!([]));
-    match labels.as_array_mut() {
-        Some(list) => list.push(json!({"labelName": label})),
-        None => *labels = json!([{"labelName": label}]),
-    }
-    Ok(Some(json!({"etag": record.etag, "properties": properties})))
+/// The incident operation that carries out `effect`, for the effects that change the incident
+/// itself (tag, acknowledge, close); `None` for the others.
+pub fn incident_change(effect: &Effect) -> Option<IncidentChange> {
+    Some(match effect {
+        Effect::TagIncident { label } => IncidentChange::AddLabel(label.clone()),
+        Effect::AcknowledgeIncident {
+            owner, set_active, ..
+        } => IncidentChange::Acknowledge {
+            owner: owner.clone(),
+            activate: *set_active,
+        },
+        Effect::CloseIncident {
+            owner,
+            classification,
+            classification_reason,
+            classification_comment,
+            ..
+        } => IncidentChange::Close {
+            owner: owner.clone(),
+            classification: classification.clone(),
+            reason: classification_reason.clone(),
+            comment: classification_comment.clone(),
+        },
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -58,30 +59,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tagging_keeps_every_field_and_existing_labels() {
-        let record = IncidentRecord {
-            name: "i".into(),
-            etag: "\"e1\"".into(),
-            labels: vec!["VIP".into()],
-            raw_json: json!({"name": "i", "etag": "\"e1\"", "properties": {
-                "title": "t", "severity": "High", "status": "New", "description": "d",
-                "owner": {"objectId": "o"}, "labels": [{"labelName": "VIP", "labelType": "User"}],
-                "customField": 1}})
-            .to_string(),
-            ..IncidentRecord::default()
+    fn incident_effects_become_incident_operations() {
+        let ack = Effect::AcknowledgeIncident {
+            owner: Some("rene@contoso.com".into()),
+            set_active: true,
+            cause: "ack/round-1/u".into(),
         };
-        let body = with_label(&record, "SIGNL4").unwrap().unwrap();
-        assert_eq!(body["etag"], "\"e1\"");
-        let p = &body["properties"];
-        assert_eq!(p["description"], "d");
-        assert_eq!(p["owner"]["objectId"], "o");
-        assert_eq!(p["customField"], 1);
-        assert_eq!(p["labels"][0]["labelName"], "VIP");
-        assert_eq!(p["labels"][1]["labelName"], "SIGNL4");
-        let tagged = IncidentRecord {
-            labels: vec!["signl4".into()],
-            ..record
+        assert_eq!(
+            incident_change(&ack),
+            Some(IncidentChange::Acknowledge {
+                owner: Some("rene@contoso.com".into()),
+                activate: true
+            })
+        );
+        let tag = Effect::TagIncident {
+            label: "SIGNL4".into(),
         };
-        assert_eq!(with_label(&tagged, "SIGNL4"), Ok(None));
+        assert_eq!(
+            incident_change(&tag),
+            Some(IncidentChange::AddLabel("SIGNL4".into()))
+        );
+        let comment = Effect::WriteComment {
+            comment_id: uuid::Uuid::nil(),
+            message: "m".into(),
+        };
+        assert_eq!(incident_change(&comment), None);
     }
 }

@@ -6,6 +6,10 @@
 //! Graph) change underneath it.
 //!
 //! Invariants:
+//! - Ports speak the domain: an incident write is an [`IncidentChange`] (add a label,
+//!   acknowledge, close with a classification), never a service's JSON; each adapter owns its
+//!   read-modify-write (Sentinel's etag loop, Graph's read-then-PATCH), and "already done" has
+//!   one definition ([`IncidentUpdate::is_done`]).
 //! - No default methods: every implementation states what each operation does for it (a
 //!   default once silently switched a feature off for a source that never said so).
 //! - Every failure is classified as an [`ApiError`] so that callers decide retries from the kind,
@@ -221,14 +225,21 @@ pub trait IncidentSource {
     /// The incident's current state.
     fn get_incident(&self, name: &str) -> impl Future<Output = Result<IncidentRecord, ApiError>>;
 
-    /// PUT the full resource (`{"etag": .., "properties": {..}}`); returns what was written.
-    /// A stale etag is [`ApiError::Conflict`].
-    fn put_incident(
+    /// Carries out `update` (see [`IncidentUpdate`]) and answers the incident as it then is.
+    /// Each adapter owns its read-modify-write: Sentinel starts from `known` when given (its
+    /// PUT is etag-checked, so a stale start costs one 409 and a read, never a lost change) and
+    /// reads again at once on a 409, a bounded number of times, before it answers `Conflict`;
+    /// sources whose writes carry no etag (Graph PATCH) ignore `known` and read first, so that
+    /// nothing stale is written back. An incident already in the target state is answered
+    /// [`UpdateOutcome::AlreadyDone`] without a write. Other errors are returned as they came,
+    /// for the caller's retry policy.
+    fn update_incident(
         &self,
         name: &str,
-        resource: &serde_json::Value,
+        update: &IncidentUpdate,
+        known: Option<IncidentRecord>,
         request_id: Uuid,
-    ) -> impl Future<Output = Result<IncidentRecord, ApiError>>;
+    ) -> impl Future<Output = Result<UpdateOutcome, ApiError>>;
 
     /// The incident's alerts (`POST .../alerts`), as JSON objects.
     fn list_alerts(
@@ -264,6 +275,139 @@ pub trait IncidentSource {
         &self,
         name: &str,
     ) -> impl Future<Output = Result<Vec<CommentRecord>, ApiError>>;
+}
+
+/// One write-back to an incident, in the domain's terms: what the connector means to change,
+/// never a service's body. Exists so that every read source carries out the same operations
+/// its own way (an etag-checked ARM PUT of the whole resource, a Graph PATCH of the fields that
+/// change) and the actors never build or re-parse a service's JSON.
+#[derive(Clone, Debug, PartialEq)]
+pub enum IncidentChange {
+    /// Add this label (the connector's tag) unless the incident has it (any case).
+    AddLabel(String),
+    /// Assign `owner` (a UPN or an Entra object id), if given, and set the status Active while
+    /// it is New, if `activate`. Nothing is left to do once the incident is closed.
+    Acknowledge {
+        owner: Option<String>,
+        activate: bool,
+    },
+    /// Close with the classification, its reason and comment; assign `owner`, if given.
+    Close {
+        owner: Option<String>,
+        classification: String,
+        reason: Option<String>,
+        comment: String,
+    },
+}
+
+/// An [`IncidentChange`] and a label to add with it when a write happens anyway: a pending tag
+/// folded into an acknowledge or close costs no write of its own under the incident-write
+/// budget (and is never a reason to write).
+#[derive(Clone, Debug, PartialEq)]
+pub struct IncidentUpdate {
+    pub change: IncidentChange,
+    /// Added with the write if missing; empty or `None` adds nothing.
+    pub fold_label: Option<String>,
+}
+
+impl IncidentUpdate {
+    /// `change` alone.
+    pub fn only(change: IncidentChange) -> Self {
+        IncidentUpdate {
+            change,
+            fold_label: None,
+        }
+    }
+
+    /// True when the incident read as `record` is already in the state `change` asks for. The
+    /// one definition every adapter uses, so that "already done" means the same everywhere.
+    pub fn is_done(&self, record: &IncidentRecord) -> bool {
+        let closed = record.status.eq_ignore_ascii_case("closed");
+        match &self.change {
+            IncidentChange::AddLabel(label) => has_label(record, label),
+            IncidentChange::Acknowledge { owner, activate } => {
+                let owner_done = owner.as_deref().is_none_or(|o| {
+                    record
+                        .owner
+                        .as_deref()
+                        .is_some_and(|r| r.eq_ignore_ascii_case(o))
+                });
+                let active_done = !activate || !record.status.eq_ignore_ascii_case("new");
+                closed || (owner_done && active_done)
+            }
+            IncidentChange::Close { .. } => closed,
+        }
+    }
+
+    /// The labels to add to `record` with this write (the change's and the folded one), each
+    /// once and only when missing.
+    pub fn labels_to_add(&self, record: &IncidentRecord) -> Vec<String> {
+        let mut add: Vec<String> = Vec::new();
+        let wanted = match &self.change {
+            IncidentChange::AddLabel(label) => Some(label),
+            _ => None,
+        };
+        for label in wanted.into_iter().chain(self.fold_label.as_ref()) {
+            if !label.is_empty()
+                && !has_label(record, label)
+                && !add.iter().any(|a| a.eq_ignore_ascii_case(label))
+            {
+                add.push(label.clone());
+            }
+        }
+        add
+    }
+
+    /// The status to write: Closed for a close, Active for an acknowledge of a New incident
+    /// that asks for it, else `None` (left as it is).
+    pub fn status_to_write(&self, record: &IncidentRecord) -> Option<&'static str> {
+        match &self.change {
+            IncidentChange::Close { .. } => Some("Closed"),
+            IncidentChange::Acknowledge { activate: true, .. }
+                if record.status.eq_ignore_ascii_case("new") =>
+            {
+                Some("Active")
+            }
+            _ => None,
+        }
+    }
+
+    /// The owner to write, when one is asked for and differs from the record's.
+    pub fn owner_to_write(&self, record: &IncidentRecord) -> Option<&str> {
+        let owner = match &self.change {
+            IncidentChange::Acknowledge { owner, .. } | IncidentChange::Close { owner, .. } => {
+                owner.as_deref()
+            }
+            IncidentChange::AddLabel(_) => None,
+        }?;
+        let same = record
+            .owner
+            .as_deref()
+            .is_some_and(|r| r.eq_ignore_ascii_case(owner));
+        (!same).then_some(owner)
+    }
+}
+
+fn has_label(record: &IncidentRecord, label: &str) -> bool {
+    record.labels.iter().any(|l| l.eq_ignore_ascii_case(label))
+}
+
+/// What [`IncidentSource::update_incident`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum UpdateOutcome {
+    /// Written; the incident as the service answered the write.
+    Written(IncidentRecord),
+    /// Nothing written: the incident was already in the target state, as read (or as known).
+    AlreadyDone(IncidentRecord),
+}
+
+impl UpdateOutcome {
+    /// The incident as it is after the call.
+    pub fn record(&self) -> &IncidentRecord {
+        match self {
+            UpdateOutcome::Written(r) | UpdateOutcome::AlreadyDone(r) => r,
+        }
+    }
 }
 
 /// One incident comment as the service returned it.

@@ -101,13 +101,16 @@ impl IncidentSource for BlockingSentinel {
         self.inner.get_incident(name).await
     }
 
-    async fn put_incident(
+    async fn update_incident(
         &self,
         name: &str,
-        resource: &Value,
+        update: &IncidentUpdate,
+        known: Option<IncidentRecord>,
         request_id: Uuid,
-    ) -> Result<IncidentRecord, ApiError> {
-        self.inner.put_incident(name, resource, request_id).await
+    ) -> Result<UpdateOutcome, ApiError> {
+        self.inner
+            .update_incident(name, update, known, request_id)
+            .await
     }
 
     async fn list_alerts(&self, name: &str) -> Result<Vec<Value>, ApiError> {

@@ -7,6 +7,7 @@
 
 use actors::ports::{
     ApiError, CommentRecord, IncidentPage, IncidentQuery, IncidentRecord, IncidentSource,
+    IncidentUpdate, UpdateOutcome,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -49,13 +50,14 @@ impl IncidentSource for IncidentClient {
         dispatch!(self, c => c.get_incident(name))
     }
 
-    async fn put_incident(
+    async fn update_incident(
         &self,
         name: &str,
-        resource: &Value,
+        update: &IncidentUpdate,
+        known: Option<IncidentRecord>,
         request_id: Uuid,
-    ) -> Result<IncidentRecord, ApiError> {
-        dispatch!(self, c => c.put_incident(name, resource, request_id))
+    ) -> Result<UpdateOutcome, ApiError> {
+        dispatch!(self, c => c.update_incident(name, update, known, request_id))
     }
 
     async fn list_alerts(&self, name: &str) -> Result<Vec<Value>, ApiError> {

@@ -161,6 +161,10 @@ fn client_futures_are_send() {
     let q = query(&[], &[], 0, 1);
     send(&c.list_incidents(&q, None));
     send(&c.put_incident("x", &json!({}), Uuid::nil()));
+    let tag = actors::ports::IncidentUpdate::only(actors::ports::IncidentChange::AddLabel(
+        "SIGNL4".into(),
+    ));
+    send(&c.update_incident("x", &tag, None, Uuid::nil()));
     send(&c.put_comment("x", Uuid::nil(), "m", Uuid::nil()));
     let s4 = Signl4Client::new(&ctx, Signl4Settings::new("http://127.0.0.1:9", "x"));
     send(&s4.send_event(&json!({}), Uuid::nil()));

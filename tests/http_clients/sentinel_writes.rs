@@ -1,7 +1,7 @@
-//! Sentinel writes: etag conflicts and the re-read, comments idempotent by id, the alerts and
-//! entities list actions.
+//! Sentinel writes: etag conflicts and the re-read (the PUT itself, and the update operation's
+//! read-modify-write), comments idempotent by id, the alerts and entities list actions.
 
-use actors::ports::{ApiError, IncidentSource};
+use actors::ports::{ApiError, IncidentChange, IncidentSource, IncidentUpdate, UpdateOutcome};
 use sandbox::control::AnalystAction;
 use sandbox::SandboxOptions;
 use serde_json::{json, Value};
@@ -77,6 +77,75 @@ async fn stale_etag_put_conflicts_then_get_and_put_succeeds() {
     assert!(
         matches!(&err, ApiError::Rejected { status: 400, message } if message.contains("BadRequest")),
         "{err:?}"
+    );
+}
+
+/// The update operation from a start gone stale: one 409, one fresh read, one PUT with the
+/// fresh etag (never the same stale etag twice), the analyst's change kept; then the same update
+/// again is done without a write.
+#[tokio::test]
+async fn an_update_from_a_stale_start_reads_again_once_and_keeps_the_analysts_change() {
+    let (sb, t) = start(SandboxOptions::for_tests());
+    let name = incident(&sb, &t, "New", "High");
+    let ctx = ctx();
+    let c = sentinel(&ctx, &sb, &t);
+    let known = c.get_incident(&name).await.expect("get");
+    sb.control()
+        .analyst(
+            &t.name,
+            &name,
+            AnalystAction {
+                severity: Some("Low".into()),
+                ..Default::default()
+            },
+        )
+        .expect("analyst");
+    let ack = IncidentUpdate {
+        change: IncidentChange::Acknowledge {
+            owner: Some("alice@contoso.com".into()),
+            activate: true,
+        },
+        fold_label: Some("SIGNL4".into()),
+    };
+    let rid = Uuid::new_v4();
+    let outcome = c
+        .update_incident(&name, &ack, Some(known.clone()), rid)
+        .await
+        .expect("update");
+    let UpdateOutcome::Written(written) = outcome else {
+        panic!("a write: {outcome:?}");
+    };
+    assert_eq!(written.status, "Active");
+    assert_eq!(written.owner.as_deref(), Some("alice@contoso.com"));
+    assert_eq!(written.labels, ["SIGNL4"], "the folded tag rides along");
+    assert_eq!(written.severity, "Low", "the analyst's change is kept");
+    let calls: Vec<_> = requests(&sb, "sentinel")
+        .into_iter()
+        .filter(|r| r.path.contains(&name) && !r.path.contains("/comments"))
+        .map(|r| (r.method.clone(), r.status))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("GET".to_string(), 200),
+            ("PUT".to_string(), 409),
+            ("GET".to_string(), 200),
+            ("PUT".to_string(), 200)
+        ],
+        "the first read, the stale PUT, one re-read, one PUT"
+    );
+    let again = c
+        .update_incident(&name, &ack, Some(written), Uuid::new_v4())
+        .await
+        .expect("again");
+    assert!(matches!(again, UpdateOutcome::AlreadyDone(_)), "{again:?}");
+    assert_eq!(
+        requests(&sb, "sentinel")
+            .iter()
+            .filter(|r| r.method == "PUT")
+            .count(),
+        2,
+        "nothing written for an update already done"
     );
 }
 

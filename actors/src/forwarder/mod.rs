@@ -32,6 +32,7 @@ mod actor;
 mod handlers;
 pub mod render;
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use serde_json::Value;
@@ -46,19 +47,16 @@ use uuid::Uuid;
 
 use crate::enricher::search_lines;
 use crate::known::KnownIncidents;
-use crate::observation::with_label;
 use crate::parking::{log_parked, settle, Parking, Settled};
 use crate::poller::needs_page;
 use crate::ports::{
-    with_priority, ApiError, IncidentRecord, IncidentSource, Signl4Api, WritePriority,
+    with_priority, ApiError, IncidentChange, IncidentSource, IncidentUpdate, Signl4Api,
+    UpdateOutcome, WritePriority,
 };
 use crate::retry::{retry, retry_unprocessed};
 use crate::settings::ConnectorSettings;
 use crate::tracker::{Claims, Exclusive, Tracker};
 use render::{signl_body, EnrichmentView, IncidentView, SignlContext};
-
-/// Most read-modify-write rounds of one tag before giving up until the next reconcile.
-const MAX_CONFLICTS: u32 = 8;
 
 /// The Forwarder of one connector.
 pub struct Forwarder<S: IncidentSource + 'static, G: Signl4Api + 'static> {
@@ -393,7 +391,9 @@ impl<S: IncidentSource, G: Signl4Api> ForwardContext<S, G> {
         .await
     }
 
-    /// Read, modify, PUT with the etag; again on 409.
+    /// The tag as an incident update; the adapter's read-modify-write starts from the freshest
+    /// state this process knows (its etag is usually still current, which saves a read per
+    /// incident). A `Deferred` (the tag yielding the budget) is not retried in place.
     async fn write_tag_now(
         &self,
         tenant: TenantId,
@@ -402,68 +402,30 @@ impl<S: IncidentSource, G: Signl4Api> ForwardContext<S, G> {
         effect_id: EffectId,
         correlation: Uuid,
     ) -> Result<(), StoreError> {
-        let backoff = self.settings.backoff;
-        let mut conflicts = 0;
-        // First try with the freshest state known (its etag is usually still current), which
-        // saves a read per incident; read it fresh only after a 409.
-        let mut listed = if self.settings.source == store::events::Source::Sentinel {
-            self.known.freshest(&self.store, tenant, incident)?
-        } else {
-            self.last_listed(tenant, incident)?
-        };
+        let label = self.settings.tag.clone();
+        let update = IncidentUpdate::only(IncidentChange::AddLabel(label.clone()));
+        let start = Cell::new(self.known.freshest(&self.store, tenant, incident)?);
         store::crash::point("effect.after_intent");
-        let outcome: Result<EffectResult, (ApiError, u32)> = loop {
-            let (read, attempts) = match listed.take() {
-                Some(record) => (Ok(record), 0),
-                None => {
-                    let read = retry(backoff, || self.sentinel.get_incident(name)).await;
-                    if let Ok(record) = &read.0 {
-                        self.known.remember(tenant, incident, record);
+        let (result, attempts) = retry(self.settings.backoff, || {
+            self.sentinel
+                .update_incident(name, &update, start.take(), effect_id.0)
+        })
+        .await;
+        let outcome: Result<EffectResult, (ApiError, u32)> = match result {
+            Ok(outcome) => {
+                self.known.remember(tenant, incident, outcome.record());
+                Ok(match outcome {
+                    UpdateOutcome::Written(written) => {
+                        EffectResult::IncidentWritten { etag: written.etag }
                     }
-                    read
-                }
-            };
-            let record = match read {
-                Ok(record) => record,
-                Err(error) => break Err((error, attempts)),
-            };
-            let body = match with_label(&record, &self.settings.tag) {
-                Ok(None) => {
-                    break Ok(EffectResult::AlreadyDone {
-                        detail: format!("label {:?} present", self.settings.tag),
-                    })
-                }
-                Ok(Some(body)) => body,
-                Err(reason) => break Err((ApiError::Transient(reason), attempts)),
-            };
-            match self.sentinel.put_incident(name, &body, effect_id.0).await {
-                Ok(written) => {
-                    self.known.remember(tenant, incident, &written);
-                    break Ok(EffectResult::IncidentWritten { etag: written.etag });
-                }
-                Err(ApiError::Conflict) if conflicts < MAX_CONFLICTS => {
-                    self.known.forget(tenant, incident);
-                    conflicts += 1;
-                }
-                Err(error @ ApiError::Deferred { .. }) => break Err((error, 0)),
-                Err(error) if error.is_retryable() => {
-                    let (again, attempts) = retry(backoff, || {
-                        self.sentinel.put_incident(name, &body, effect_id.0)
-                    })
-                    .await;
-                    match again {
-                        Ok(written) => {
-                            self.known.remember(tenant, incident, &written);
-                            break Ok(EffectResult::IncidentWritten { etag: written.etag });
-                        }
-                        Err(ApiError::Conflict) if conflicts < MAX_CONFLICTS => {
-                            self.known.forget(tenant, incident);
-                            conflicts += 1;
-                        }
-                        Err(error) => break Err((error, attempts)),
-                    }
-                }
-                Err(error) => break Err((error, 1)),
+                    UpdateOutcome::AlreadyDone(_) => EffectResult::AlreadyDone {
+                        detail: format!("label {label:?} present"),
+                    },
+                })
+            }
+            Err(error) => {
+                self.known.forget(tenant, incident);
+                Err((error, attempts))
             }
         };
         if outcome.is_ok() {
@@ -471,25 +433,6 @@ impl<S: IncidentSource, G: Signl4Api> ForwardContext<S, G> {
         }
         self.settle(tenant, incident, effect_id, outcome, "tag", correlation)
             .await
-    }
-
-    /// The incident as the Poller last recorded it, in the shape a read returns.
-    fn last_listed(
-        &self,
-        tenant: TenantId,
-        incident: IncidentKey,
-    ) -> Result<Option<IncidentRecord>, StoreError> {
-        let events = self.store.log().incident_events(tenant, incident)?;
-        Ok(events.into_iter().rev().find_map(|e| match e.event {
-            Event::IncidentObserved(o) => Some(IncidentRecord {
-                name: o.name,
-                etag: o.etag,
-                labels: o.labels,
-                raw_json: o.raw_json,
-                ..IncidentRecord::default()
-            }),
-            _ => None,
-        }))
     }
 
     /// Finishes this connector's open raise and tag intents (see the module invariants).

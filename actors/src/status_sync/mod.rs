@@ -62,7 +62,6 @@ use crate::parking::{log_parked, settle, Parking, Settled};
 use crate::ports::{IncidentSource, Signl4Api};
 use crate::settings::{ConnectorSettings, SyncSettings};
 use crate::tracker::{Claims, Exclusive, Tracker};
-pub use calls::change;
 use notification::Notification;
 
 /// The StatusSync of one connector.
@@ -404,7 +403,7 @@ impl<S: IncidentSource, G: Signl4Api> SyncContext<S, G> {
     }
 
     /// The tag's intent and outcome when an incident write carried the label (see
-    /// `calls::fold_label`), to record with the write's outcome: the Forwarder then has no tag
+    /// `IncidentUpdate::fold_label`), to record with the write's outcome: the Forwarder then has no tag
     /// left to write.
     fn folded_tag(
         &self,

@@ -21,7 +21,7 @@ use uuid::Uuid;
 pub struct FakeSentinel {
     pub incidents: RefCell<BTreeMap<String, Value>>,
     pub clock: RefCell<i64>,
-    /// Errors to return from the next `put_incident` calls.
+    /// Errors to return from the next incident writes (before the etag check).
     pub put_errors: RefCell<VecDeque<ApiError>>,
     pub alert_errors: RefCell<VecDeque<ApiError>>,
     pub puts: RefCell<u32>,
@@ -130,6 +130,56 @@ impl FakeSentinel {
     }
 }
 
+impl FakeSentinel {
+    /// One incident write of `update` built from `record`: refused with a queued error, or as a
+    /// conflict when `record`'s etag is stale.
+    fn put(
+        &self,
+        name: &str,
+        record: &IncidentRecord,
+        update: &IncidentUpdate,
+    ) -> Result<IncidentRecord, ApiError> {
+        if let Some(error) = self.put_errors.borrow_mut().pop_front() {
+            return Err(error);
+        }
+        let mut incidents = self.incidents.borrow_mut();
+        let current = incidents.get_mut(name).ok_or(ApiError::NotFound)?;
+        if current["etag"] != json!(record.etag) {
+            return Err(ApiError::Conflict);
+        }
+        let p = &mut current["properties"];
+        if let Some(owner) = update.owner_to_write(record) {
+            p["owner"] = json!({"userPrincipalName": owner});
+        }
+        if let Some(status) = update.status_to_write(record) {
+            p["status"] = json!(status);
+        }
+        if let IncidentChange::Close {
+            classification,
+            reason,
+            comment,
+            ..
+        } = &update.change
+        {
+            p["classification"] = json!(classification);
+            p["classificationReason"] = json!(reason);
+            p["classificationComment"] = json!(comment);
+        }
+        for label in update.labels_to_add(record) {
+            p["labels"]
+                .as_array_mut()
+                .expect("labels")
+                .push(json!({"labelName": label}));
+        }
+        let mut clock = self.clock.borrow_mut();
+        *clock += 1000;
+        p["lastModifiedTimeUtc"] = json!(*clock);
+        current["etag"] = json!(format!("\"{clock}\""));
+        *self.puts.borrow_mut() += 1;
+        Ok(FakeSentinel::record(current))
+    }
+}
+
 impl IncidentSource for FakeSentinel {
     async fn list_incidents(
         &self,
@@ -166,27 +216,31 @@ impl IncidentSource for FakeSentinel {
             .ok_or(ApiError::NotFound)
     }
 
-    async fn put_incident(
+    /// As the Sentinel adapter does it: from `known` (else a read), nothing when done, else a
+    /// "PUT" checked against the current etag; a 409 (stale etag, or one queued in
+    /// `put_errors`) reads again, at most 8 times.
+    async fn update_incident(
         &self,
         name: &str,
-        resource: &Value,
+        update: &IncidentUpdate,
+        known: Option<IncidentRecord>,
         _request_id: Uuid,
-    ) -> Result<IncidentRecord, ApiError> {
-        if let Some(error) = self.put_errors.borrow_mut().pop_front() {
-            return Err(error);
+    ) -> Result<UpdateOutcome, ApiError> {
+        let mut start = known;
+        let mut conflicts = 0;
+        loop {
+            let record = match start.take() {
+                Some(record) => record,
+                None => self.get_incident(name).await?,
+            };
+            if update.is_done(&record) {
+                return Ok(UpdateOutcome::AlreadyDone(record));
+            }
+            match self.put(name, &record, update) {
+                Err(ApiError::Conflict) if conflicts < 8 => conflicts += 1,
+                other => return other.map(UpdateOutcome::Written),
+            }
         }
-        let mut incidents = self.incidents.borrow_mut();
-        let current = incidents.get_mut(name).ok_or(ApiError::NotFound)?;
-        if current["etag"] != resource["etag"] {
-            return Err(ApiError::Conflict);
-        }
-        let mut clock = self.clock.borrow_mut();
-        *clock += 1000;
-        current["properties"] = resource["properties"].clone();
-        current["properties"]["lastModifiedTimeUtc"] = json!(*clock);
-        current["etag"] = json!(format!("\"{clock}\""));
-        *self.puts.borrow_mut() += 1;
-        Ok(FakeSentinel::record(current))
     }
 
     async fn list_alerts(&self, name: &str) -> Result<Vec<Value>, ApiError> {

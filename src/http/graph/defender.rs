@@ -4,7 +4,7 @@
 //! Each incident is presented to the pipeline in Sentinel's shape ([`incident_view`]): listing
 //! is `GET /security/incidents?$expand=alerts` with the poll's `$filter` (status, severity,
 //! `lastUpdateDateTime ge`) and `$top`, following `@odata.nextLink` verbatim; a read is
-//! `GET .../{id}?$expand=alerts`; an incident write (acknowledge, close, tag) is one
+//! `GET .../{id}?$expand=alerts`; an incident write (acknowledge, close, tag) is a read and one
 //! `PATCH .../{id}` of status, assignedTo, classification + determination and customTags; a
 //! comment is `POST .../{id}/comments`. The expanded alerts and their evidence travel in the
 //! observation, so the Enricher reads them from the log ([`IncidentSource::list_alerts`] and
@@ -28,6 +28,7 @@
 
 use actors::ports::{
     ApiError, CommentRecord, IncidentPage, IncidentQuery, IncidentRecord, IncidentSource,
+    IncidentUpdate, UpdateOutcome,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -56,22 +57,6 @@ fn redirect_target(incident: &Value) -> Option<String> {
         .as_str()
         .filter(|s| !s.is_empty())
         .map(str::to_string)
-}
-
-/// Which incident an incident write for `name` lands on. The body is built from a view: from
-/// the merged incident's own view (it names its survivor in `redirectIncidentId`), or from the
-/// survivor's view that [`IncidentSource::get_incident`] answered for the merged one (its
-/// `incidentNumber` is the survivor's id). Either way the write goes to the survivor, without
-/// another read.
-fn write_target(name: &str, resource: &Value) -> String {
-    let p = &resource["properties"];
-    if let Some(to) = p["redirectIncidentId"].as_str().filter(|s| !s.is_empty()) {
-        return to.to_string();
-    }
-    match p["incidentNumber"].as_i64() {
-        Some(n) if n > 0 && name.trim().parse::<i64>().is_ok_and(|own| own != n) => n.to_string(),
-        _ => name.to_string(),
-    }
 }
 
 /// The Defender incidents client of one tenant. Cheap to clone.
@@ -202,40 +187,48 @@ impl IncidentSource for DefenderClient {
         })
     }
 
-    /// Carries out an incident write built from a view as a PATCH
-    /// ([`incident_view::incident_patch`]); answers the incident as written.
-    async fn put_incident(
+    /// Reads the incident (the survivor, for a merged one: the write lands where its work goes
+    /// on), then PATCHes what the update changes ([`incident_view::incident_patch`]); `known`
+    /// is not used: a PATCH has no etag, so it is built from a fresh read.
+    async fn update_incident(
         &self,
         name: &str,
-        resource: &Value,
+        update: &IncidentUpdate,
+        _known: Option<IncidentRecord>,
         request_id: Uuid,
-    ) -> Result<IncidentRecord, ApiError> {
+    ) -> Result<UpdateOutcome, ApiError> {
+        let incident = self.get_survivor(name).await?;
+        let read = parse_defender_incident(&incident).map_err(|e| {
+            self.graph
+                .core
+                .bad_resource(&self.graph.core.read("/security/incidents/{id}"), &e)
+        })?;
         let call = self
             .graph
             .core
             .call("PATCH", "/security/incidents/{id}", request_id);
         let patch =
-            incident_view::incident_patch(resource).map_err(|message| ApiError::Rejected {
+            incident_view::incident_patch(&read, update).map_err(|message| ApiError::Rejected {
                 status: 400,
                 message,
             })?;
-        let target = write_target(name, resource);
-        if patch.as_object().is_some_and(|m| m.is_empty()) {
-            // Nothing to change: answer the incident as it is, without a write.
-            return self.get_incident(&target).await;
-        }
+        let Some(patch) = patch else {
+            return Ok(UpdateOutcome::AlreadyDone(read));
+        };
         let (_, v) = self
             .graph
             .core
             .send_json(
                 reqwest::Method::PATCH,
-                &self.incident_url(&target),
+                &self.incident_url(&read.name),
                 &call,
                 CallClass::IncidentWrite,
                 Body::Json(&patch),
             )
             .await?;
-        parse_defender_incident(&v).map_err(|e| self.graph.core.bad_resource(&call, &e))
+        parse_defender_incident(&v)
+            .map(UpdateOutcome::Written)
+            .map_err(|e| self.graph.core.bad_resource(&call, &e))
     }
 
     /// The incident's alerts (expanded), as received.
@@ -320,14 +313,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn writes_of_a_merged_incident_go_to_its_survivor() {
-        let own = json!({"properties": {"incidentNumber": 7, "status": "Active"}});
-        assert_eq!(write_target("7", &own), "7");
-        let merged = json!({"properties": {"incidentNumber": 7, "redirectIncidentId": "9"}});
-        assert_eq!(write_target("7", &merged), "9");
-        let survivors_view = json!({"properties": {"incidentNumber": 9, "status": "Active"}});
-        assert_eq!(write_target("7", &survivors_view), "9");
-        assert_eq!(write_target("7", &json!({"properties": {}})), "7");
+    fn only_a_redirected_incident_names_a_survivor() {
         assert_eq!(
             redirect_target(&json!({"status": "redirected", "redirectIncidentId": "9"})),
             Some("9".into())

@@ -27,9 +27,9 @@
 //!
 //! Writes ([`incident_patch`]): `status` (New -> active, Active -> inProgress, Closed ->
 //! resolved), the owner as `assignedTo`, the labels as `customTags`, and the close settings as
-//! `classification` + `determination` by [`close_mapping`]; each only when it differs from what
-//! the view was read with (kept under `properties.graphRead`), since a PATCH has no etag and a
-//! stale value sent back would undo an analyst's edit:
+//! `classification` + `determination` by [`close_mapping`]; each only when it differs from the
+//! incident as read just before the write, since a PATCH has no etag and a stale value sent
+//! back would undo an analyst's edit:
 //!
 //! | connector classification / reason | Graph classification | Graph determination |
 //! |---|---|---|
@@ -46,7 +46,7 @@
 //! Invariants: unknown fields are ignored; an incident without `id` or a readable
 //! `lastUpdateDateTime` is refused; enum values are compared without case.
 
-use actors::ports::{IncidentQuery, IncidentRecord};
+use actors::ports::{IncidentChange, IncidentQuery, IncidentRecord, IncidentUpdate};
 use chrono::{SecondsFormat, TimeZone, Utc};
 use serde_json::{json, Map, Value};
 
@@ -127,9 +127,6 @@ pub fn build_filter(q: &IncidentQuery) -> String {
     clauses.join(" and ")
 }
 
-/// Where a view keeps the Graph values it was read with (see [`incident_patch`]).
-pub const READ_KEY: &str = "graphRead";
-
 /// The incident presented as an incident resource (see the module table).
 pub fn incident_view(incident: &Value) -> Result<Value, String> {
     let id = Some(text(incident, "id"))
@@ -194,13 +191,6 @@ pub fn incident_view(incident: &Value) -> Result<Value, String> {
         "additionalData".into(),
         json!({"alertsCount": alerts.len(), "alertProductNames": products, "tactics": tactics}),
     );
-    // What was read, in Graph's words: a write built from this view sends only what it changes
-    // (Graph's PATCH has no etag, so sending a stale value back would undo an analyst's edit).
-    p.insert(
-        READ_KEY.into(),
-        json!({"status": incident["status"], "assignedTo": incident["assignedTo"],
-            "customTags": incident["customTags"]}),
-    );
     Ok(json!({
         "name": id,
         "etag": format!("\"{updated}\""),
@@ -237,57 +227,42 @@ pub fn close_mapping(
     })
 }
 
-/// The incident PATCH that carries out an incident write (`{"etag", "properties"}` as the
-/// pipeline builds it from a view): status, owner, tags (labels) and the close classification,
-/// each only when it differs from what the view was read with (its [`READ_KEY`]; a body without
-/// one sends every field). Graph's PATCH has no etag: a field sent back as read from a stale
-/// view would undo an analyst's later edit. An empty object means the write changes nothing.
-pub fn incident_patch(resource: &Value) -> Result<Value, String> {
-    let p = resource
-        .get("properties")
-        .filter(|p| p.is_object())
-        .ok_or("incident write without a properties object")?;
-    let read = p.get(READ_KEY);
-    let unchanged = |field: &str, value: &Value| read.is_some_and(|r| &r[field] == value);
+/// The incident PATCH that carries out `update` on the incident read as `record` (its view),
+/// or `None` when nothing is left to do: status, owner (`assignedTo`), tags (`customTags`: the
+/// tags as read plus the labels to add) and the close settings by [`close_mapping`], each only
+/// when it changes. Graph's PATCH has no etag: built from the incident as read just before, it
+/// sends back nothing an analyst may have changed since an older read.
+pub fn incident_patch(
+    record: &IncidentRecord,
+    update: &IncidentUpdate,
+) -> Result<Option<Value>, String> {
+    if update.is_done(record) {
+        return Ok(None);
+    }
     let mut patch = Map::new();
-    if let Some(status) = p.get("status").and_then(Value::as_str) {
-        let was = read.and_then(|r| r["status"].as_str()).map(incident_status);
-        if let Some(g) = graph_status(status) {
-            if was.as_deref() != Some(status) {
-                patch.insert("status".into(), json!(g));
-            }
-        }
+    if let Some(g) = update.status_to_write(record).and_then(graph_status) {
+        patch.insert("status".into(), json!(g));
     }
-    let owner = ["userPrincipalName", "objectId", "email", "assignedTo"]
-        .iter()
-        .find_map(|k| {
-            p.get("owner")
-                .and_then(|o| o.get(k))
-                .and_then(Value::as_str)
-                .filter(|s| !s.trim().is_empty())
-        });
-    if let Some(owner) = owner {
-        if !unchanged("assignedTo", &json!(owner)) {
-            patch.insert("assignedTo".into(), json!(owner));
-        }
+    if let Some(owner) = update.owner_to_write(record) {
+        patch.insert("assignedTo".into(), json!(owner));
     }
-    if let Some(labels) = p.get("labels").and_then(Value::as_array) {
-        let tags: Vec<&str> = labels
-            .iter()
-            .filter_map(|l| l.get("labelName").and_then(Value::as_str))
-            .collect();
-        if !unchanged("customTags", &json!(tags)) {
-            patch.insert("customTags".into(), json!(tags));
-        }
+    let add = update.labels_to_add(record);
+    if !add.is_empty() {
+        let tags: Vec<&String> = record.labels.iter().chain(add.iter()).collect();
+        patch.insert("customTags".into(), json!(tags));
     }
-    if let Some(c) = p.get("classification").and_then(Value::as_str) {
-        let reason = p.get("classificationReason").and_then(Value::as_str);
-        let (classification, determination) = close_mapping(c, reason)
-            .ok_or_else(|| format!("classification {c:?} has no Graph equivalent"))?;
+    if let IncidentChange::Close {
+        classification,
+        reason,
+        ..
+    } = &update.change
+    {
+        let (classification, determination) = close_mapping(classification, reason.as_deref())
+            .ok_or_else(|| format!("classification {classification:?} has no Graph equivalent"))?;
         patch.insert("classification".into(), json!(classification));
         patch.insert("determination".into(), json!(determination));
     }
-    Ok(Value::Object(patch))
+    Ok((!patch.is_empty()).then_some(Value::Object(patch)))
 }
 
 #[cfg(test)]
@@ -359,15 +334,30 @@ mod tests {
         );
     }
 
+    fn close(classification: &str, reason: Option<&str>) -> IncidentUpdate {
+        IncidentUpdate {
+            change: IncidentChange::Close {
+                owner: Some("rene@contoso.com".into()),
+                classification: classification.into(),
+                reason: reason.map(str::to_string),
+                comment: "c".into(),
+            },
+            fold_label: Some("SIGNL4".into()),
+        }
+    }
+
     #[test]
     fn writes_become_incident_patches_with_the_close_table() {
-        let body = json!({"etag": "\"x\"", "properties": {"title": "t", "status": "Closed",
-            "owner": {"userPrincipalName": "rene@contoso.com"}, "classification": "FalsePositive",
-            "classificationReason": "InaccurateData", "labels": [{"labelName": "SIGNL4"}]}});
+        let mut untagged = incident();
+        untagged["customTags"] = json!(["Demo"]);
+        let read = parse_defender_incident(&untagged).unwrap();
         assert_eq!(
-            incident_patch(&body).unwrap(),
-            json!({"status": "resolved", "assignedTo": "rene@contoso.com", "customTags": ["SIGNL4"],
-                "classification": "falsePositive", "determination": "notEnoughDataToValidate"})
+            incident_patch(&read, &close("FalsePositive", Some("InaccurateData"))).unwrap(),
+            Some(
+                json!({"status": "resolved", "assignedTo": "rene@contoso.com",
+                "customTags": ["Demo", "SIGNL4"], "classification": "falsePositive",
+                "determination": "notEnoughDataToValidate"})
+            )
         );
         for (c, r, want) in [
             ("Undetermined", None, ("unknown", "unknown")),
@@ -389,31 +379,38 @@ mod tests {
         ] {
             assert_eq!(close_mapping(c, r), Some(want));
         }
-        assert!(incident_patch(&json!({"properties": {"classification": "Maybe"}})).is_err());
-        assert!(incident_patch(&json!({"etag": "x"})).is_err());
+        assert!(incident_patch(&read, &close("Maybe", None)).is_err());
     }
 
     #[test]
-    fn a_write_from_a_view_sends_only_what_it_changes() {
-        // Tagging from a view read as active, while an analyst has since set inProgress: only
-        // the tags go out, so the analyst's status stays.
-        let view = incident_view(&json!({"id": "5", "status": "active", "assignedTo": null,
-            "customTags": ["Demo"], "lastUpdateDateTime": "2026-01-01T00:00:00Z"}))
+    fn a_write_sends_only_what_it_changes() {
+        // Tagging an incident read as active with an analyst's tag: the tags as read plus ours,
+        // nothing else (the status stays as the analyst set it).
+        let read = parse_defender_incident(&json!({"id": "5", "status": "inProgress",
+            "assignedTo": null, "customTags": ["Demo"], "lastUpdateDateTime": "2026-01-01T00:00:00Z"}))
         .unwrap();
-        let mut body = json!({"etag": view["etag"], "properties": view["properties"]});
-        body["properties"]["labels"] = json!([{"labelName": "Demo"}, {"labelName": "SIGNL4"}]);
+        let tag = IncidentUpdate::only(IncidentChange::AddLabel("SIGNL4".into()));
         assert_eq!(
-            incident_patch(&body).unwrap(),
-            json!({"customTags": ["Demo", "SIGNL4"]})
+            incident_patch(&read, &tag).unwrap(),
+            Some(json!({"customTags": ["Demo", "SIGNL4"]}))
         );
-        let mut ack = json!({"properties": view["properties"]});
-        ack["properties"]["status"] = json!("Active");
-        ack["properties"]["owner"] = json!({"userPrincipalName": "kai@contoso.com"});
+        let ack = IncidentUpdate::only(IncidentChange::Acknowledge {
+            owner: Some("kai@contoso.com".into()),
+            activate: true,
+        });
         assert_eq!(
-            incident_patch(&ack).unwrap(),
-            json!({"status": "inProgress", "assignedTo": "kai@contoso.com"})
+            incident_patch(&read, &ack).unwrap(),
+            Some(json!({"assignedTo": "kai@contoso.com"}))
         );
-        let same = json!({"properties": view["properties"]});
-        assert_eq!(incident_patch(&same).unwrap(), json!({}));
+        let new = parse_defender_incident(&json!({"id": "6", "status": "active",
+            "lastUpdateDateTime": "2026-01-01T00:00:00Z"}))
+        .unwrap();
+        assert_eq!(
+            incident_patch(&new, &ack).unwrap(),
+            Some(json!({"status": "inProgress", "assignedTo": "kai@contoso.com"}))
+        );
+        let mut tagged = read.clone();
+        tagged.labels.push("signl4".into());
+        assert_eq!(incident_patch(&tagged, &tag).unwrap(), None);
     }
 }

@@ -41,7 +41,10 @@ pub mod view;
 
 use std::sync::Arc;
 
-use actors::ports::{CommentRecord, IncidentPage, IncidentQuery, IncidentRecord, IncidentSource};
+use actors::ports::{
+    CommentRecord, IncidentPage, IncidentQuery, IncidentRecord, IncidentSource, IncidentUpdate,
+    UpdateOutcome,
+};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -208,21 +211,26 @@ impl IncidentSource for GraphClient {
         })
     }
 
-    /// Carries out an incident write built from an alert's view as a PATCH (see
-    /// [`view::alert_patch`]); answers the alert as written.
-    async fn put_incident(
+    /// Reads the alert, then PATCHes what the update changes ([`view::alert_patch`]); `known`
+    /// is not used: a PATCH has no etag, so it is built from a fresh read.
+    async fn update_incident(
         &self,
         name: &str,
-        resource: &Value,
+        update: &IncidentUpdate,
+        _known: Option<IncidentRecord>,
         request_id: Uuid,
-    ) -> Result<IncidentRecord, ApiError> {
+    ) -> Result<UpdateOutcome, ApiError> {
+        let read = self.get_incident(name).await?;
         let call = self
             .core
             .call("PATCH", "/security/alerts_v2/{id}", request_id);
-        let patch = view::alert_patch(resource).map_err(|message| ApiError::Rejected {
+        let patch = view::alert_patch(&read, update).map_err(|message| ApiError::Rejected {
             status: 400,
             message,
         })?;
+        let Some(patch) = patch else {
+            return Ok(UpdateOutcome::AlreadyDone(read));
+        };
         let (_, v) = self
             .core
             .send_json(
@@ -233,7 +241,9 @@ impl IncidentSource for GraphClient {
                 Body::Json(&patch),
             )
             .await?;
-        view::parse_alert(&v).map_err(|e| self.core.bad_resource(&call, &e))
+        view::parse_alert(&v)
+            .map(UpdateOutcome::Written)
+            .map_err(|e| self.core.bad_resource(&call, &e))
     }
 
     /// The alert itself: an alert is its own only alert.

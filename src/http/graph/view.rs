@@ -21,7 +21,8 @@
 //! | `productName`, else `serviceSource` (named) | `additionalData.alertProductNames` |
 //! | `category`, then `mitreTechniques` | `additionalData.tactics` |
 //!
-//! Writes ([`alert_patch`]): `status`, the owner as `assignedTo`, and `classification`
+//! Writes ([`alert_patch`], from the alert as read just before): `status`, the owner as
+//! `assignedTo`, and `classification`
 //! (Undetermined -> unknown, TruePositive -> truePositive, BenignPositive ->
 //! informationalExpectedActivity, FalsePositive -> falsePositive). Labels, the classification
 //! reason and comment have no alert field and are not written (`determination` is left as the
@@ -31,7 +32,7 @@
 //! `lastUpdateDateTime` is refused (the watermark and the change detection need them); enum
 //! values are compared without case (Graph's docs mix casings).
 
-use actors::ports::{CommentRecord, IncidentQuery, IncidentRecord};
+use actors::ports::{CommentRecord, IncidentChange, IncidentQuery, IncidentRecord, IncidentUpdate};
 use chrono::{SecondsFormat, TimeZone, Utc};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
@@ -231,42 +232,33 @@ pub fn graph_classification(classification: &str) -> Option<&'static str> {
     }
 }
 
-/// The alert PATCH that carries out an incident write (`{"etag", "properties"}` as the
-/// pipeline builds it from a view): status, owner and classification; nothing else has an
-/// alert field. Graph's PATCH changes only the fields sent, so values sent back as read are
-/// no-ops and no etag is needed.
-pub fn alert_patch(resource: &Value) -> Result<Value, String> {
-    let p = resource
-        .get("properties")
-        .filter(|p| p.is_object())
-        .ok_or("incident write without a properties object")?;
-    let mut patch = Map::new();
-    if let Some(status) = p.get("status").and_then(Value::as_str) {
-        // A status with no Graph word (an evolvable member read back) is left as it is.
-        if let Some(g) = graph_status(status) {
-            patch.insert("status".into(), json!(g));
-        }
+/// The alert PATCH that carries out `update` on the alert read as `record` (its view), or
+/// `None` when nothing is left to do: status, owner (`assignedTo`) and classification, each only
+/// when it changes (Graph's PATCH changes only the fields sent and has no etag, so nothing read
+/// is sent back). Alerts have no labels: a label change is refused, a folded one ignored.
+pub fn alert_patch(
+    record: &IncidentRecord,
+    update: &IncidentUpdate,
+) -> Result<Option<Value>, String> {
+    if let IncidentChange::AddLabel(label) = &update.change {
+        return Err(format!("a Graph alert has no labels: cannot add {label:?}"));
     }
-    let owner = ["userPrincipalName", "objectId", "email", "assignedTo"]
-        .iter()
-        .find_map(|k| {
-            p.get("owner")
-                .and_then(|o| o.get(k))
-                .and_then(Value::as_str)
-                .filter(|s| !s.trim().is_empty())
-        });
-    if let Some(owner) = owner {
+    if update.is_done(record) {
+        return Ok(None);
+    }
+    let mut patch = Map::new();
+    if let Some(g) = update.status_to_write(record).and_then(graph_status) {
+        patch.insert("status".into(), json!(g));
+    }
+    if let Some(owner) = update.owner_to_write(record) {
         patch.insert("assignedTo".into(), json!(owner));
     }
-    if let Some(c) = p.get("classification").and_then(Value::as_str) {
-        let g = graph_classification(c)
-            .ok_or_else(|| format!("classification {c:?} has no Graph equivalent"))?;
+    if let IncidentChange::Close { classification, .. } = &update.change {
+        let g = graph_classification(classification)
+            .ok_or_else(|| format!("classification {classification:?} has no Graph equivalent"))?;
         patch.insert("classification".into(), json!(g));
     }
-    if patch.is_empty() {
-        return Err("incident write changes nothing an alert has".into());
-    }
-    Ok(Value::Object(patch))
+    Ok((!patch.is_empty()).then_some(Value::Object(patch)))
 }
 
 /// The marker that makes a comment the connector wrote recognisable (Graph comments have no id
@@ -401,22 +393,57 @@ mod tests {
     }
 
     #[test]
-    fn an_incident_write_becomes_an_alert_patch() {
-        let body = json!({"etag": "\"x\"", "properties": {"title": "t", "status": "Closed",
-            "owner": {"userPrincipalName": "rene@contoso.com"}, "classification": "BenignPositive",
-            "classificationReason": "SuspiciousButExpected", "labels": [{"labelName": "L"}]}});
+    fn an_incident_write_becomes_an_alert_patch_of_what_changes() {
+        let read = parse_alert(&alert()).unwrap(); // inProgress, assigned to secAdmin
+        let close = IncidentUpdate {
+            change: IncidentChange::Close {
+                owner: Some("rene@contoso.com".into()),
+                classification: "BenignPositive".into(),
+                reason: Some("SuspiciousButExpected".into()),
+                comment: "c".into(),
+            },
+            fold_label: Some("SIGNL4".into()),
+        };
         assert_eq!(
-            alert_patch(&body).unwrap(),
-            json!({"status": "resolved", "assignedTo": "rene@contoso.com",
+            alert_patch(&read, &close).unwrap(),
+            Some(
+                json!({"status": "resolved", "assignedTo": "rene@contoso.com",
                 "classification": "informationalExpectedActivity"})
+            )
         );
-        let ack = json!({"properties": {"status": "Active", "owner": {"objectId": "5e0b"}}});
+        let ack = |owner: &str| {
+            IncidentUpdate::only(IncidentChange::Acknowledge {
+                owner: Some(owner.into()),
+                activate: true,
+            })
+        };
         assert_eq!(
-            alert_patch(&ack).unwrap(),
-            json!({"status": "inProgress", "assignedTo": "5e0b"})
+            alert_patch(&read, &ack("5e0b")).unwrap(),
+            Some(json!({"assignedTo": "5e0b"})),
+            "already inProgress: only the owner"
         );
-        assert!(alert_patch(&json!({"properties": {"classification": "Maybe"}})).is_err());
-        assert!(alert_patch(&json!({"etag": "x"})).is_err());
+        assert_eq!(
+            alert_patch(&read, &ack("SECADMIN@contoso.onmicrosoft.com")).unwrap(),
+            None
+        );
+        let mut new = alert();
+        new["status"] = json!("new");
+        new["assignedTo"] = json!(null);
+        let read_new = parse_alert(&new).unwrap();
+        assert_eq!(
+            alert_patch(&read_new, &ack("5e0b")).unwrap(),
+            Some(json!({"status": "inProgress", "assignedTo": "5e0b"}))
+        );
+        let mut maybe = close.clone();
+        maybe.change = IncidentChange::Close {
+            owner: None,
+            classification: "Maybe".into(),
+            reason: None,
+            comment: String::new(),
+        };
+        assert!(alert_patch(&read, &maybe).is_err());
+        let tag = IncidentUpdate::only(IncidentChange::AddLabel("SIGNL4".into()));
+        assert!(alert_patch(&read, &tag).unwrap_err().contains("no labels"));
     }
 
     #[test]

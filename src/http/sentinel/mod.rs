@@ -26,12 +26,17 @@ use std::sync::Arc;
 mod body;
 mod parse;
 mod raw;
+mod write;
 
 pub use body::without_nulls;
 pub use parse::{build_filter, parse_comment, parse_incident, parse_time_ms};
 pub use raw::raw_array_items;
+pub use write::put_body;
 
-use actors::ports::{CommentRecord, IncidentPage, IncidentQuery, IncidentRecord, IncidentSource};
+use actors::ports::{
+    CommentRecord, IncidentPage, IncidentQuery, IncidentRecord, IncidentSource, IncidentUpdate,
+    UpdateOutcome,
+};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -44,6 +49,10 @@ use super::{ApiError, HttpContext};
 
 /// The public-cloud ARM endpoint.
 pub const PUBLIC_ARM_ENDPOINT: &str = "https://management.azure.com";
+
+/// Most 409s one incident update reads again after (each a fresh read and one PUT) before it
+/// answers `Conflict` and leaves the retry to the caller's next reconcile.
+pub const MAX_CONFLICTS: u32 = 8;
 
 /// Default ARM api-version (latest stable, docs/reference/azure-apis.md §2.1).
 pub const DEFAULT_API_VERSION: &str = "2025-12-01";
@@ -182,6 +191,32 @@ impl SentinelClient {
             .await?;
         Ok(self.core.array(&x, &call, &v, field)?.clone())
     }
+
+    /// PUTs the full resource (`{"etag": .., "properties": {..}}`); answers the incident as
+    /// written. A stale etag is [`ApiError::Conflict`].
+    pub async fn put_incident(
+        &self,
+        name: &str,
+        resource: &Value,
+        request_id: Uuid,
+    ) -> Result<IncidentRecord, ApiError> {
+        let call = self.core.call("PUT", "/incidents/{id}", request_id);
+        let url = self.url(&format!("/incidents/{}", segment(name)), &[]);
+        // Only what is set: the resource as read may carry explicit nulls (an unassigned owner).
+        let resource = without_nulls(resource);
+        let (x, v) = self
+            .core
+            .send_json(
+                reqwest::Method::PUT,
+                &url,
+                &call,
+                CallClass::IncidentWrite,
+                Body::Json(&resource),
+            )
+            .await?;
+        let raw = String::from_utf8_lossy(&x.body).into_owned();
+        parse_incident(&v, raw).map_err(|e| self.core.bad_resource(&call, &e))
+    }
 }
 
 impl IncidentSource for SentinelClient {
@@ -255,28 +290,32 @@ impl IncidentSource for SentinelClient {
         parse_incident(&v, raw).map_err(|e| self.core.bad_resource(&call, &e))
     }
 
-    async fn put_incident(
+    /// Read-modify-write with the etag: from `known` (else a read), the PUT body of the update
+    /// ([`put_body`]); a 409 reads again at once, one PUT per etag, at most
+    /// [`MAX_CONFLICTS`] times.
+    async fn update_incident(
         &self,
         name: &str,
-        resource: &Value,
+        update: &IncidentUpdate,
+        known: Option<IncidentRecord>,
         request_id: Uuid,
-    ) -> Result<IncidentRecord, ApiError> {
-        let call = self.core.call("PUT", "/incidents/{id}", request_id);
-        let url = self.url(&format!("/incidents/{}", segment(name)), &[]);
-        // Only what is set: the resource as read may carry explicit nulls (an unassigned owner).
-        let resource = without_nulls(resource);
-        let (x, v) = self
-            .core
-            .send_json(
-                reqwest::Method::PUT,
-                &url,
-                &call,
-                CallClass::IncidentWrite,
-                Body::Json(&resource),
-            )
-            .await?;
-        let raw = String::from_utf8_lossy(&x.body).into_owned();
-        parse_incident(&v, raw).map_err(|e| self.core.bad_resource(&call, &e))
+    ) -> Result<UpdateOutcome, ApiError> {
+        let mut start = known;
+        let mut conflicts = 0;
+        loop {
+            let record = match start.take() {
+                Some(record) => record,
+                None => self.get_incident(name).await?,
+            };
+            let Some(body) = put_body(&record, update)? else {
+                return Ok(UpdateOutcome::AlreadyDone(record));
+            };
+            match self.put_incident(name, &body, request_id).await {
+                Ok(written) => return Ok(UpdateOutcome::Written(written)),
+                Err(ApiError::Conflict) if conflicts < MAX_CONFLICTS => conflicts += 1,
+                Err(error) => return Err(error),
+            }
+        }
     }
 
     async fn list_alerts(&self, name: &str) -> Result<Vec<Value>, ApiError> {
