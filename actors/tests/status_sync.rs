@@ -338,6 +338,43 @@ async fn analyst_comments_become_annotations_once_and_ours_never() {
     );
 }
 
+/// Sentinel counts comments (`commentsCount`): an incident that has none is not listed, so the
+/// read budget is not spent on it; the first analyst comment changes the incident and is read.
+#[actix_rt::test]
+async fn an_incident_without_comments_is_not_listed_until_one_appears() {
+    let signl4 = FakeSignl4 {
+        has_api_key: true,
+        ..FakeSignl4::default()
+    };
+    let world = paged_incident_with(signl4).await;
+    poll(&world, 3).await;
+    assert_eq!(
+        *world.sentinel.comment_listings.borrow(),
+        0,
+        "no comment: nothing to read"
+    );
+    // The Signl's id, as the acknowledge's notification tells it; our acknowledge comment
+    // counts, so the incident is read once after it.
+    deliver(
+        &world,
+        notification(&world, "n-ack", Signl4Action::Acknowledged, true),
+    )
+    .await;
+    poll(&world, 3).await;
+    assert_eq!(*world.sentinel.comment_listings.borrow(), 1);
+    world
+        .sentinel
+        .analyst_comment(&world.name, "Ann Analyst", "Anyone?");
+    poll(&world, 3).await;
+    assert_eq!(
+        world.signl4.annotations.borrow().len(),
+        1,
+        "{:?}",
+        world.signl4.annotations.borrow()
+    );
+    assert_eq!(*world.sentinel.comment_listings.borrow(), 2);
+}
+
 #[actix_rt::test]
 async fn without_an_api_key_comments_are_not_annotated() {
     let world = paged_incident().await;

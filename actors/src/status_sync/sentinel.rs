@@ -11,7 +11,8 @@
 //! - Comments are read only for incidents that are paged and open on both sides (not closed in
 //!   Sentinel, Signl open or acknowledged), only when the SIGNL4 API key makes annotations
 //!   possible, and only once per incident etag: a listing that fails is tried again by the
-//!   next reconcile, one that succeeds is not repeated until the incident changes.
+//!   next reconcile, one that succeeds is not repeated until the incident changes, and none is
+//!   made while the freshest state known counts no comment (`commentsCount` 0).
 //! - Our own comments are recognised by provenance: their ids are the ids of our
 //!   `WriteComment` effects. Comments older than the page (minus a clock-skew margin) are
 //!   context, not news. Each comment is annotated at most once: the annotation's effect id is
@@ -174,6 +175,16 @@ impl<S: IncidentSource, G: Signl4Api> SyncContext<S, G> {
         {
             return Ok(());
         }
+        if self.has_no_comments(incident) {
+            // Nothing to mirror, and no listing spent from the read budget the write-backs
+            // need (before this, every paged incident was listed once after our own tag moved
+            // its etag).
+            self.polls
+                .comments_seen
+                .borrow_mut()
+                .insert(incident, state.etag.clone());
+            return Ok(());
+        }
         let (listed, _) = retry(self.settings.backoff, || {
             self.sentinel.list_comments(&state.name)
         })
@@ -214,6 +225,19 @@ impl<S: IncidentSource, G: Signl4Api> SyncContext<S, G> {
         Ok(())
     }
 
+    /// True when the freshest state known of the incident (our last write's answer or the last
+    /// listing, whichever is newer) counts no comment at all: Sentinel's
+    /// `additionalData.commentsCount`. A comment made after that state moved the etag past it,
+    /// so the incident is looked at again. Sources without the count (Graph) always list.
+    fn has_no_comments(&self, incident: IncidentKey) -> bool {
+        let known = self
+            .known
+            .freshest(&self.store, self.tenant(), incident)
+            .ok()
+            .flatten();
+        known.is_some_and(|record| comments_count(&record.raw_json) == Some(0))
+    }
+
     /// The id of the incident's current Signl: learnt from a notification, else looked up by
     /// ExternalID (the open one raised by this round's event, else the newest open one).
     pub(super) async fn signl_id(&self, state: &Incident) -> Option<String> {
@@ -238,6 +262,26 @@ impl<S: IncidentSource, G: Signl4Api> SyncContext<S, G> {
             .or_else(|| signls.iter().find(open))
             .map(|s| s.id.clone())
     }
+}
+
+/// `properties.additionalData.commentsCount` of an incident resource, if it has one.
+fn comments_count(raw_json: &str) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Resource {
+        properties: Properties,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Properties {
+        additional_data: Option<AdditionalData>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct AdditionalData {
+        comments_count: Option<u64>,
+    }
+    let r: Resource = serde_json::from_str(raw_json).ok()?;
+    r.properties.additional_data?.comments_count
 }
 
 /// True when the comment is one the connector wrote (its id is one of our comment effects).

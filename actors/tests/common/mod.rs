@@ -45,7 +45,8 @@ impl FakeSentinel {
                 "incidentNumber": number, "description": "Something happened",
                 "lastModifiedTimeUtc": *clock, "labels": [],
                 "incidentUrl": format!("https://portal.azure.com/#incident/{name}"),
-                "additionalData": {"alertProductNames": ["Azure Sentinel"], "tactics": ["InitialAccess"]}}}),
+                "additionalData": {"alertProductNames": ["Azure Sentinel"], "tactics": ["InitialAccess"],
+                    "commentsCount": 0}}}),
         );
         name
     }
@@ -77,8 +78,22 @@ impl FakeSentinel {
         self.analyst_comments
             .borrow_mut()
             .insert((name.to_string(), id), author.to_string());
-        self.touch(name, |_| {});
+        self.count_comments(name);
         id
+    }
+
+    /// Sentinel counts an incident's comments in `additionalData.commentsCount`, and a comment
+    /// changes the incident (a new etag).
+    fn count_comments(&self, name: &str) {
+        let count = self
+            .comments
+            .borrow()
+            .keys()
+            .filter(|(n, _)| n == name)
+            .count();
+        self.touch(name, |incident| {
+            incident["properties"]["additionalData"]["commentsCount"] = json!(count)
+        });
     }
 
     fn touch(&self, name: &str, change: impl FnOnce(&mut Value)) {
@@ -268,6 +283,7 @@ impl IncidentSource for FakeSentinel {
         self.comments
             .borrow_mut()
             .insert((name.to_string(), comment_id), message.to_string());
+        self.count_comments(name);
         Ok(format!("c-{comment_id}"))
     }
 
