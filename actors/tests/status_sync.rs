@@ -7,12 +7,13 @@ mod common;
 
 use std::rc::Rc;
 
-use actors::messages::{Recorded, Signl4Notified};
+use actors::messages::{Reconcile, Recorded, Signl4Notified};
 use actors::ports::{ApiError, IncidentSource};
 use actors::status_sync::notification::Notification;
 use common::*;
-use store::events::Signl4Action;
-use store::{IncidentKey, Store, StoreConfig};
+use store::events::{Effect, Signl4Action};
+use store::writer::Execution;
+use store::{Command, IncidentKey, Store, StoreConfig};
 
 struct World {
     _dir: store::scratch::ScratchDir,
@@ -389,4 +390,51 @@ async fn without_an_api_key_comments_are_not_annotated() {
         "not even read"
     );
     assert!(world.store.read(|p| p.open_effects().is_empty()));
+}
+
+/// An acknowledge and a close of one incident left open together (a restart, a parked
+/// write-back released): one incident write does both, the close carrying the acknowledge's
+/// owner, and both outcomes are recorded.
+#[actix_rt::test]
+async fn an_acknowledge_and_a_close_left_open_together_are_one_write() {
+    let world = paged_incident().await;
+    let tenant = settings().tenant();
+    let key = IncidentKey::from_source_id(&world.name);
+    let ack = Effect::AcknowledgeIncident {
+        owner: Some("rene@contoso.com".into()),
+        set_active: true,
+        cause: "test/ack".into(),
+    };
+    let close = Effect::CloseIncident {
+        classification: "Undetermined".into(),
+        classification_reason: None,
+        classification_comment: "Closed in SIGNL4".into(),
+        owner: None,
+        cause: "test/close".into(),
+    };
+    world
+        .store
+        .execute_many(vec![
+            Execution::incident(tenant, key, Command::Request(ack)),
+            Execution::incident(tenant, key, Command::Request(close)),
+        ])
+        .await
+        .unwrap();
+    let puts = *world.sentinel.puts.borrow();
+    world.handle.status_sync.send(Reconcile).await.unwrap();
+    settle(&world.handle).await;
+    let written = incident(&world).await;
+    assert_eq!(written.status, "Closed");
+    assert_eq!(written.owner.as_deref(), Some("rene@contoso.com"));
+    assert_eq!(
+        *world.sentinel.puts.borrow(),
+        puts + 1,
+        "one write for both"
+    );
+    assert!(
+        world
+            .store
+            .read(|p| p.incident(tenant, key).unwrap().open_effects.is_empty()),
+        "both outcomes recorded"
+    );
 }

@@ -369,7 +369,12 @@ impl<S: IncidentSource, G: Signl4Api> SyncContext<S, G> {
             return Ok(());
         }
         store::crash::point("effect.after_intent");
-        let result = self.call(incident, effect_id, effect).await;
+        // An acknowledge and a close of one incident both waiting: one write does both.
+        let merged = self.merge_with_partner(incident, effect_id, effect);
+        let result = match &merged {
+            Some(m) => self.call(incident, m.call_id, &m.call).await,
+            None => self.call(incident, effect_id, effect).await,
+        };
         if result.is_ok() {
             store::crash::point("effect.after_call");
         }
@@ -395,11 +400,94 @@ impl<S: IncidentSource, G: Signl4Api> SyncContext<S, G> {
             Settled::Open => return Ok(()),
         };
         let folded = self.folded_tag(incident, effect, &command);
+        let partner_done = match (&merged, &command) {
+            (Some(m), Command::Succeed { result, .. }) => Some(Execution::incident(
+                self.tenant(),
+                incident,
+                Command::Succeed {
+                    effect_id: m.partner_id,
+                    result: result.clone(),
+                },
+            )),
+            _ => None,
+        };
         let mut executions = vec![Execution::incident(self.tenant(), incident, command)];
         executions.extend(folded);
+        executions.extend(partner_done);
         self.store.execute_many(executions).await?;
+        drop(merged);
         drop(claim);
         Ok(())
+    }
+
+    /// When `effect` is an acknowledge or a close of the incident and the other one is open
+    /// too (both waited: a parked write-back released, a restart, a budget queue), the one
+    /// write that does both: the close, carrying the acknowledge's owner when the close names
+    /// none. The partner is claimed until its outcome, the same as this write's, is recorded
+    /// with it; an open partner someone else performs is left to them.
+    fn merge_with_partner(
+        &self,
+        incident: IncidentKey,
+        effect_id: EffectId,
+        effect: &Effect,
+    ) -> Option<Merged<'_>> {
+        let is_ack = matches!(effect, Effect::AcknowledgeIncident { .. });
+        let is_close = matches!(effect, Effect::CloseIncident { .. });
+        if !is_ack && !is_close {
+            return None;
+        }
+        let open: Vec<(EffectId, Effect)> = self.store.read(|p| {
+            p.incident(self.tenant(), incident)
+                .map(|i| {
+                    i.open_effects
+                        .iter()
+                        .map(|(id, e)| (*id, e.clone()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        });
+        let (partner_id, partner) = open.into_iter().find(|(id, e)| {
+            *id != effect_id
+                && if is_ack {
+                    matches!(e, Effect::CloseIncident { .. })
+                } else {
+                    matches!(e, Effect::AcknowledgeIncident { .. })
+                }
+        })?;
+        let claim = self.busy.claim(partner_id)?;
+        let (close_id, close, ack) = if is_ack {
+            (partner_id, partner, effect.clone())
+        } else {
+            (effect_id, effect.clone(), partner)
+        };
+        let Effect::AcknowledgeIncident {
+            owner: ack_owner, ..
+        } = ack
+        else {
+            return None;
+        };
+        let Effect::CloseIncident {
+            classification,
+            classification_reason,
+            classification_comment,
+            owner,
+            cause,
+        } = close
+        else {
+            return None;
+        };
+        Some(Merged {
+            call_id: close_id,
+            call: Effect::CloseIncident {
+                classification,
+                classification_reason,
+                classification_comment,
+                owner: owner.or(ack_owner),
+                cause,
+            },
+            partner_id,
+            _claim: claim,
+        })
     }
 
     /// The tag's intent and outcome when an incident write carried the label (see
@@ -474,6 +562,19 @@ impl<S: IncidentSource, G: Signl4Api> SyncContext<S, G> {
         self.sync_open_signls().await?;
         self.sync_unseen_comments().await
     }
+}
+
+/// One incident write that carries out an acknowledge and a close together (see
+/// [`SyncContext::merge_with_partner`]).
+struct Merged<'a> {
+    /// The close's id: the write is the close, sent with its request id.
+    call_id: EffectId,
+    /// The close, with the acknowledge's owner when it names none.
+    call: Effect,
+    /// The other effect of the two, recorded with the same outcome.
+    partner_id: EffectId,
+    /// Held until both outcomes are recorded.
+    _claim: crate::tracker::Claim<'a>,
 }
 
 /// The open intents StatusSync owns for `tenant`.
