@@ -14,9 +14,10 @@ use serde_json::{json, Map, Value};
 
 use super::auth::{self, AuthError};
 use super::errors;
-use super::odata::{self, FieldType};
+use super::graph_list;
+use super::odata::FieldType;
 use super::state::{Audience, Shared, Tenant, TokenInfo, World};
-use super::util::{body_json, guid, json as json_resp, pct_encode, q, query_pairs, ts7};
+use super::util::{body_json, guid, json as json_resp, query_pairs, ts7};
 
 const STATUS: [&str; 4] = ["new", "inProgress", "resolved", "unknownFutureValue"];
 const CLASSIFICATION: [&str; 5] = [
@@ -193,12 +194,12 @@ pub fn present_alert(a: &Value, opted: bool) -> Value {
     a
 }
 
-fn context(req: &HttpRequest, suffix: &str) -> String {
-    format!(
-        "http://{}/v1.0/$metadata#security/{suffix}",
-        req.connection_info().host()
-    )
-}
+/// alerts_v2 pages with `$top` up to 2000 (all by default) and accepts `$skiptoken`.
+const ALERT_PAGING: graph_list::Paging = graph_list::Paging {
+    default_top: 2000,
+    max_top: 2000,
+    skip_keys: &["$skip", "$skiptoken"],
+};
 
 async fn list(shared: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
     let mut w = shared.lock();
@@ -207,63 +208,16 @@ async fn list(shared: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
         Err(r) => return r,
     };
     let pairs = query_pairs(req.query_string());
-    let mut items: Vec<&Value> = w.tenants[ti].graph_alerts.iter().collect();
-    if let Some(f) = q(&pairs, "$filter").filter(|f| !f.trim().is_empty()) {
-        match odata::parse_filter(f, &fields) {
-            Ok(e) => items.retain(|a| odata::eval(&e, a)),
-            Err(odata::SyntaxError(m)) => {
-                return errors::graph(400, "BadRequest", &format!("Invalid filter clause: {m}"))
-            }
-        }
-    }
-    let top = match q(&pairs, "$top") {
-        None => 2000,
-        Some(t) => match t.parse::<usize>() {
-            Ok(n) if (1..=2000).contains(&n) => n,
-            _ => {
-                return errors::graph(
-                    400,
-                    "BadRequest",
-                    "Invalid $top value. It must be an integer between 1 and 2000.",
-                )
-            }
-        },
-    };
-    let skip = match q(&pairs, "$skip").or(q(&pairs, "$skiptoken")) {
-        None => 0,
-        Some(s) => match s.parse::<usize>() {
-            Ok(n) => n,
-            Err(_) => return errors::graph(400, "BadRequest", "Invalid $skip value."),
-        },
-    };
-    let total = items.len();
-    let value: Vec<Value> = items
-        .into_iter()
-        .skip(skip)
-        .take(top)
-        .map(|a| present(&req, a))
-        .collect();
-    let mut body = json!({"@odata.context": context(&req, "alerts_v2"), "value": value});
-    if q(&pairs, "$count").is_some_and(|c| c == "true") {
-        body["@odata.count"] = json!(total);
-    }
-    if skip + top < total {
-        let mut qs: Vec<String> = pairs
-            .iter()
-            .filter(|(k, _)| {
-                !k.eq_ignore_ascii_case("$skip") && !k.eq_ignore_ascii_case("$skiptoken")
-            })
-            .map(|(k, v)| format!("{}={}", pct_encode(k, false), pct_encode(v, false)))
-            .collect();
-        qs.push(format!("$skip={}", skip + top));
-        body["@odata.nextLink"] = json!(format!(
-            "http://{}{}?{}",
-            req.connection_info().host(),
-            req.path(),
-            qs.join("&")
-        ));
-    }
-    json_resp(200, &body)
+    let items: Vec<&Value> = w.tenants[ti].graph_alerts.iter().collect();
+    graph_list::list(
+        &req,
+        &pairs,
+        items,
+        fields,
+        &ALERT_PAGING,
+        "alerts_v2",
+        |a| present(&req, a),
+    )
 }
 
 fn find(w: &World, ti: usize, id: &str) -> Result<usize, HttpResponse> {
@@ -365,6 +319,6 @@ async fn comment(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes) 
     let all = a["comments"].clone();
     json_resp(
         200,
-        &json!({"@odata.context": context(&req, &format!("alerts_v2('{id}')/comments")), "value": all}),
+        &json!({"@odata.context": graph_list::context(&req, &format!("alerts_v2('{id}')/comments")), "value": all}),
     )
 }

@@ -68,6 +68,7 @@ pub mod entra;
 pub mod errors;
 pub mod faults;
 pub mod graph;
+pub mod graph_list;
 pub mod ingestion;
 pub mod kql;
 pub mod log_analytics;

@@ -38,9 +38,10 @@ use serde_json::{json, Map, Value};
 
 use super::errors;
 use super::graph::{self, present_alert, DETERMINATION};
-use super::odata::{self, FieldType};
+use super::graph_list;
+use super::odata::FieldType;
 use super::state::{Tenant, World};
-use super::util::{body_json, json as json_resp, pct_encode, q, query_pairs, ts7};
+use super::util::{body_json, json as json_resp, q, query_pairs, ts7};
 
 mod control;
 
@@ -176,13 +177,6 @@ fn fields(p: &[String]) -> Option<FieldType> {
     }
 }
 
-fn context(req: &HttpRequest, suffix: &str) -> String {
-    format!(
-        "http://{}/v1.0/$metadata#security/{suffix}",
-        req.connection_info().host()
-    )
-}
-
 /// `Ok(true)` for `$expand=alerts`, `Ok(false)` without `$expand`; anything else is 400.
 fn expand(pairs: &[(String, String)]) -> Result<bool, HttpResponse> {
     match q(pairs, "$expand") {
@@ -205,68 +199,30 @@ macro_rules! tri {
     };
 }
 
+/// Defender incidents page with `$top` up to 1000, 50 by default.
+const INCIDENT_PAGING: graph_list::Paging = graph_list::Paging {
+    default_top: 50,
+    max_top: 1000,
+    skip_keys: &["$skip"],
+};
+
 async fn list(shared: web::Data<super::state::Shared>, req: HttpRequest) -> HttpResponse {
     let mut w = shared.lock();
     let ti = tri!(graph::prelude_throttled(&mut w, &req));
     let pairs = query_pairs(req.query_string());
     let expand = tri!(expand(&pairs));
     let t = &w.tenants[ti];
-    let mut items: Vec<&Value> = t.graph_incidents.iter().collect();
-    if let Some(f) = q(&pairs, "$filter").filter(|f| !f.trim().is_empty()) {
-        match odata::parse_filter(f, &fields) {
-            Ok(e) => items.retain(|a| odata::eval(&e, a)),
-            Err(odata::SyntaxError(m)) => {
-                return errors::graph(400, "BadRequest", &format!("Invalid filter clause: {m}"))
-            }
-        }
-    }
-    let top = match q(&pairs, "$top") {
-        None => 50,
-        Some(t) => match t.parse::<usize>() {
-            Ok(n) if (1..=1000).contains(&n) => n,
-            _ => {
-                return errors::graph(
-                    400,
-                    "BadRequest",
-                    "Invalid $top value. It must be an integer between 1 and 1000.",
-                )
-            }
-        },
-    };
-    let skip = match q(&pairs, "$skip") {
-        None => 0,
-        Some(s) => match s.parse::<usize>() {
-            Ok(n) => n,
-            Err(_) => return errors::graph(400, "BadRequest", "Invalid $skip value."),
-        },
-    };
     let opted = opted_in(&req);
-    let total = items.len();
-    let value: Vec<Value> = items
-        .into_iter()
-        .skip(skip)
-        .take(top)
-        .map(|i| present(t, i, expand, opted))
-        .collect();
-    let mut body = json!({"@odata.context": context(&req, "incidents"), "value": value});
-    if q(&pairs, "$count").is_some_and(|c| c == "true") {
-        body["@odata.count"] = json!(total);
-    }
-    if skip + top < total {
-        let mut qs: Vec<String> = pairs
-            .iter()
-            .filter(|(k, _)| !k.eq_ignore_ascii_case("$skip"))
-            .map(|(k, v)| format!("{}={}", pct_encode(k, false), pct_encode(v, false)))
-            .collect();
-        qs.push(format!("$skip={}", skip + top));
-        body["@odata.nextLink"] = json!(format!(
-            "http://{}{}?{}",
-            req.connection_info().host(),
-            req.path(),
-            qs.join("&")
-        ));
-    }
-    json_resp(200, &body)
+    let items: Vec<&Value> = t.graph_incidents.iter().collect();
+    graph_list::list(
+        &req,
+        &pairs,
+        items,
+        fields,
+        &INCIDENT_PAGING,
+        "incidents",
+        |i| present(t, i, expand, opted),
+    )
 }
 
 fn find(t: &Tenant, id: &str) -> Result<usize, HttpResponse> {
@@ -427,7 +383,7 @@ async fn comment(
     let all = inc["comments"].clone();
     json_resp(
         200,
-        &json!({"@odata.context": context(&req, &format!("incidents('{id}')/comments")), "value": all}),
+        &json!({"@odata.context": graph_list::context(&req, &format!("incidents('{id}')/comments")), "value": all}),
     )
 }
 
