@@ -22,7 +22,11 @@ use std::collections::HashMap;
 use store::events::Event;
 use store::{IncidentKey, Store, StoreError, TenantId};
 
-use crate::ports::IncidentRecord;
+use crate::ports::{
+    ApiError, IncidentChange, IncidentRecord, IncidentSource, IncidentUpdate, UpdateOutcome,
+};
+use crate::retry::{retry, Backoff};
+use store::events::EffectResult;
 
 /// Records kept in memory at most.
 pub const CAPACITY: usize = 10_000;
@@ -111,6 +115,65 @@ impl KnownIncidents {
             (Some(Known::Record(ours)), _) => Some(*ours),
             (None, listed) => listed.map(|(_, record)| record),
         })
+    }
+}
+
+/// One incident write an effect asks for (a tag, an acknowledge, a close).
+#[derive(Debug)]
+pub struct IncidentWrite<'a> {
+    pub tenant: TenantId,
+    pub incident: IncidentKey,
+    /// The incident's name at the source.
+    pub name: &'a str,
+    pub update: IncidentUpdate,
+    /// The effect's id, sent as the request id.
+    pub request_id: uuid::Uuid,
+}
+
+impl KnownIncidents {
+    /// Carries out `write` through `source`, starting from the freshest state known (a log read
+    /// error just means the source reads first) and retried by `backoff` (each retry starts
+    /// from a read: a failure may hide a write that landed); remembers what the source
+    /// answered, and forgets what it knew after a failure. The outcome as the log records it.
+    pub async fn write<S: IncidentSource>(
+        &self,
+        store: &Store,
+        source: &S,
+        backoff: Backoff,
+        write: IncidentWrite<'_>,
+    ) -> Result<EffectResult, (ApiError, u32)> {
+        let IncidentWrite {
+            tenant,
+            incident,
+            name,
+            update,
+            request_id,
+        } = write;
+        let start = std::cell::Cell::new(self.freshest(store, tenant, incident).ok().flatten());
+        let (result, attempts) = retry(backoff, || {
+            source.update_incident(name, &update, start.take(), request_id)
+        })
+        .await;
+        match result {
+            Ok(outcome) => {
+                self.remember(tenant, incident, outcome.record());
+                Ok(match outcome {
+                    UpdateOutcome::Written(written) => {
+                        EffectResult::IncidentWritten { etag: written.etag }
+                    }
+                    UpdateOutcome::AlreadyDone(read) => EffectResult::AlreadyDone {
+                        detail: match &update.change {
+                            IncidentChange::AddLabel(label) => format!("label {label:?} present"),
+                            _ => format!("incident already {}", read.status),
+                        },
+                    },
+                })
+            }
+            Err(error) => {
+                self.forget(tenant, incident);
+                Err((error, attempts))
+            }
+        }
     }
 }
 

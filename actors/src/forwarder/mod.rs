@@ -32,7 +32,6 @@ mod actor;
 mod handlers;
 pub mod render;
 
-use std::cell::Cell;
 use std::rc::Rc;
 
 use serde_json::Value;
@@ -46,12 +45,12 @@ use store::{
 use uuid::Uuid;
 
 use crate::enricher::search_lines;
-use crate::known::KnownIncidents;
+use crate::known::{IncidentWrite, KnownIncidents};
 use crate::parking::{log_parked, settle, Parking, Settled};
 use crate::poller::needs_page;
 use crate::ports::{
     with_priority, ApiError, IncidentChange, IncidentSource, IncidentUpdate, Signl4Api,
-    UpdateOutcome, WritePriority,
+    WritePriority,
 };
 use crate::retry::{retry, retry_unprocessed};
 use crate::settings::ConnectorSettings;
@@ -403,31 +402,19 @@ impl<S: IncidentSource, G: Signl4Api> ForwardContext<S, G> {
         correlation: Uuid,
     ) -> Result<(), StoreError> {
         let label = self.settings.tag.clone();
-        let update = IncidentUpdate::only(IncidentChange::AddLabel(label.clone()));
-        let start = Cell::new(self.known.freshest(&self.store, tenant, incident)?);
+        let update = IncidentUpdate::only(IncidentChange::AddLabel(label));
         store::crash::point("effect.after_intent");
-        let (result, attempts) = retry(self.settings.backoff, || {
-            self.sentinel
-                .update_incident(name, &update, start.take(), effect_id.0)
-        })
-        .await;
-        let outcome: Result<EffectResult, (ApiError, u32)> = match result {
-            Ok(outcome) => {
-                self.known.remember(tenant, incident, outcome.record());
-                Ok(match outcome {
-                    UpdateOutcome::Written(written) => {
-                        EffectResult::IncidentWritten { etag: written.etag }
-                    }
-                    UpdateOutcome::AlreadyDone(_) => EffectResult::AlreadyDone {
-                        detail: format!("label {label:?} present"),
-                    },
-                })
-            }
-            Err(error) => {
-                self.known.forget(tenant, incident);
-                Err((error, attempts))
-            }
+        let write = IncidentWrite {
+            tenant,
+            incident,
+            name,
+            update,
+            request_id: effect_id.0,
         };
+        let outcome = self
+            .known
+            .write(&self.store, &*self.sentinel, self.settings.backoff, write)
+            .await;
         if outcome.is_ok() {
             store::crash::point("effect.after_call");
         }

@@ -8,17 +8,15 @@
 //! is not: an annotate whose outcome was lost is sent again (at-least-once, as for a Signl raise
 //! without an API key), and its echo is still recognised by its text.
 
-use std::cell::Cell;
-
 use serde_json::json;
 use store::events::{Effect, EffectResult};
 use store::EffectId;
 
 use super::SyncContext;
+use crate::known::IncidentWrite;
 use crate::observation::incident_change;
 use crate::ports::{
-    with_priority, ApiError, IncidentSource, IncidentUpdate, Signl4Api, UpdateOutcome,
-    WritePriority,
+    with_priority, ApiError, IncidentSource, IncidentUpdate, Signl4Api, WritePriority,
 };
 use crate::retry::retry;
 use store::IncidentKey;
@@ -133,34 +131,15 @@ impl<S: IncidentSource, G: Signl4Api> SyncContext<S, G> {
             change,
             fold_label: (!tag.is_empty()).then(|| tag.clone()),
         };
-        // What we know without a read; a log read error just means the adapter reads.
-        let known = self
-            .known
-            .freshest(&self.store, tenant, incident)
-            .ok()
-            .flatten();
-        let start = Cell::new(known);
-        let (result, attempts) = retry(self.settings.backoff, || {
-            self.sentinel
-                .update_incident(name, &update, start.take(), effect_id.0)
-        })
-        .await;
-        match result {
-            Ok(outcome) => {
-                self.known.remember(tenant, incident, outcome.record());
-                Ok(match outcome {
-                    UpdateOutcome::Written(written) => {
-                        EffectResult::IncidentWritten { etag: written.etag }
-                    }
-                    UpdateOutcome::AlreadyDone(read) => EffectResult::AlreadyDone {
-                        detail: format!("incident already {}", read.status),
-                    },
-                })
-            }
-            Err(error) => {
-                self.known.forget(tenant, incident);
-                Err((error, attempts))
-            }
-        }
+        let write = IncidentWrite {
+            tenant,
+            incident,
+            name,
+            update,
+            request_id: effect_id.0,
+        };
+        self.known
+            .write(&self.store, &*self.sentinel, self.settings.backoff, write)
+            .await
     }
 }
