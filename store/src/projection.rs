@@ -6,7 +6,8 @@
 //! follows every applied event and is never serialized: a snapshot holds exactly the bytes it
 //! held before the index existed, and loading one rebuilds the index from its incidents.
 //!
-//! Reconcile passes ask the per-tenant queries ([`Projection::open_effects_of`],
+//! Reconcile passes ask the per-tenant queries ([`Projection::incidents_of`],
+//! [`Projection::open_effects_of`],
 //! [`Projection::with_pending_work`], [`Projection::with_signl_up`], [`Projection::unpaged`],
 //! [`Projection::paged_since`], [`Projection::followers_of`]): each visits its candidates only,
 //! and finds everything a scan of every incident with the same filter would (the index's superset
@@ -14,6 +15,7 @@
 
 pub mod index;
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 
 use rustc_hash::FxBuildHasher;
@@ -52,6 +54,23 @@ struct Stored {
     incidents: HashMap<(TenantId, IncidentKey), Incident, FxBuildHasher>,
 }
 
+/// The incident an event folds into (created when new) and its index facts before the event:
+/// none for a new one, so that the index gains it.
+fn incident_mut(
+    incidents: &mut HashMap<(TenantId, IncidentKey), Incident, FxBuildHasher>,
+    tenant: TenantId,
+    key: IncidentKey,
+) -> (&mut Incident, Facts) {
+    match incidents.entry((tenant, key)) {
+        Entry::Occupied(entry) => {
+            let state = entry.into_mut();
+            let facts = Facts::of(state);
+            (state, facts)
+        }
+        Entry::Vacant(entry) => (entry.insert(Incident::new(tenant, key)), Facts::default()),
+    }
+}
+
 impl From<Stored> for Projection {
     fn from(stored: Stored) -> Projection {
         let mut projection = Projection {
@@ -87,11 +106,7 @@ impl Projection {
                 .apply(&stored.event);
         } else {
             let (tenant, key) = (stored.tenant, stored.incident);
-            let state = self
-                .incidents
-                .entry((tenant, key))
-                .or_insert_with(|| Incident::new(tenant, key));
-            let before = Facts::of(state);
+            let (state, before) = incident_mut(&mut self.incidents, tenant, key);
             state.apply_owned(stored.event, stored.recorded_at_ms);
             self.index.update(tenant, key, &before, &Facts::of(state));
         }
@@ -108,11 +123,7 @@ impl Projection {
         if incident.is_tenant_stream() {
             self.tenants.entry(tenant).or_default().apply(event);
         } else {
-            let state = self
-                .incidents
-                .entry((tenant, incident))
-                .or_insert_with(|| Incident::new(tenant, incident));
-            let before = Facts::of(state);
+            let (state, before) = incident_mut(&mut self.incidents, tenant, incident);
             state.apply(event, recorded_at_ms);
             self.index.update(tenant, incident, &before, &Facts::of(state));
         }
@@ -201,6 +212,21 @@ impl Projection {
                     .map(move |(id, effect)| (i.key, *id, effect.clone()))
             })
             .collect()
+    }
+
+    /// Every incident of `tenant`, by key (without visiting other tenants').
+    pub fn incidents_of(&self, tenant: TenantId) -> impl Iterator<Item = &Incident> + '_ {
+        let keys = self
+            .index
+            .tenant(tenant)
+            .into_iter()
+            .flat_map(|w| w.all.iter().copied());
+        self.of(tenant, keys)
+    }
+
+    /// How many incidents `tenant` has.
+    pub fn incident_count(&self, tenant: TenantId) -> usize {
+        self.index.tenant(tenant).map_or(0, |w| w.all.len())
     }
 
     /// The incidents of `tenant` whose Signl is Requested, Open or Acknowledged, by key.

@@ -265,6 +265,8 @@ fn check(p: &Projection, now: i64) -> Result<(), TestCaseError> {
             .map(|(_, i, id, e)| (*i, *id, e.clone()))
             .collect();
         prop_assert_eq!(p.open_effects_of(t), of);
+        prop_assert_eq!(keys(p.incidents_of(t)), keys(scan(p, t)));
+        prop_assert_eq!(p.incident_count(t), scan(p, t).count());
 
         // StatusSync: Signls up (`sync_open_signls`, `sync_unseen_comments`, the REST poll).
         let up = |i: &&Incident| {

@@ -11,6 +11,8 @@
 //! - Maintained incrementally: applying an event re-examines the touched incident only, by
 //!   comparing its [`Facts`] before and after.
 //! - Per tenant, exactly:
+//!   - `all`: every incident (so that a tenant's incidents are listed without visiting the
+//!     others', e.g. to map SIGNL4 ExternalIDs back to incidents);
 //!   - `open_effects`: the incidents with an intent without outcome;
 //!   - `signl_up`: the incidents whose Signl is Requested, Open or Acknowledged;
 //!   - `unpaged`: the observed incidents, not closed, whose round has no Signl (status None);
@@ -37,6 +39,8 @@ use crate::ids::{IncidentKey, TenantId};
 /// after an event is applied; the difference is the only update the index needs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Facts {
+    /// False only for the incident before its first event (so `all` gains it once).
+    exists: bool,
     open_effects: bool,
     signl_up: bool,
     unpaged: bool,
@@ -51,6 +55,7 @@ impl Facts {
     pub(crate) fn of(incident: &Incident) -> Facts {
         let status = incident.signl.status;
         Facts {
+            exists: true,
             open_effects: !incident.open_effects.is_empty(),
             signl_up: matches!(
                 status,
@@ -72,6 +77,7 @@ impl Facts {
 /// One tenant's candidates (see the module invariants for what each set holds exactly).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TenantWork {
+    pub all: BTreeSet<IncidentKey>,
     pub open_effects: BTreeSet<IncidentKey>,
     pub signl_up: BTreeSet<IncidentKey>,
     pub unpaged: BTreeSet<IncidentKey>,
@@ -81,7 +87,8 @@ pub struct TenantWork {
 
 impl TenantWork {
     fn is_empty(&self) -> bool {
-        self.open_effects.is_empty()
+        self.all.is_empty()
+            && self.open_effects.is_empty()
             && self.signl_up.is_empty()
             && self.unpaged.is_empty()
             && self.paged.is_empty()
@@ -132,6 +139,9 @@ impl PendingIndex {
             return; // most events (an etag change, a comment's outcome) move nothing
         }
         let work = self.tenants.entry(tenant).or_default();
+        if before.exists != after.exists {
+            set(&mut work.all, key, after.exists);
+        }
         if before.open_effects != after.open_effects {
             set(&mut work.open_effects, key, after.open_effects);
         }
