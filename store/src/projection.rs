@@ -125,7 +125,8 @@ impl Projection {
         } else {
             let (state, before) = incident_mut(&mut self.incidents, tenant, incident);
             state.apply(event, recorded_at_ms);
-            self.index.update(tenant, incident, &before, &Facts::of(state));
+            self.index
+                .update(tenant, incident, &before, &Facts::of(state));
         }
     }
 

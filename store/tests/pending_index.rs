@@ -14,9 +14,7 @@ use std::collections::BTreeSet;
 use common::{incident, observed, tenant};
 use proptest::prelude::*;
 use store::aggregate::{desired_effects, wants_page, Policy, SignlStatus};
-use store::events::{
-    Effect, EffectResult, IncidentMerged, Signl4Action, Signl4ActionReceived,
-};
+use store::events::{Effect, EffectResult, IncidentMerged, Signl4Action, Signl4ActionReceived};
 use store::{snapshot, Command, Incident, IncidentKey, Projection, TenantId};
 
 fn tenants() -> [TenantId; 2] {
@@ -164,7 +162,10 @@ fn command(p: &Projection, t: TenantId, step: &Step, at: i64) -> Option<(Inciden
             };
             (key, command)
         }
-        Step::Signl4 { incident: n, action } => (
+        Step::Signl4 {
+            incident: n,
+            action,
+        } => (
             incident(*n as u128),
             Command::RecordSignl4Action(Signl4ActionReceived {
                 notification_id: format!("n{at}"),
@@ -391,7 +392,10 @@ fn a_new_incident_is_unpaged_until_its_page_is_asked_for() {
 
     let p = given(vec![observe("New", "1"), Command::Request(raise(1))]);
     assert!(keys(p.unpaged(tenant())).is_empty());
-    assert_eq!(keys(p.with_signl_up(tenant())), BTreeSet::from([incident(1)]));
+    assert_eq!(
+        keys(p.with_signl_up(tenant())),
+        BTreeSet::from([incident(1)])
+    );
     assert_eq!(p.open_effects_of(tenant()).len(), 1);
 }
 
@@ -417,7 +421,10 @@ fn a_closed_and_resolved_incident_leaves_every_set_but_paged() {
     assert!(p.with_pending_work(tenant()).is_empty());
     assert!(p.open_effects().is_empty());
     // Still a tag candidate while active within the lookback, and not after it.
-    assert_eq!(keys(p.paged_since(tenant(), 1_000)), BTreeSet::from([incident(1)]));
+    assert_eq!(
+        keys(p.paged_since(tenant(), 1_000)),
+        BTreeSet::from([incident(1)])
+    );
     assert!(keys(p.paged_since(tenant(), 1_006)).is_empty());
 }
 
@@ -431,7 +438,10 @@ fn a_merged_incident_is_found_by_its_survivors_name() {
             survivor_paged: false,
         }),
     ]);
-    assert_eq!(keys(p.followers_of(tenant(), "survivor")), BTreeSet::from([incident(1)]));
+    assert_eq!(
+        keys(p.followers_of(tenant(), "survivor")),
+        BTreeSet::from([incident(1)])
+    );
     assert!(keys(p.followers_of(tenant(), "other")).is_empty());
     assert!(keys(p.followers_of(TenantId::from_name("fabrikam"), "survivor")).is_empty());
 }
