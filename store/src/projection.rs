@@ -200,13 +200,15 @@ impl Projection {
 
     /// The open intents of one tenant, by incident key and effect id.
     pub fn open_effects_of(&self, tenant: TenantId) -> Vec<(IncidentKey, EffectId, Effect)> {
-        let keys = self
+        let mut keys: Vec<IncidentKey> = self
             .index
             .tenant(tenant)
             .into_iter()
-            .flat_map(|w| w.open_effects.iter().copied());
-        // Keys come in order and each incident's intents are a BTreeMap: already sorted.
-        self.of(tenant, keys)
+            .flat_map(|w| w.open_effects.iter().copied())
+            .collect();
+        // By key, and each incident's intents are a BTreeMap: sorted as `open_effects`.
+        keys.sort_unstable();
+        self.of(tenant, keys.into_iter())
             .flat_map(|i| {
                 i.open_effects
                     .iter()
@@ -215,7 +217,7 @@ impl Projection {
             .collect()
     }
 
-    /// Every incident of `tenant`, by key (without visiting other tenants').
+    /// Every incident of `tenant` (without visiting other tenants').
     pub fn incidents_of(&self, tenant: TenantId) -> impl Iterator<Item = &Incident> + '_ {
         let keys = self
             .index
@@ -230,7 +232,7 @@ impl Projection {
         self.index.tenant(tenant).map_or(0, |w| w.all.len())
     }
 
-    /// The incidents of `tenant` whose Signl is Requested, Open or Acknowledged, by key.
+    /// The incidents of `tenant` whose Signl is Requested, Open or Acknowledged.
     pub fn with_signl_up(&self, tenant: TenantId) -> impl Iterator<Item = &Incident> + '_ {
         let keys = self
             .index
@@ -240,7 +242,7 @@ impl Projection {
         self.of(tenant, keys)
     }
 
-    /// The observed incidents of `tenant`, not closed, whose round has no Signl, by key: a
+    /// The observed incidents of `tenant`, not closed, whose round has no Signl: a
     /// superset of those `aggregate::wants_page` for any policy (filter with it).
     pub fn unpaged(&self, tenant: TenantId) -> impl Iterator<Item = &Incident> + '_ {
         let keys = self

@@ -28,7 +28,7 @@
 //!   `paged` is ordered by activity and queried by a lookback, see
 //!   [`crate::Projection::paged_since`]). Callers filter the candidates with their policy.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use rustc_hash::FxBuildHasher;
 
@@ -74,13 +74,17 @@ impl Facts {
     }
 }
 
+/// A membership set: hashed, because every applied event may insert or remove (a B-tree cost
+/// the fold half again as much); queries that need an order sort what they found.
+pub type KeySet = HashSet<IncidentKey, FxBuildHasher>;
+
 /// One tenant's candidates (see the module invariants for what each set holds exactly).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TenantWork {
-    pub all: BTreeSet<IncidentKey>,
-    pub open_effects: BTreeSet<IncidentKey>,
-    pub signl_up: BTreeSet<IncidentKey>,
-    pub unpaged: BTreeSet<IncidentKey>,
+    pub all: KeySet,
+    pub open_effects: KeySet,
+    pub signl_up: KeySet,
+    pub unpaged: KeySet,
     pub paged: BTreeSet<(i64, IncidentKey)>,
     pub followers: BTreeMap<String, BTreeSet<IncidentKey>>,
 }
@@ -103,12 +107,12 @@ pub struct PendingIndex {
     tenants: HashMap<TenantId, TenantWork, FxBuildHasher>,
 }
 
-/// Adds or removes `item` as `member` says.
-fn set<T: Ord>(set: &mut BTreeSet<T>, item: T, member: bool) {
+/// Adds or removes `key` as `member` says.
+fn set(set: &mut KeySet, key: IncidentKey, member: bool) {
     if member {
-        set.insert(item);
+        set.insert(key);
     } else {
-        set.remove(&item);
+        set.remove(&key);
     }
 }
 
