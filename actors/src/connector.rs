@@ -125,13 +125,8 @@ where
         permits: Rc::new(Semaphore::new(settings.enrichment_concurrency.max(1))),
     })
     .start();
-    let pending: Vec<_> = store.read(|p| {
-        p.incidents
-            .values()
-            .filter(|i| i.tenant == tenant)
-            .map(|i| i.key)
-            .collect()
-    });
+    // Only incidents without a Signl in an open round can want a page (`Projection::unpaged`).
+    let pending: Vec<_> = store.read(|p| p.unpaged(tenant).map(|i| i.key).collect());
     let correlation = Uuid::now_v7();
     for incident in pending {
         if needs_page(&store, &settings, tenant, incident) {

@@ -195,6 +195,38 @@ async fn a_notification_for_someone_elses_signl_records_nothing() {
     assert_eq!(world.store.log().last_seq().unwrap(), last);
 }
 
+/// Given every incident of the tenant mapped to its ExternalID and someone else's Signl
+/// answered as unknown without visiting them again, when a new incident is paged, then its
+/// Signl's notifications are still found (the mapping gains the incidents not mapped yet).
+#[actix_rt::test]
+async fn a_signl_of_an_incident_seen_after_an_unknown_one_is_found() {
+    let world = paged_incident().await;
+    for id in ["n-x", "n-y"] {
+        let mut other = notification(
+            &world,
+            id,
+            Signl4Action::Annotated { text: "x".into() },
+            true,
+        );
+        other.external_id = Some("INC091210".into());
+        assert_eq!(deliver(&world, other).await, Recorded::UnknownIncident);
+    }
+    let second = world.sentinel.add(2, "New", "High");
+    world.handle.poll_now();
+    settle(&world.handle).await;
+    assert_eq!(statuses(&world.signl4), vec!["new", "new"]);
+    let mut ack = notification(&world, "n-ack-2", Signl4Action::Acknowledged, true);
+    ack.external_id = Some(store::ids::external_id(
+        settings().tenant(),
+        IncidentKey::from_source_id(&second),
+    ));
+    assert_eq!(deliver(&world, ack).await, Recorded::New);
+    assert_eq!(
+        world.sentinel.get_incident(&second).await.unwrap().status,
+        "Active"
+    );
+}
+
 #[actix_rt::test]
 async fn an_incident_write_survives_a_409_storm() {
     let world = paged_incident().await;

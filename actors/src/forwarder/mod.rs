@@ -425,13 +425,8 @@ impl<S: IncidentSource, G: Signl4Api> ForwardContext<S, G> {
     /// Finishes this connector's open raise and tag intents (see the module invariants).
     pub async fn reconcile(&self) -> Result<(), StoreError> {
         let tenant = self.settings.tenant();
-        let open: Vec<_> = self
-            .store
-            .read(|p| p.open_effects())
-            .into_iter()
-            .filter(|(t, ..)| *t == tenant)
-            .collect();
-        for (_, incident, effect_id, effect) in open {
+        let open = self.store.read(|p| p.open_effects_of(tenant));
+        for (incident, effect_id, effect) in open {
             let Some(_busy) = self.busy.claim(effect_id) else {
                 continue; // being performed right now
             };
@@ -566,16 +561,18 @@ impl<S: IncidentSource, G: Signl4Api> ForwardContext<S, G> {
         }
         let policy = self.settings.policy();
         // Only incidents active within the lookback window: the gap comes from a recent crash,
-        // and a changed `tag` setting must not rewrite every incident the log ever held.
+        // and a changed `tag` setting must not rewrite every incident the log ever held. The
+        // index does not make this unnecessary: whether a label was asked for depends on the
+        // label, which the store does not know, so its candidates are every paged incident;
+        // the window is what bounds them (`Projection::paged_since` visits only those active
+        // since `since_ms`, not every paged incident the log holds).
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
         let since_ms =
             now_ms.saturating_sub(i64::try_from(self.settings.lookback.as_millis()).unwrap_or(0));
         let wanted: Vec<IncidentKey> = self.store.read(|p| {
-            p.incidents
-                .values()
-                .filter(|i| i.tenant == tenant && i.last_event_ms >= since_ms)
+            p.paged_since(tenant, since_ms)
                 .filter(|i| {
                     desired_effects(i, &policy)
                         .iter()

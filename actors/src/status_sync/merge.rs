@@ -35,12 +35,8 @@ fn signl_up(i: &Incident) -> bool {
 /// up: that Signl stands for `survivor`, which must not be paged as well.
 pub fn covered_by_merge(store: &Store, tenant: TenantId, survivor: &Incident) -> bool {
     store.read(|p| {
-        p.incidents.values().any(|i| {
-            i.tenant == tenant
-                && i.key != survivor.key
-                && i.merged_into.as_deref() == Some(survivor.name.as_str())
-                && signl_up(i)
-        })
+        p.followers_of(tenant, &survivor.name)
+            .any(|i| i.key != survivor.key && signl_up(i))
     })
 }
 
@@ -99,13 +95,8 @@ impl<S: IncidentSource, G: Signl4Api> SyncContext<S, G> {
     pub(super) async fn resolve_followers(&self, survivor: &Incident) -> Result<(), StoreError> {
         let tenant = self.tenant();
         let followers: Vec<(IncidentKey, u32)> = self.store.read(|p| {
-            p.incidents
-                .values()
-                .filter(|i| {
-                    i.tenant == tenant
-                        && i.merged_into.as_deref() == Some(survivor.name.as_str())
-                        && signl_up(i)
-                })
+            p.followers_of(tenant, &survivor.name)
+                .filter(|i| signl_up(i))
                 .map(|i| (i.key, i.round))
                 .collect()
         });

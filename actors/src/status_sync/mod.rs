@@ -219,15 +219,21 @@ impl<S: IncidentSource, G: Signl4Api> SyncContext<S, G> {
             return Some(*key);
         }
         let tenant = self.tenant();
-        let keys: Vec<IncidentKey> = self.store.read(|p| {
-            p.incidents
-                .values()
-                .filter(|i| i.tenant == tenant)
+        let mut map = self.by_external_id.borrow_mut();
+        // Incidents are never removed: when every incident of the tenant is mapped already, the
+        // id is not ours (another connector's Signl in a shared team) and nothing is visited.
+        // Otherwise only the incidents not mapped yet are hashed.
+        let new: Vec<IncidentKey> = self.store.read(|p| {
+            if p.incident_count(tenant) == map.len() {
+                return Vec::new();
+            }
+            let mapped: std::collections::HashSet<IncidentKey> = map.values().copied().collect();
+            p.incidents_of(tenant)
                 .map(|i| i.key)
+                .filter(|key| !mapped.contains(key))
                 .collect()
         });
-        let mut map = self.by_external_id.borrow_mut();
-        for key in keys {
+        for key in new {
             map.insert(external_id(tenant, key), key);
         }
         map.get(external).copied()
@@ -580,20 +586,18 @@ struct Merged<'a> {
 /// The open intents StatusSync owns for `tenant`.
 pub fn owned_open_effects(store: &Store, tenant: TenantId) -> Vec<(IncidentKey, EffectId, Effect)> {
     store
-        .read(|p| p.open_effects())
+        .read(|p| p.open_effects_of(tenant))
         .into_iter()
-        .filter(|(t, _, _, effect)| {
-            *t == tenant
-                && matches!(
-                    effect,
-                    Effect::AcknowledgeIncident { .. }
-                        | Effect::CloseIncident { .. }
-                        | Effect::WriteComment { .. }
-                        | Effect::ResolveSignl { .. }
-                        | Effect::AcknowledgeSignl { .. }
-                        | Effect::AnnotateSignl { .. }
-                )
+        .filter(|(_, _, effect)| {
+            matches!(
+                effect,
+                Effect::AcknowledgeIncident { .. }
+                    | Effect::CloseIncident { .. }
+                    | Effect::WriteComment { .. }
+                    | Effect::ResolveSignl { .. }
+                    | Effect::AcknowledgeSignl { .. }
+                    | Effect::AnnotateSignl { .. }
+            )
         })
-        .map(|(_, incident, id, effect)| (incident, id, effect))
         .collect()
 }

@@ -113,14 +113,9 @@ impl<S: IncidentSource, G: Signl4Api> SyncContext<S, G> {
             Some(previous) => previous - OVERLAP_MS,
             None => {
                 let oldest = self.store.read(|p| {
-                    p.incidents
-                        .values()
+                    p.with_signl_up(tenant)
                         .filter(|i| {
-                            i.tenant == tenant
-                                && !matches!(
-                                    i.signl.status,
-                                    SignlStatus::None | SignlStatus::Closed
-                                )
+                            !matches!(i.signl.status, SignlStatus::None | SignlStatus::Closed)
                         })
                         .filter_map(|i| i.signl.requested_at_ms)
                         .min()

@@ -114,14 +114,12 @@ impl<S: IncidentSource, G: Signl4Api> SyncContext<S, G> {
     pub(super) async fn sync_open_signls(&self) -> Result<(), StoreError> {
         let tenant = self.tenant();
         let open: Vec<IncidentKey> = self.store.read(|p| {
-            p.incidents
-                .values()
+            p.with_signl_up(tenant)
                 .filter(|i| {
-                    i.tenant == tenant
-                        && matches!(
-                            i.signl.status,
-                            SignlStatus::Open | SignlStatus::Acknowledged
-                        )
+                    matches!(
+                        i.signl.status,
+                        SignlStatus::Open | SignlStatus::Acknowledged
+                    )
                 })
                 .map(|i| i.key)
                 .collect()
@@ -146,9 +144,8 @@ impl<S: IncidentSource, G: Signl4Api> SyncContext<S, G> {
         }
         let tenant = self.tenant();
         let candidates: Vec<(IncidentKey, String)> = self.store.read(|p| {
-            p.incidents
-                .values()
-                .filter(|i| i.tenant == tenant && open_on_both_sides(i))
+            p.with_signl_up(tenant)
+                .filter(|i| open_on_both_sides(i))
                 .map(|i| (i.key, i.etag.clone()))
                 .collect()
         });
