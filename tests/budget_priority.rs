@@ -1,6 +1,7 @@
 //! The Sentinel rate budget serves write-backs people wait for before comments before tags, and
 //! tags yield: they may spend only the first fifth of a window and never wait for a slot (issue
-//! #16: under a burst, acknowledges and closes waited up to 5 minutes behind tag PUTs).
+//! #16: under a burst, acknowledges and closes waited up to 5 minutes behind tag PUTs), and
+//! enrichment reads leave a fifth of the read window to the Poller.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -107,4 +108,41 @@ async fn waiting_write_backs_go_before_comments() {
     }
     let order: String = order.lock().unwrap().iter().collect();
     assert_eq!(order, "HHHCCC", "write-backs first: {order}");
+}
+
+/// A burst to enrich spends at most four fifths of the read window: the Poller's listings
+/// (people's reads) still find a slot at once, while enrichment waits for the window to slide.
+#[tokio::test]
+async fn enrichment_reads_leave_a_fifth_of_the_window_to_the_poller() {
+    let budget = budget(10, Duration::from_secs(300));
+    for _ in 0..8 {
+        let waited = with_priority(WritePriority::Comment, async {
+            budget.acquire(CallClass::Read).await
+        })
+        .await;
+        assert!(waited.unwrap().is_zero());
+    }
+    // The ninth enrichment read waits for the window (a long one: it is still waiting when the
+    // listings below are admitted).
+    let waiting = tokio::spawn({
+        let budget = budget.clone();
+        with_priority(WritePriority::Comment, async move {
+            budget.acquire(CallClass::Read).await
+        })
+    });
+    tokio::task::yield_now().await;
+    for _ in 0..2 {
+        let listed = budget.acquire(CallClass::Read).await;
+        assert!(listed.unwrap().is_zero(), "a listing is admitted at once");
+    }
+    assert!(!waiting.is_finished(), "enrichment waits for the window");
+    waiting.abort();
+    // The write lanes keep no such share: comments may spend a whole comment window.
+    for _ in 0..10 {
+        let waited = with_priority(WritePriority::Comment, async {
+            budget.acquire(CallClass::CommentWrite).await
+        })
+        .await;
+        assert!(waited.unwrap().is_zero());
+    }
 }

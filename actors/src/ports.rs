@@ -136,7 +136,8 @@ pub enum Disposition {
 pub enum WritePriority {
     /// SIGNL4 actions written back (acknowledge, close, owner): what people watch.
     Human = 0,
-    /// Comments.
+    /// Comments, and reads nobody is waiting on this instant (enrichment): served after
+    /// people's calls, and in the read budget they leave a share to the Poller's listings.
     Comment = 1,
     /// Work nobody waits for (the tag); yields budget while others could need it.
     Background = 2,

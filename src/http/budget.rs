@@ -22,6 +22,11 @@
 //! acknowledges and closes waited five minutes; a tag left pending folds into the acknowledge
 //! instead (see `status_sync`). A waiting caller sleeps until its slot frees; no one spins.
 //!
+//! Reads have a reserve of their own: calls below `Human` (the Enricher's alert and entity
+//! lists) may spend four fifths of a read window, so that a burst of incidents to enrich never
+//! keeps the Poller from listing (before this, 40 incidents' enrichment took the whole read
+//! window of 100 and the next listing waited minutes, so new incidents went unseen).
+//!
 //! Invariants: any `window` contains at most `limit` admissions of a class; a call is never
 //! admitted while a more urgent one of its class waits; background calls never hold more than a
 //! fifth of a window and never wait; waiting is async (tokio timer); a cancelled waiter stops
@@ -103,6 +108,9 @@ struct Lane {
     admitted: VecDeque<Instant>,
     /// Callers waiting, per priority.
     waiting: [usize; 3],
+    /// Slots of a window only `Human` callers may spend (the read lane keeps a fifth for the
+    /// Poller's listings and the reads write-backs need; the write lanes keep none).
+    people_reserve: usize,
 }
 
 impl Lane {
@@ -112,7 +120,16 @@ impl Lane {
             limit,
             admitted: VecDeque::with_capacity(limit.min(4096)),
             waiting: [0; 3],
+            people_reserve: 0,
         }
+    }
+
+    /// A lane that keeps a fifth of its window (at least one slot, never all) for `Human`
+    /// callers.
+    fn with_people_reserve(limit: u32) -> Self {
+        let mut lane = Lane::new(limit);
+        lane.people_reserve = (lane.limit / 5).max(1).min(lane.limit - 1);
+        lane
     }
 
     /// Slots kept free for more urgent calls: background work (tags) may only spend the first
@@ -120,8 +137,11 @@ impl Lane {
     /// wait for and their comments.
     fn reserve(&self, priority: WritePriority) -> usize {
         match priority {
-            WritePriority::Background => self.limit - (self.limit / 5).max(1),
-            _ => 0,
+            WritePriority::Background => {
+                (self.limit - (self.limit / 5).max(1)).max(self.people_reserve)
+            }
+            WritePriority::Comment => self.people_reserve,
+            WritePriority::Human => 0,
         }
     }
 
@@ -201,7 +221,7 @@ impl SubscriptionBudget {
             lanes: Mutex::new([
                 Lane::new(limits.incident_writes),
                 Lane::new(limits.comment_writes),
-                Lane::new(limits.reads),
+                Lane::with_people_reserve(limits.reads),
             ]),
             waits: Default::default(),
             waited_ms: Default::default(),

@@ -35,7 +35,7 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::messages::Forward;
-use crate::ports::{ApiError, IncidentSource, LogAnalyticsApi};
+use crate::ports::{with_priority, ApiError, IncidentSource, LogAnalyticsApi, WritePriority};
 use crate::retry::{retry, Backoff};
 use crate::settings::ConnectorSettings;
 use crate::tracker::Tracker;
@@ -132,10 +132,15 @@ async fn gather<S: IncidentSource, L: LogAnalyticsApi>(
             }
         },
         Source::Sentinel => {
-            let (alerts, entities) = tokio::join!(
-                retry(backoff, || context.sentinel.list_alerts(name)),
-                retry(backoff, || context.sentinel.list_entities(name)),
-            );
+            // Behind the Poller's listings in the read budget, which keeps a share for them:
+            // a burst to enrich must not keep new incidents from being seen.
+            let (alerts, entities) = with_priority(WritePriority::Comment, async {
+                tokio::join!(
+                    retry(backoff, || context.sentinel.list_alerts(name)),
+                    retry(backoff, || context.sentinel.list_entities(name)),
+                )
+            })
+            .await;
             (
                 keep(alerts.0, "alerts", &mut missing),
                 keep(entities.0, "entities", &mut missing),
