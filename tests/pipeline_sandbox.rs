@@ -6,29 +6,20 @@
 
 mod common;
 
+use common::world::{http, World};
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sandbox::options::ThrottleLimits;
 use sandbox::scenario::{generate, ScenarioSpec};
-use sandbox::{FaultKind, FaultSpec, Sandbox, SandboxHandle, SandboxOptions, Service};
-use sentinel_signl4::config::{self, Config, Env, Secret, SecretSource};
-use sentinel_signl4::http::{BudgetLimits, HttpContext, HttpSettings};
+use sandbox::{FaultKind, FaultSpec, SandboxOptions, Service};
+use sentinel_signl4::config::{self, Env, Secret, SecretSource};
 use sentinel_signl4::run::{settle, start_connectors, Running};
-use store::{Store, StoreConfig};
 
-/// A sandbox with `tenants` x `incidents`, its configuration and a fresh log.
-struct World {
-    sandbox: SandboxHandle,
-    config: Config,
-    store: Store,
-    _dir: store::scratch::ScratchDir,
-}
-
+/// The shared world on a sandbox with `tenants` x `incidents` (a generated scenario).
 fn world(tenants: usize, incidents: usize, options: SandboxOptions) -> World {
-    // RUST_LOG=... shows what the connector did when a test fails.
-    sentinel_signl4::telemetry::init("off", false);
-    let sandbox = Sandbox::start(options).unwrap();
+    let sandbox = common::world::sandbox(options);
     generate(
         sandbox.control(),
         &ScenarioSpec {
@@ -40,30 +31,11 @@ fn world(tenants: usize, incidents: usize, options: SandboxOptions) -> World {
         },
     )
     .unwrap();
-    let mut config = config::parse_str(
-        &sandbox.connector_toml(),
-        Path::new("sandbox.toml"),
-        &Env::process(),
-    )
-    .unwrap();
-    let dir = store::scratch::dir();
-    config.data_dir = dir.path().join("log");
-    for c in &mut config.connectors {
-        c.poll_interval = Duration::from_millis(300);
-        // Short polls with the default 5-minute overlap would re-list every incident each
-        // time; the start-up sweep and the cap at the poll's start keep this safe.
-        c.poll_overlap = Duration::from_secs(10);
+    World::new(sandbox, |c| {
         c.page_size = 200;
         c.enrichment_deadline = Duration::from_secs(2);
         c.webhook_token = Some(Secret::new("t".repeat(32), SecretSource::Inline));
-    }
-    let store = Store::open(&config.data_dir, StoreConfig::default()).unwrap();
-    World {
-        sandbox,
-        config,
-        store,
-        _dir: dir,
-    }
+    })
 }
 
 /// Generous limits everywhere: these tests are not about throttling unless they say so.
@@ -72,14 +44,6 @@ fn roomy() -> SandboxOptions {
         throttle: ThrottleLimits::unlimited(),
         ..SandboxOptions::default()
     }
-}
-
-fn http() -> HttpContext {
-    HttpContext::new(HttpSettings {
-        budget: BudgetLimits::unlimited(),
-        ..HttpSettings::for_tests()
-    })
-    .unwrap()
 }
 
 /// Signls of a tenant's team: (count, distinct ExternalIDs).
@@ -280,20 +244,7 @@ fn a_restart_sends_nothing_twice() {
         wait_for_signls(&world, &running, 8, Duration::from_secs(60)).await;
     });
     // The first process is gone; a second one starts on the same log.
-    let World {
-        sandbox,
-        config,
-        store,
-        _dir,
-    } = world;
-    store.shutdown().unwrap();
-    let store = Store::open(&config.data_dir, StoreConfig::default()).unwrap();
-    let world = World {
-        sandbox,
-        config,
-        store,
-        _dir,
-    };
+    let world = world.reopen();
     actix_rt::System::new().block_on(async {
         let running = start_connectors(&world.config, &world.store, &http())
             .await
