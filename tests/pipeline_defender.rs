@@ -113,7 +113,6 @@ fn signls_of(world: &World, id: &str) -> Vec<Value> {
         .collect()
 }
 
-
 async fn run_until_paged(world: &World, paged: usize) -> Running {
     let running = start_connectors(&world.config, &world.store, &http())
         .await

@@ -97,7 +97,6 @@ fn alert(world: &World, id: &str) -> Value {
     })
 }
 
-
 async fn run_until_paged(world: &World) -> Running {
     let running = start_connectors(&world.config, &world.store, &http())
         .await

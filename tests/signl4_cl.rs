@@ -760,8 +760,8 @@ fn the_deploy_material_is_json_and_declares_exactly_the_columns_the_shipper_send
 #[actix_rt::test]
 async fn the_sandbox_configuration_starts_a_shipper_that_ships_the_pipelines_pages() {
     use actors::messages::{ShipNow, ShipperStatus};
-    use sandbox::scenario::{generate, ScenarioSpec};
     use common::world::World;
+    use sandbox::scenario::{generate, ScenarioSpec};
     use sentinel_signl4::run::start_connectors;
 
     let sandbox = common::world::sandbox(SandboxOptions::default());

@@ -69,7 +69,10 @@ async fn a_burst_never_has_more_than_the_permits_in_flight_and_holds_its_sender_
     .unwrap();
 
     // Every permit taken by the burst's first incidents...
-    wait_until("K enrichments running", async || sentinel.alert_calls.get() == K).await;
+    wait_until("K enrichments running", async || {
+        sentinel.alert_calls.get() == K
+    })
+    .await;
     // ...and the Poller's next incident waiting for one (K running + 1 waiting).
     let enricher = handle.enricher.clone();
     wait_until("the Poller's next incident waiting", async || {
