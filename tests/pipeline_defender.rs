@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::world::{http, wait_until as wait_for, World};
+use common::world::{wait_until as wait_for, World};
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -21,7 +21,7 @@ use sandbox::{SandboxHandle, SandboxOptions};
 use sentinel_signl4::config::{
     Classification, ClassificationReason, Secret, SecretSource, Severity,
 };
-use sentinel_signl4::run::{serve_webhooks, settle, start_connectors, Running};
+use sentinel_signl4::run::{settle, Running};
 use serde_json::{json, Map, Value};
 use store::{IncidentKey, TenantId};
 
@@ -114,9 +114,7 @@ fn signls_of(world: &World, id: &str) -> Vec<Value> {
 }
 
 async fn run_until_paged(world: &World, paged: usize) -> Running {
-    let running = start_connectors(&world.config, &world.store, &http())
-        .await
-        .unwrap();
+    let running = world.start().await;
     wait_for("every incident paged", Duration::from_secs(60), || {
         signls(world).len() >= paged && world.store.read(|p| p.open_effects().is_empty())
     })
@@ -181,11 +179,8 @@ fn a_defender_connector_pages_each_incident_once_writes_back_mirrors_and_survive
         );
 
         // SIGNL4 users acknowledge and close: written back as PATCHes and comments.
-        let (server, address) =
-            serve_webhooks(running.routes.clone(), ([127, 0, 0, 1], 0).into()).unwrap();
-        let url = format!("http://{address}/signl4/{TENANT}/{}", "d".repeat(32));
+        let server = world.serve_webhooks(&running, TENANT, &"d".repeat(32));
         let control = world.sandbox.control();
-        control.set_outbound_url(TENANT, Some(url)).unwrap();
         let signl_of = |id: &str| signls_of(&world, id)[0]["id"].as_str().unwrap().to_string();
         control
             .user_action(TENANT, &signl_of(first), None, UserAction::Acknowledge)
@@ -273,9 +268,7 @@ fn a_defender_connector_pages_each_incident_once_writes_back_mirrors_and_survive
     let signls_before = signls(&world).len();
     let world = world.reopen();
     actix_rt::System::new().block_on(async {
-        let running = start_connectors(&world.config, &world.store, &http())
-            .await
-            .unwrap();
+        let running = world.start().await;
         common::after_more_requests(
             &world.sandbox,
             "graph",

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::world::{http, wait_until as wait_for, World};
+use common::world::{wait_until as wait_for, World};
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -17,7 +17,7 @@ use chrono::Utc;
 use sandbox::control::UserAction;
 use sandbox::SandboxOptions;
 use sentinel_signl4::config::{Secret, SecretSource, Severity};
-use sentinel_signl4::run::{serve_webhooks, settle, start_connectors, Running};
+use sentinel_signl4::run::{settle, Running};
 use serde_json::{json, Map, Value};
 use store::{IncidentKey, TenantId};
 
@@ -98,9 +98,7 @@ fn alert(world: &World, id: &str) -> Value {
 }
 
 async fn run_until_paged(world: &World) -> Running {
-    let running = start_connectors(&world.config, &world.store, &http())
-        .await
-        .unwrap();
+    let running = world.start().await;
     wait_for("every alert paged", Duration::from_secs(60), || {
         signls(world).len() >= PAGED && world.store.read(|p| p.open_effects().is_empty())
     })
@@ -167,11 +165,8 @@ fn a_graph_connector_pages_each_alert_once_writes_back_and_survives_a_restart() 
         );
 
         // SIGNL4 users acknowledge and close: written back to the alerts.
-        let (server, address) =
-            serve_webhooks(running.routes.clone(), ([127, 0, 0, 1], 0).into()).unwrap();
-        let url = format!("http://{address}/signl4/{TENANT}/{}", "g".repeat(32));
+        let server = world.serve_webhooks(&running, TENANT, &"g".repeat(32));
         let control = world.sandbox.control();
-        control.set_outbound_url(TENANT, Some(url)).unwrap();
         let signl_of = |id: &str| {
             let ext = store::ids::external_id(tenant, IncidentKey::from_source_id(id));
             signls(&world)
@@ -267,9 +262,7 @@ fn a_graph_connector_pages_each_alert_once_writes_back_and_survives_a_restart() 
     let comments_before = alert(&world, first)["comments"].as_array().unwrap().len();
     let world = world.reopen();
     actix_rt::System::new().block_on(async {
-        let running = start_connectors(&world.config, &world.store, &http())
-            .await
-            .unwrap();
+        let running = world.start().await;
         // Several polls after the restart, each seeing the same alerts.
         common::after_more_requests(
             &world.sandbox,

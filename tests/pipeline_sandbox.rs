@@ -127,21 +127,12 @@ fn hundreds_of_incidents_over_paged_listings_are_each_paged_once() {
     // The actors (and their log handles) are gone before the log's directory is removed: a sled
     // log whose files vanished under it hung in its final flush (1 run in 4 of the suite).
     actix_rt::System::new().block_on(async {
-        let running = start_connectors(&world.config, &world.store, &http())
-            .await
-            .unwrap();
+        let running = world.start().await;
         wait_for_signls(&world, &running, incidents, Duration::from_secs(600)).await;
     });
     assert_eq!(signls(&world, "tenant-1"), (incidents, incidents));
     assert_eq!(tagged(&world, "tenant-1"), incidents);
-    let report = store::verify::verify(
-        world.store.log(),
-        store::verify::Options {
-            max_intent_age_ms: i64::MAX,
-            now_ms: 0,
-        },
-        &mut |_, _| {},
-    );
+    let report = world.verified();
     assert!(report.is_ok(), "{:?}", report.problems);
     assert_eq!(report.open_intents, 0);
 }
@@ -198,9 +189,7 @@ fn an_outage_a_429_storm_409s_and_expiring_tokens_lose_and_duplicate_nothing() {
             path_contains: None,
             method: Some("PUT".into()),
         });
-        let running = start_connectors(&world.config, &world.store, &http())
-            .await
-            .unwrap();
+        let running = world.start().await;
         wait_for_signls(&world, &running, 10, Duration::from_secs(90)).await;
         // Keep running past several token lifetimes while new incidents arrive.
         for round in 0..3 {
@@ -238,17 +227,13 @@ fn an_outage_a_429_storm_409s_and_expiring_tokens_lose_and_duplicate_nothing() {
 fn a_restart_sends_nothing_twice() {
     let world = world(1, 8, roomy());
     actix_rt::System::new().block_on(async {
-        let running = start_connectors(&world.config, &world.store, &http())
-            .await
-            .unwrap();
+        let running = world.start().await;
         wait_for_signls(&world, &running, 8, Duration::from_secs(60)).await;
     });
     // The first process is gone; a second one starts on the same log.
     let world = world.reopen();
     actix_rt::System::new().block_on(async {
-        let running = start_connectors(&world.config, &world.store, &http())
-            .await
-            .unwrap();
+        let running = world.start().await;
         // Several polls after the restart, each seeing the same incidents.
         common::after_more_requests(
             &world.sandbox,

@@ -636,14 +636,7 @@ async fn a_round_of_users_and_analysts_on_both_sides_has_no_ping_pong() {
     )
     .await;
     assert_eq!(counts(&world), settled, "something kept growing");
-    let report = store::verify::verify(
-        world.store.log(),
-        store::verify::Options {
-            max_intent_age_ms: i64::MAX,
-            now_ms: 0,
-        },
-        &mut |_, _| {},
-    );
+    let report = world.verified();
     assert!(report.is_ok(), "{:?}", report.problems);
     let failures: Vec<_> = world
         .names
@@ -853,14 +846,7 @@ fn assert_nothing_failed_and_nothing_parked(world: &World) {
         "{:?}",
         parked_reasons(world)
     );
-    let report = store::verify::verify(
-        world.store.log(),
-        store::verify::Options {
-            max_intent_age_ms: i64::MAX,
-            now_ms: 0,
-        },
-        &mut |_, _| {},
-    );
+    let report = world.verified();
     assert!(report.is_ok(), "{:?}", report.problems);
     assert!(report.parked.is_empty());
 }
@@ -904,14 +890,7 @@ async fn a_client_secret_revoked_during_a_burst_then_restored_loses_nothing() {
         reasons.iter().all(|r| !r.contains("sbx~")),
         "no secret in a reason: {reasons:?}"
     );
-    let report = store::verify::verify(
-        world.store.log(),
-        store::verify::Options {
-            max_intent_age_ms: i64::MAX,
-            now_ms: 0,
-        },
-        &mut |_, _| {},
-    );
+    let report = world.verified();
     assert!(report.parked.len() >= 4, "verify lists them: {report:?}");
     control.restore(TENANT, Credential::ClientSecret).unwrap();
     wait_until(
