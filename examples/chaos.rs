@@ -1,6 +1,6 @@
 //! The long chaos run (issue #6): the connector killed with SIGKILL again and again, at random
 //! times and at every named crash point, while simulated people act; then the checks of
-//! `sentinel_signl4::chaos`. Ends with one line:
+//! `harness::chaos`. Ends with one line:
 //! `chaos: kills=K incidents=I duplicates=D lost=L known_at_least_once=A points=R/T` (R of the
 //! T crash points in `store::crash::POINTS` reached by a kill; the missed ones are listed).
 //!
@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use sentinel_signl4::chaos::{self, ChaosOptions, ConnectorCommand};
+use harness::chaos::{self, ChaosOptions, ConnectorCommand};
 
 /// The marker argument that makes this process a connector.
 const CONNECTOR: &str = "__connector";

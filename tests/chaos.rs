@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use sentinel_signl4::chaos::{self, ChaosOptions, ConnectorCommand};
+use harness::chaos::{self, ChaosOptions, ConnectorCommand};
 
 fn options(api_key: bool, kills: u32, seed: u64) -> (ChaosOptions, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();

@@ -9,32 +9,25 @@
 
 mod common;
 
+use common::world::{wait_until as wait_for, World};
+
 use std::collections::BTreeSet;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
-use sandbox::control::{TenantSpec, UserAction};
+use sandbox::control::UserAction;
 use sandbox::defender::DefenderIncidentSpec;
-use sandbox::{Sandbox, SandboxHandle, SandboxOptions};
+use sandbox::{SandboxHandle, SandboxOptions};
 use sentinel_signl4::config::{
-    self, Classification, ClassificationReason, Config, Env, Secret, SecretSource, Severity,
+    Classification, ClassificationReason, Secret, SecretSource, Severity,
 };
-use sentinel_signl4::http::{BudgetLimits, HttpContext, HttpSettings};
-use sentinel_signl4::run::{serve_webhooks, settle, start_connectors, Running};
+use sentinel_signl4::run::{settle, Running};
 use serde_json::{json, Map, Value};
-use store::{IncidentKey, Store, StoreConfig, TenantId};
+use store::{IncidentKey, TenantId};
 
 const TENANT: &str = "tenant-1";
 /// Incidents the connector must page: active or in progress, high or medium, recent.
 const PAGED: usize = 7;
-
-struct World {
-    sandbox: SandboxHandle,
-    config: Config,
-    store: Store,
-    _dir: tempfile::TempDir,
-}
 
 fn obj(v: Value) -> Map<String, Value> {
     v.as_object().cloned().unwrap_or_default()
@@ -63,15 +56,8 @@ fn add(sandbox: &SandboxHandle, fields: Value, alerts: usize) -> String {
 }
 
 fn world() -> World {
-    sentinel_signl4::telemetry::init("off", false);
-    let sandbox = Sandbox::start(SandboxOptions::for_tests()).unwrap();
-    sandbox
-        .control()
-        .create_tenant(TenantSpec {
-            name: Some(TENANT.into()),
-            ..Default::default()
-        })
-        .unwrap();
+    let sandbox = common::world::sandbox(SandboxOptions::for_tests());
+    common::world::tenant(&sandbox, TENANT);
     for k in 0..PAGED {
         add(
             &sandbox,
@@ -90,38 +76,19 @@ fn world() -> World {
     ] {
         add(&sandbox, fields, 1);
     }
-    let text = sandbox
-        .connector_toml()
-        .replace("read_source = \"sentinel\"", "read_source = \"defender\"");
-    let mut config = config::parse_str(&text, Path::new("defender.toml"), &Env::process()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    config.data_dir = dir.path().join("log");
-    for c in &mut config.connectors {
-        c.poll_interval = Duration::from_millis(300);
-        c.poll_overlap = Duration::from_secs(10);
-        c.page_size = 3;
-        c.severities = vec![Severity::High, Severity::Medium];
-        c.enrichment_deadline = Duration::from_secs(2);
-        c.webhook_token = Some(Secret::new("d".repeat(32), SecretSource::Inline));
-        c.on_close.classification = Classification::FalsePositive;
-        c.on_close.classification_reason = Some(ClassificationReason::InaccurateData);
-        c.comments_to_signl4 = true;
-    }
-    let store = Store::open(&config.data_dir, StoreConfig::default()).unwrap();
-    World {
+    World::configured(
         sandbox,
-        config,
-        store,
-        _dir: dir,
-    }
-}
-
-fn http() -> HttpContext {
-    HttpContext::new(HttpSettings {
-        budget: BudgetLimits::unlimited(),
-        ..HttpSettings::for_tests()
-    })
-    .unwrap()
+        |text| text.replace("read_source = \"sentinel\"", "read_source = \"defender\""),
+        |c| {
+            c.page_size = 3;
+            c.severities = vec![Severity::High, Severity::Medium];
+            c.enrichment_deadline = Duration::from_secs(2);
+            c.webhook_token = Some(Secret::new("d".repeat(32), SecretSource::Inline));
+            c.on_close.classification = Classification::FalsePositive;
+            c.on_close.classification_reason = Some(ClassificationReason::InaccurateData);
+            c.comments_to_signl4 = true;
+        },
+    )
 }
 
 fn signls(world: &World) -> Vec<Value> {
@@ -146,19 +113,8 @@ fn signls_of(world: &World, id: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Waits (bounded) until `done` holds.
-async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn run_until_paged(world: &World, paged: usize) -> Running {
-    let running = start_connectors(&world.config, &world.store, &http())
-        .await
-        .unwrap();
+    let running = world.start().await;
     wait_for("every incident paged", Duration::from_secs(60), || {
         signls(world).len() >= paged && world.store.read(|p| p.open_effects().is_empty())
     })
@@ -223,11 +179,8 @@ fn a_defender_connector_pages_each_incident_once_writes_back_mirrors_and_survive
         );
 
         // SIGNL4 users acknowledge and close: written back as PATCHes and comments.
-        let (server, address) =
-            serve_webhooks(running.routes.clone(), ([127, 0, 0, 1], 0).into()).unwrap();
-        let url = format!("http://{address}/signl4/{TENANT}/{}", "d".repeat(32));
+        let server = world.serve_webhooks(&running, TENANT, &"d".repeat(32));
         let control = world.sandbox.control();
-        control.set_outbound_url(TENANT, Some(url)).unwrap();
         let signl_of = |id: &str| signls_of(&world, id)[0]["id"].as_str().unwrap().to_string();
         control
             .user_action(TENANT, &signl_of(first), None, UserAction::Acknowledge)
@@ -313,24 +266,9 @@ fn a_defender_connector_pages_each_incident_once_writes_back_mirrors_and_survive
         .unwrap()
         .len();
     let signls_before = signls(&world).len();
-    let World {
-        sandbox,
-        config,
-        store,
-        _dir,
-    } = world;
-    store.shutdown().unwrap();
-    let store = Store::open(&config.data_dir, StoreConfig::default()).unwrap();
-    let world = World {
-        sandbox,
-        config,
-        store,
-        _dir,
-    };
+    let world = world.reopen();
     actix_rt::System::new().block_on(async {
-        let running = start_connectors(&world.config, &world.store, &http())
-            .await
-            .unwrap();
+        let running = world.start().await;
         common::after_more_requests(
             &world.sandbox,
             "graph",

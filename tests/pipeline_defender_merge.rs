@@ -9,19 +9,21 @@
 //!
 //! Both are recorded as `IncidentMerged` in the log, and `audit` shows them.
 
-use std::path::Path;
-use std::time::{Duration, Instant};
+mod common;
+
+use common::world::{wait_until as wait_for, World};
+
+use std::time::Duration;
 
 use chrono::Utc;
-use sandbox::control::{TenantSpec, UserAction};
+use sandbox::control::UserAction;
 use sandbox::defender::DefenderIncidentSpec;
-use sandbox::{Sandbox, SandboxHandle, SandboxOptions};
-use sentinel_signl4::config::{self, Config, Env, Secret, SecretSource};
-use sentinel_signl4::http::{BudgetLimits, HttpContext, HttpSettings};
+use sandbox::{SandboxHandle, SandboxOptions};
+use sentinel_signl4::config::{Secret, SecretSource};
 use sentinel_signl4::run::{serve_webhooks, settle, start_connectors};
 use serde_json::{json, Map, Value};
 use store::events::Event;
-use store::{IncidentKey, Store, StoreConfig, TenantId};
+use store::{IncidentKey, TenantId};
 
 const TENANT: &str = "tenant-1";
 
@@ -67,43 +69,35 @@ fn annotated(signl: &Value, needle: &str) -> bool {
     })
 }
 
-async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn config(sandbox: &SandboxHandle, dir: &Path) -> Config {
-    let text = sandbox
-        .connector_toml()
-        .replace("read_source = \"sentinel\"", "read_source = \"defender\"");
-    let mut config = config::parse_str(&text, Path::new("merge.toml"), &Env::process()).unwrap();
-    config.data_dir = dir.join("log");
-    for c in &mut config.connectors {
-        c.poll_interval = Duration::from_millis(200);
-        c.poll_overlap = Duration::from_secs(5);
-        // No sweep during the test, and a lookback of an hour: an incident last changed two
-        // hours ago stays unlisted until a merge changes it (so the survivor without a Signl is first seen merged into).
-        c.sweep_interval = Duration::from_secs(3600);
-        c.lookback = Duration::from_secs(3600);
-        c.webhook_token = Some(Secret::new("m".repeat(32), SecretSource::Inline));
-    }
-    config
+/// The shared world reading Defender incidents, polling every 200 ms.
+fn world(sandbox: SandboxHandle) -> World {
+    World::configured(
+        sandbox,
+        |text| text.replace("read_source = \"sentinel\"", "read_source = \"defender\""),
+        |c| {
+            c.poll_interval = Duration::from_millis(200);
+            c.poll_overlap = Duration::from_secs(5);
+            // No sweep during the test, and a lookback of an hour: an incident last changed two
+            // hours ago stays unlisted until a merge changes it (so the survivor without a Signl is first seen merged into).
+            c.sweep_interval = Duration::from_secs(3600);
+            c.lookback = Duration::from_secs(3600);
+            c.webhook_token = Some(Secret::new("m".repeat(32), SecretSource::Inline));
+        },
+    )
 }
 
 #[test]
 fn a_merged_incidents_signl_follows_the_survivor() {
-    sentinel_signl4::telemetry::init("off", false);
-    let sandbox = Sandbox::start(SandboxOptions::for_tests()).unwrap();
+    let sandbox = common::world::sandbox(SandboxOptions::for_tests());
+    common::world::tenant(&sandbox, TENANT);
+    let World {
+        sandbox,
+        config,
+        store,
+        dir: _dir,
+        ..
+    } = world(sandbox);
     let control = sandbox.control();
-    control
-        .create_tenant(TenantSpec {
-            name: Some(TENANT.into()),
-            ..Default::default()
-        })
-        .unwrap();
     let merged_b = add(&sandbox, json!({"severity": "high"}));
     let survivor_b = add(&sandbox, json!({"severity": "high"}));
     let merged_a = add(&sandbox, json!({"severity": "medium"}));
@@ -113,17 +107,10 @@ fn a_merged_incidents_signl_follows_the_survivor() {
         &sandbox,
         json!({"severity": "high", "createdDateTime": old, "lastUpdateDateTime": old}),
     );
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(&sandbox, dir.path());
-    let store = Store::open(&config.data_dir, StoreConfig::default()).unwrap();
     let tenant = TenantId::from_name(TENANT);
     let user_mail = control.with_world(|w| w.tenants[0].team.users[0].mail.clone());
     actix_rt::System::new().block_on(async {
-        let http = HttpContext::new(HttpSettings {
-            budget: BudgetLimits::unlimited(),
-            ..HttpSettings::for_tests()
-        })
-        .unwrap();
+        let http = common::world::http();
         let running = start_connectors(&config, &store, &http).await.unwrap();
         let (server, address) =
             serve_webhooks(running.routes.clone(), ([127, 0, 0, 1], 0).into()).unwrap();

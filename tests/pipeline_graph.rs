@@ -8,44 +8,31 @@
 
 mod common;
 
+use common::world::{wait_until as wait_for, World};
+
 use std::collections::BTreeSet;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
-use sandbox::control::{TenantSpec, UserAction};
-use sandbox::{Sandbox, SandboxHandle, SandboxOptions};
-use sentinel_signl4::config::{self, Config, Env, Secret, SecretSource, Severity};
-use sentinel_signl4::http::{BudgetLimits, HttpContext, HttpSettings};
-use sentinel_signl4::run::{serve_webhooks, settle, start_connectors, Running};
+use sandbox::control::UserAction;
+use sandbox::SandboxOptions;
+use sentinel_signl4::config::{Secret, SecretSource, Severity};
+use sentinel_signl4::run::{settle, Running};
 use serde_json::{json, Map, Value};
-use store::{IncidentKey, Store, StoreConfig, TenantId};
+use store::{IncidentKey, TenantId};
 
 const TENANT: &str = "tenant-1";
 /// Alerts the connector must page: new, high or medium, changed within the lookback.
 const PAGED: usize = 17;
-
-struct World {
-    sandbox: SandboxHandle,
-    config: Config,
-    store: Store,
-    _dir: store::scratch::ScratchDir,
-}
 
 fn obj(v: Value) -> Map<String, Value> {
     v.as_object().cloned().unwrap_or_default()
 }
 
 fn world() -> World {
-    sentinel_signl4::telemetry::init("off", false);
-    let sandbox = Sandbox::start(SandboxOptions::for_tests()).unwrap();
+    let sandbox = common::world::sandbox(SandboxOptions::for_tests());
+    common::world::tenant(&sandbox, TENANT);
     let control = sandbox.control();
-    control
-        .create_tenant(TenantSpec {
-            name: Some(TENANT.into()),
-            ..Default::default()
-        })
-        .unwrap();
     for k in 0..PAGED {
         control
             .add_graph_alert(
@@ -79,36 +66,19 @@ fn world() -> World {
         fields.insert("id".into(), json!(id));
         control.add_graph_alert(TENANT, fields).unwrap();
     }
-    let text = sandbox
-        .connector_toml()
-        .replace("read_source = \"sentinel\"", "read_source = \"graph\"")
-        .replace("tag = \"SIGNL4\"", "tag = \"\"");
-    let mut config = config::parse_str(&text, Path::new("graph.toml"), &Env::process()).unwrap();
-    let dir = store::scratch::dir();
-    config.data_dir = dir.path().join("log");
-    for c in &mut config.connectors {
-        c.poll_interval = Duration::from_millis(300);
-        c.poll_overlap = Duration::from_secs(10);
-        c.page_size = 5;
-        c.severities = vec![Severity::High, Severity::Medium];
-        c.enrichment_deadline = Duration::from_secs(2);
-        c.webhook_token = Some(Secret::new("g".repeat(32), SecretSource::Inline));
-    }
-    let store = Store::open(&config.data_dir, StoreConfig::default()).unwrap();
-    World {
+    World::configured(
         sandbox,
-        config,
-        store,
-        _dir: dir,
-    }
-}
-
-fn http() -> HttpContext {
-    HttpContext::new(HttpSettings {
-        budget: BudgetLimits::unlimited(),
-        ..HttpSettings::for_tests()
-    })
-    .unwrap()
+        |text| {
+            text.replace("read_source = \"sentinel\"", "read_source = \"graph\"")
+                .replace("tag = \"SIGNL4\"", "tag = \"\"")
+        },
+        |c| {
+            c.page_size = 5;
+            c.severities = vec![Severity::High, Severity::Medium];
+            c.enrichment_deadline = Duration::from_secs(2);
+            c.webhook_token = Some(Secret::new("g".repeat(32), SecretSource::Inline));
+        },
+    )
 }
 
 fn signls(world: &World) -> Vec<Value> {
@@ -127,19 +97,8 @@ fn alert(world: &World, id: &str) -> Value {
     })
 }
 
-/// Waits (bounded) until `done` holds.
-async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn run_until_paged(world: &World) -> Running {
-    let running = start_connectors(&world.config, &world.store, &http())
-        .await
-        .unwrap();
+    let running = world.start().await;
     wait_for("every alert paged", Duration::from_secs(60), || {
         signls(world).len() >= PAGED && world.store.read(|p| p.open_effects().is_empty())
     })
@@ -206,11 +165,8 @@ fn a_graph_connector_pages_each_alert_once_writes_back_and_survives_a_restart() 
         );
 
         // SIGNL4 users acknowledge and close: written back to the alerts.
-        let (server, address) =
-            serve_webhooks(running.routes.clone(), ([127, 0, 0, 1], 0).into()).unwrap();
-        let url = format!("http://{address}/signl4/{TENANT}/{}", "g".repeat(32));
+        let server = world.serve_webhooks(&running, TENANT, &"g".repeat(32));
         let control = world.sandbox.control();
-        control.set_outbound_url(TENANT, Some(url)).unwrap();
         let signl_of = |id: &str| {
             let ext = store::ids::external_id(tenant, IncidentKey::from_source_id(id));
             signls(&world)
@@ -304,24 +260,9 @@ fn a_graph_connector_pages_each_alert_once_writes_back_and_survives_a_restart() 
 
     // A second process on the same log: nothing is sent or written twice.
     let comments_before = alert(&world, first)["comments"].as_array().unwrap().len();
-    let World {
-        sandbox,
-        config,
-        store,
-        _dir,
-    } = world;
-    store.shutdown().unwrap();
-    let store = Store::open(&config.data_dir, StoreConfig::default()).unwrap();
-    let world = World {
-        sandbox,
-        config,
-        store,
-        _dir,
-    };
+    let world = world.reopen();
     actix_rt::System::new().block_on(async {
-        let running = start_connectors(&world.config, &world.store, &http())
-            .await
-            .unwrap();
+        let running = world.start().await;
         // Several polls after the restart, each seeing the same alerts.
         common::after_more_requests(
             &world.sandbox,

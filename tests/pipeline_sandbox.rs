@@ -6,29 +6,20 @@
 
 mod common;
 
+use common::world::{http, World};
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sandbox::options::ThrottleLimits;
 use sandbox::scenario::{generate, ScenarioSpec};
-use sandbox::{FaultKind, FaultSpec, Sandbox, SandboxHandle, SandboxOptions, Service};
-use sentinel_signl4::config::{self, Config, Env, Secret, SecretSource};
-use sentinel_signl4::http::{BudgetLimits, HttpContext, HttpSettings};
+use sandbox::{FaultKind, FaultSpec, SandboxOptions, Service};
+use sentinel_signl4::config::{self, Env, Secret, SecretSource};
 use sentinel_signl4::run::{settle, start_connectors, Running};
-use store::{Store, StoreConfig};
 
-/// A sandbox with `tenants` x `incidents`, its configuration and a fresh log.
-struct World {
-    sandbox: SandboxHandle,
-    config: Config,
-    store: Store,
-    _dir: store::scratch::ScratchDir,
-}
-
+/// The shared world on a sandbox with `tenants` x `incidents` (a generated scenario).
 fn world(tenants: usize, incidents: usize, options: SandboxOptions) -> World {
-    // RUST_LOG=... shows what the connector did when a test fails.
-    sentinel_signl4::telemetry::init("off", false);
-    let sandbox = Sandbox::start(options).unwrap();
+    let sandbox = common::world::sandbox(options);
     generate(
         sandbox.control(),
         &ScenarioSpec {
@@ -40,30 +31,11 @@ fn world(tenants: usize, incidents: usize, options: SandboxOptions) -> World {
         },
     )
     .unwrap();
-    let mut config = config::parse_str(
-        &sandbox.connector_toml(),
-        Path::new("sandbox.toml"),
-        &Env::process(),
-    )
-    .unwrap();
-    let dir = store::scratch::dir();
-    config.data_dir = dir.path().join("log");
-    for c in &mut config.connectors {
-        c.poll_interval = Duration::from_millis(300);
-        // Short polls with the default 5-minute overlap would re-list every incident each
-        // time; the start-up sweep and the cap at the poll's start keep this safe.
-        c.poll_overlap = Duration::from_secs(10);
+    World::new(sandbox, |c| {
         c.page_size = 200;
         c.enrichment_deadline = Duration::from_secs(2);
         c.webhook_token = Some(Secret::new("t".repeat(32), SecretSource::Inline));
-    }
-    let store = Store::open(&config.data_dir, StoreConfig::default()).unwrap();
-    World {
-        sandbox,
-        config,
-        store,
-        _dir: dir,
-    }
+    })
 }
 
 /// Generous limits everywhere: these tests are not about throttling unless they say so.
@@ -72,14 +44,6 @@ fn roomy() -> SandboxOptions {
         throttle: ThrottleLimits::unlimited(),
         ..SandboxOptions::default()
     }
-}
-
-fn http() -> HttpContext {
-    HttpContext::new(HttpSettings {
-        budget: BudgetLimits::unlimited(),
-        ..HttpSettings::for_tests()
-    })
-    .unwrap()
 }
 
 /// Signls of a tenant's team: (count, distinct ExternalIDs).
@@ -163,21 +127,12 @@ fn hundreds_of_incidents_over_paged_listings_are_each_paged_once() {
     // The actors (and their log handles) are gone before the log's directory is removed: a sled
     // log whose files vanished under it hung in its final flush (1 run in 4 of the suite).
     actix_rt::System::new().block_on(async {
-        let running = start_connectors(&world.config, &world.store, &http())
-            .await
-            .unwrap();
+        let running = world.start().await;
         wait_for_signls(&world, &running, incidents, Duration::from_secs(600)).await;
     });
     assert_eq!(signls(&world, "tenant-1"), (incidents, incidents));
     assert_eq!(tagged(&world, "tenant-1"), incidents);
-    let report = store::verify::verify(
-        world.store.log(),
-        store::verify::Options {
-            max_intent_age_ms: i64::MAX,
-            now_ms: 0,
-        },
-        &mut |_, _| {},
-    );
+    let report = world.verified();
     assert!(report.is_ok(), "{:?}", report.problems);
     assert_eq!(report.open_intents, 0);
 }
@@ -234,9 +189,7 @@ fn an_outage_a_429_storm_409s_and_expiring_tokens_lose_and_duplicate_nothing() {
             path_contains: None,
             method: Some("PUT".into()),
         });
-        let running = start_connectors(&world.config, &world.store, &http())
-            .await
-            .unwrap();
+        let running = world.start().await;
         wait_for_signls(&world, &running, 10, Duration::from_secs(90)).await;
         // Keep running past several token lifetimes while new incidents arrive.
         for round in 0..3 {
@@ -274,30 +227,13 @@ fn an_outage_a_429_storm_409s_and_expiring_tokens_lose_and_duplicate_nothing() {
 fn a_restart_sends_nothing_twice() {
     let world = world(1, 8, roomy());
     actix_rt::System::new().block_on(async {
-        let running = start_connectors(&world.config, &world.store, &http())
-            .await
-            .unwrap();
+        let running = world.start().await;
         wait_for_signls(&world, &running, 8, Duration::from_secs(60)).await;
     });
     // The first process is gone; a second one starts on the same log.
-    let World {
-        sandbox,
-        config,
-        store,
-        _dir,
-    } = world;
-    store.shutdown().unwrap();
-    let store = Store::open(&config.data_dir, StoreConfig::default()).unwrap();
-    let world = World {
-        sandbox,
-        config,
-        store,
-        _dir,
-    };
+    let world = world.reopen();
     actix_rt::System::new().block_on(async {
-        let running = start_connectors(&world.config, &world.store, &http())
-            .await
-            .unwrap();
+        let running = world.start().await;
         // Several polls after the restart, each seeing the same incidents.
         common::after_more_requests(
             &world.sandbox,

@@ -5,6 +5,8 @@
 //! else), the example KQL of docs/signl4_cl.md with its expected response times, the deploy
 //! material's columns, and the wiring from the sandbox's configuration to a running shipper.
 
+mod common;
+
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -15,8 +17,7 @@ use actors::retry::Backoff;
 use actors::shipper::row::COLUMNS;
 use actors::shipper::{ShipContext, ShipError, ShipperSettings};
 use sandbox::control::{TenantInfo, TenantSpec};
-use sandbox::{FaultKind, FaultSpec, Sandbox, SandboxHandle, SandboxOptions, Service};
-use sentinel_signl4::config::{self, Env};
+use sandbox::{FaultKind, FaultSpec, SandboxHandle, SandboxOptions, Service};
 use sentinel_signl4::http::{
     AzureCredentials, HttpContext, HttpSettings, LogAnalyticsClient, LogAnalyticsSettings,
     LogsIngestionClient, LogsIngestionSettings, Secret,
@@ -41,8 +42,7 @@ struct Lab {
 }
 
 fn lab() -> Lab {
-    sentinel_signl4::telemetry::init("off", false);
-    let sandbox = Sandbox::start(SandboxOptions::for_tests()).unwrap();
+    let sandbox = common::world::sandbox(SandboxOptions::for_tests());
     let tenant = sandbox
         .control()
         .create_tenant(TenantSpec::default())
@@ -760,12 +760,11 @@ fn the_deploy_material_is_json_and_declares_exactly_the_columns_the_shipper_send
 #[actix_rt::test]
 async fn the_sandbox_configuration_starts_a_shipper_that_ships_the_pipelines_pages() {
     use actors::messages::{ShipNow, ShipperStatus};
+    use common::world::World;
     use sandbox::scenario::{generate, ScenarioSpec};
-    use sentinel_signl4::http::BudgetLimits;
     use sentinel_signl4::run::start_connectors;
 
-    sentinel_signl4::telemetry::init("off", false);
-    let sandbox = Sandbox::start(SandboxOptions::default()).unwrap();
+    let sandbox = common::world::sandbox(SandboxOptions::default());
     generate(
         sandbox.control(),
         &ScenarioSpec {
@@ -777,18 +776,23 @@ async fn the_sandbox_configuration_starts_a_shipper_that_ships_the_pipelines_pag
         },
     )
     .unwrap();
-    let mut config = config::parse_str(
-        &sandbox.connector_toml(),
-        Path::new("sandbox.toml"),
-        &Env::process(),
-    )
-    .unwrap();
-    let dir = store::scratch::dir();
-    config.data_dir = dir.path().join("log");
+    let World {
+        sandbox,
+        config,
+        store,
+        dir: _dir,
+        ..
+    } = World::new(sandbox, |c| {
+        if let Some(cl) = c.signl4_cl.as_mut() {
+            // Ship only when asked, so the test decides when.
+            cl.interval = Duration::from_secs(3600);
+        }
+        c.enrichment_deadline = Duration::from_secs(2);
+    });
     let tenant = &sandbox.control().tenants()[0];
     {
-        let c = &mut config.connectors[0];
-        let cl = c.signl4_cl.as_mut().expect("the sandbox enables SIGNL4_CL");
+        let c = &config.connectors[0];
+        let cl = c.signl4_cl.as_ref().expect("the sandbox enables SIGNL4_CL");
         assert!(cl.enabled);
         assert_eq!(
             cl.endpoint.as_ref().unwrap().as_str().trim_end_matches('/'),
@@ -796,17 +800,8 @@ async fn the_sandbox_configuration_starts_a_shipper_that_ships_the_pipelines_pag
         );
         assert_eq!(cl.dcr_immutable_id, tenant.dcr_immutable_id);
         assert_eq!(cl.stream, "Custom-SIGNL4_CL");
-        // Ship only when asked, so the test decides when.
-        cl.interval = Duration::from_secs(3600);
-        c.poll_interval = Duration::from_millis(300);
-        c.enrichment_deadline = Duration::from_secs(2);
     }
-    let store = Store::open(&config.data_dir, StoreConfig::default()).unwrap();
-    let http = HttpContext::new(HttpSettings {
-        budget: BudgetLimits::unlimited(),
-        ..HttpSettings::for_tests()
-    })
-    .unwrap();
+    let http = common::world::http();
     let running = start_connectors(&config, &store, &http).await.unwrap();
     assert_eq!(running.shippers.len(), 1);
     let started = Instant::now();

@@ -6,35 +6,26 @@
 
 mod common;
 
-use std::path::Path;
+use common::world::{analyst, http, outbound_done, roomy, signl_of, wait_until, World};
+
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
 use actors::status_sync::notification::Notification;
 use actors::status_sync::write_back_effects;
-use sandbox::control::{AnalystAction, IncidentSpec, TenantSpec, UserAction};
-use sandbox::options::ThrottleLimits;
+use sandbox::control::{AnalystAction, IncidentSpec, UserAction};
 use sandbox::state::Actor;
-use sandbox::{FaultKind, FaultSpec, Sandbox, SandboxHandle, SandboxOptions, Service};
-use sentinel_signl4::config::{self, Config, Env, Secret, SecretSource};
+use sandbox::{FaultKind, FaultSpec, SandboxOptions, Service};
+use sentinel_signl4::config::{Secret, SecretSource};
 use sentinel_signl4::http::{BudgetLimits, HttpContext, HttpSettings};
 use sentinel_signl4::run::{serve_webhooks, start_connectors, Running};
 use serde_json::json;
 use store::events::{Effect, EffectResult, Event, Signl4Action, Signl4ActionReceived};
 use store::keys::{inbox, InboxSource};
 use store::writer::Execution;
-use store::{Command, IncidentKey, Store, StoreConfig};
+use store::{Command, IncidentKey};
 
 const TENANT: &str = "contoso";
-
-/// A sandbox with one tenant and `incidents` New incidents, its configuration and a log.
-struct World {
-    sandbox: SandboxHandle,
-    config: Config,
-    store: Store,
-    names: Vec<String>,
-    _dir: store::scratch::ScratchDir,
-}
 
 /// How the connector hears about SIGNL4 changes.
 #[derive(Clone, Copy, PartialEq)]
@@ -43,111 +34,24 @@ struct Channels {
     rest_poll: bool,
 }
 
+/// The shared world with one tenant and `incidents` New incidents, listening on `channels`.
 fn world(incidents: usize, options: SandboxOptions, channels: Channels) -> World {
-    sentinel_signl4::telemetry::init("off", false);
-    let sandbox = Sandbox::start(options).unwrap();
-    let control = sandbox.control();
-    control
-        .create_tenant(TenantSpec {
-            name: Some(TENANT.into()),
-            ..TenantSpec::default()
-        })
-        .unwrap();
-    let names = (0..incidents)
-        .map(|n| {
-            let spec = IncidentSpec {
-                title: format!("Incident {n}"),
-                severity: "High".into(),
-                ..IncidentSpec::default()
-            };
-            let incident = control.create_incident(TENANT, spec).unwrap();
-            incident["name"].as_str().unwrap().to_string()
-        })
-        .collect();
-    let mut config = config::parse_str(
-        &sandbox.connector_toml(),
-        Path::new("sandbox.toml"),
-        &Env::process(),
-    )
-    .unwrap();
-    let dir = store::scratch::dir();
-    config.data_dir = dir.path().join("log");
-    for c in &mut config.connectors {
-        c.poll_interval = Duration::from_millis(300);
-        c.poll_overlap = Duration::from_secs(10);
+    World::with_incidents(options, TENANT, incidents, |c| {
         c.webhook_token = channels
             .webhook
             .then(|| Secret::new("w".repeat(32), SecretSource::Inline));
         c.signl4.status_poll = channels.rest_poll.then_some(Duration::from_millis(300));
-    }
-    let store = Store::open(&config.data_dir, StoreConfig::default()).unwrap();
-    World {
-        sandbox,
-        config,
-        store,
-        names,
-        _dir: dir,
-    }
-}
-
-/// Generous limits: these tests are not about throttling.
-fn roomy() -> SandboxOptions {
-    let mut options = SandboxOptions::for_tests();
-    options.throttle = ThrottleLimits::unlimited();
-    options
-}
-
-fn http() -> HttpContext {
-    HttpContext::new(HttpSettings {
-        budget: BudgetLimits::unlimited(),
-        ..HttpSettings::for_tests()
     })
-    .unwrap()
 }
 
 /// Starts the connectors and, when configured, the webhook listener SIGNL4 delivers to.
 async fn start(world: &World) -> (Running, Option<ServerHandle>) {
-    let running = start_connectors(&world.config, &world.store, &http())
-        .await
-        .unwrap();
-    let server = match &world.config.connectors[0].webhook_token {
-        Some(token) => {
-            let (server, address) =
-                serve_webhooks(running.routes.clone(), ([127, 0, 0, 1], 0).into()).unwrap();
-            let url = format!("http://{address}/signl4/{TENANT}/{}", token.expose());
-            world
-                .sandbox
-                .control()
-                .set_outbound_url(TENANT, Some(url))
-                .unwrap();
-            Some(server)
-        }
-        None => None,
-    };
+    let running = world.start().await;
+    let server = world.config.connectors[0]
+        .webhook_token
+        .as_ref()
+        .map(|token| world.serve_webhooks(&running, TENANT, token.expose()));
     (running, server)
-}
-
-/// Waits (bounded) until `done` holds; the message says what did not happen.
-async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < limit, "{what} within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The Signl ids of the tenant, by incident name.
-fn signl_of(world: &World, name: &str) -> Option<String> {
-    let tenant = world.config.connectors[0].settings().tenant();
-    let external = store::ids::external_id(tenant, IncidentKey::from_source_id(name));
-    world
-        .sandbox
-        .control()
-        .signls(TENANT)
-        .unwrap()
-        .iter()
-        .find(|s| s["externalId"] == external.as_str())
-        .map(|s| s["id"].as_str().unwrap().to_string())
 }
 
 /// Everything countable on both sides, to see that nothing grows any more.
@@ -193,16 +97,6 @@ fn counts(world: &World) -> Counts {
                 .collect(),
         }
     })
-}
-
-/// True when every outbound notification got an answer (or could not be sent).
-fn outbound_done(world: &World) -> bool {
-    world
-        .sandbox
-        .control()
-        .outbound()
-        .iter()
-        .all(|r| r.last_result.is_some())
 }
 
 /// Waits (bounded) until the log has no open intent, every outbound webhook was answered and
@@ -254,21 +148,6 @@ fn user(world: &World, tenant: &str, action: UserAction, name: &str) {
         .sandbox
         .control()
         .user_action(tenant, &signl, None, action)
-        .unwrap();
-}
-
-fn analyst(world: &World, name: &str, action: AnalystAction) {
-    world
-        .sandbox
-        .control()
-        .analyst(
-            TENANT,
-            name,
-            AnalystAction {
-                analyst: Some("ann@contoso.example".into()),
-                ..action
-            },
-        )
         .unwrap();
 }
 
@@ -543,22 +422,7 @@ fn a_restart_between_the_put_and_its_outcome_ends_with_one_comment_and_one_statu
             .await
             .unwrap();
     });
-    let World {
-        sandbox,
-        config,
-        store,
-        names,
-        _dir,
-    } = world;
-    store.shutdown().unwrap();
-    let store = Store::open(&config.data_dir, StoreConfig::default()).unwrap();
-    let world = World {
-        sandbox,
-        config,
-        store,
-        names,
-        _dir,
-    };
+    let world = world.reopen();
     world.sandbox.control().clear_requests();
     actix_rt::System::new().block_on(async {
         let _running = start(&world).await;
@@ -771,14 +635,7 @@ async fn a_round_of_users_and_analysts_on_both_sides_has_no_ping_pong() {
     )
     .await;
     assert_eq!(counts(&world), settled, "something kept growing");
-    let report = store::verify::verify(
-        world.store.log(),
-        store::verify::Options {
-            max_intent_age_ms: i64::MAX,
-            now_ms: 0,
-        },
-        &mut |_, _| {},
-    );
+    let report = world.verified();
     assert!(report.is_ok(), "{:?}", report.problems);
     let failures: Vec<_> = world
         .names
@@ -988,14 +845,7 @@ fn assert_nothing_failed_and_nothing_parked(world: &World) {
         "{:?}",
         parked_reasons(world)
     );
-    let report = store::verify::verify(
-        world.store.log(),
-        store::verify::Options {
-            max_intent_age_ms: i64::MAX,
-            now_ms: 0,
-        },
-        &mut |_, _| {},
-    );
+    let report = world.verified();
     assert!(report.is_ok(), "{:?}", report.problems);
     assert!(report.parked.is_empty());
 }
@@ -1039,14 +889,7 @@ async fn a_client_secret_revoked_during_a_burst_then_restored_loses_nothing() {
         reasons.iter().all(|r| !r.contains("sbx~")),
         "no secret in a reason: {reasons:?}"
     );
-    let report = store::verify::verify(
-        world.store.log(),
-        store::verify::Options {
-            max_intent_age_ms: i64::MAX,
-            now_ms: 0,
-        },
-        &mut |_, _| {},
-    );
+    let report = world.verified();
     assert!(report.parked.len() >= 4, "verify lists them: {report:?}");
     control.restore(TENANT, Credential::ClientSecret).unwrap();
     wait_until(

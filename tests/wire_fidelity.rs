@@ -8,125 +8,43 @@
 //! The sandbox renders unset owner fields as explicit nulls, like Azure, so a write-back that
 //! echoed what it read would be caught here.
 
+mod common;
 mod schema_util;
 
-use std::path::Path;
+use common::world::{analyst, roomy, signl_of, wait_until, World};
+
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
 use sandbox::capture::BodyRecord;
-use sandbox::control::{AnalystAction, IncidentSpec, TenantSpec, UserAction};
-use sandbox::options::ThrottleLimits;
-use sandbox::{Sandbox, SandboxHandle, SandboxOptions};
+use sandbox::control::{AnalystAction, UserAction};
 use schema_util::{findings, ingestion_body_schema, Specs};
-use sentinel_signl4::config::{self, Config, Env, Secret, SecretSource};
-use sentinel_signl4::http::{BudgetLimits, HttpContext, HttpSettings};
-use sentinel_signl4::run::{serve_webhooks, start_connectors, Running};
+use sentinel_signl4::config::{Secret, SecretSource};
+use sentinel_signl4::run::Running;
 use serde_json::{json, Map, Value};
-use store::{IncidentKey, Store, StoreConfig};
 
 const TENANT: &str = "contoso";
 
-struct World {
-    sandbox: SandboxHandle,
-    config: Config,
-    store: Store,
-    names: Vec<String>,
-    _dir: tempfile::TempDir,
-}
-
+/// The shared world with one tenant and `incidents` New incidents, listening for SIGNL4's
+/// outbound webhooks and shipping SIGNL4_CL every 300 ms.
 fn world(incidents: usize) -> World {
-    sentinel_signl4::telemetry::init("off", false);
-    let mut options = SandboxOptions::for_tests();
-    options.throttle = ThrottleLimits::unlimited();
+    let options = roomy();
     assert!(options.sentinel.owner_nulls, "Azure's nulls are on");
-    let sandbox = Sandbox::start(options).unwrap();
-    let control = sandbox.control();
-    control
-        .create_tenant(TenantSpec {
-            name: Some(TENANT.into()),
-            ..TenantSpec::default()
-        })
-        .unwrap();
-    let names = (0..incidents)
-        .map(|n| {
-            let spec = IncidentSpec {
-                title: format!("Incident {n}"),
-                severity: "High".into(),
-                ..IncidentSpec::default()
-            };
-            let incident = control.create_incident(TENANT, spec).unwrap();
-            incident["name"].as_str().unwrap().to_string()
-        })
-        .collect();
-    let mut config = config::parse_str(
-        &sandbox.connector_toml(),
-        Path::new("sandbox.toml"),
-        &Env::process(),
-    )
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    config.data_dir = dir.path().join("log");
-    for c in &mut config.connectors {
-        c.poll_interval = Duration::from_millis(300);
-        c.poll_overlap = Duration::from_secs(10);
+    World::with_incidents(options, TENANT, incidents, |c| {
         c.webhook_token = Some(Secret::new("w".repeat(32), SecretSource::Inline));
         let cl = c
             .signl4_cl
             .as_mut()
             .expect("the sandbox configures SIGNL4_CL");
         cl.interval = Duration::from_millis(300);
-    }
-    let store = Store::open(&config.data_dir, StoreConfig::default()).unwrap();
-    World {
-        sandbox,
-        config,
-        store,
-        names,
-        _dir: dir,
-    }
+    })
 }
 
 async fn start(world: &World) -> (Running, ServerHandle) {
-    let http = HttpContext::new(HttpSettings {
-        budget: BudgetLimits::unlimited(),
-        ..HttpSettings::for_tests()
-    })
-    .unwrap();
-    let running = start_connectors(&world.config, &world.store, &http)
-        .await
-        .unwrap();
+    let running = world.start().await;
     let token = world.config.connectors[0].webhook_token.clone().unwrap();
-    let (server, address) =
-        serve_webhooks(running.routes.clone(), ([127, 0, 0, 1], 0).into()).unwrap();
-    let url = format!("http://{address}/signl4/{TENANT}/{}", token.expose());
-    world
-        .sandbox
-        .control()
-        .set_outbound_url(TENANT, Some(url))
-        .unwrap();
+    let server = world.serve_webhooks(&running, TENANT, token.expose());
     (running, server)
-}
-
-async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < limit, "{what} within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn signl_of(world: &World, name: &str) -> Option<String> {
-    let tenant = world.config.connectors[0].settings().tenant();
-    let external = store::ids::external_id(tenant, IncidentKey::from_source_id(name));
-    world
-        .sandbox
-        .control()
-        .signls(TENANT)
-        .unwrap()
-        .iter()
-        .find(|s| s["externalId"] == external.as_str())
-        .map(|s| s["id"].as_str().unwrap().to_string())
 }
 
 /// What both sides and the table hold, to see when nothing changes any more.
@@ -176,21 +94,6 @@ fn user(world: &World, name: &str, action: UserAction) {
         .sandbox
         .control()
         .user_action(TENANT, &signl, None, action)
-        .unwrap();
-}
-
-fn analyst(world: &World, name: &str, action: AnalystAction) {
-    world
-        .sandbox
-        .control()
-        .analyst(
-            TENANT,
-            name,
-            AnalystAction {
-                analyst: Some("ann@contoso.example".into()),
-                ..action
-            },
-        )
         .unwrap();
 }
 

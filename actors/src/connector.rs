@@ -9,6 +9,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use actix::{Actor, Addr};
 use store::events::ConnectorStarted;
@@ -20,7 +21,7 @@ use uuid::Uuid;
 use crate::enricher::{EnrichContext, Enricher};
 use crate::forwarder::{ForwardContext, Forwarder};
 use crate::known::KnownIncidents;
-use crate::messages::{Enrich, InFlight, PollNow};
+use crate::messages::{EnrichBacklog, InFlight, PollNow};
 use crate::poller::{needs_page, PollContext, Poller};
 use crate::ports::{IncidentSource, LogAnalyticsApi, Signl4Api};
 use crate::settings::ConnectorSettings;
@@ -122,21 +123,20 @@ where
         sentinel: services.sentinel.clone(),
         log_analytics: services.log_analytics,
         forwarder: forwarder.clone().recipient(),
-        permits: Rc::new(Semaphore::new(settings.enrichment_concurrency.max(1))),
+        permits: Arc::new(Semaphore::new(settings.enrichment_concurrency.max(1))),
     })
     .start();
     // Only incidents without a Signl in an open round can want a page (`Projection::unpaged`).
     let pending: Vec<_> = store.read(|p| p.unpaged(tenant).map(|i| i.key).collect());
-    let correlation = Uuid::now_v7();
-    for incident in pending {
-        if needs_page(&store, &settings, tenant, incident) {
-            enricher.do_send(Enrich {
-                tenant,
-                incident,
-                correlation,
-            });
-        }
-    }
+    // Handed over one at a time (the Enricher waits for its permits), never all at once.
+    enricher.do_send(EnrichBacklog {
+        tenant,
+        incidents: pending
+            .into_iter()
+            .filter(|incident| needs_page(&store, &settings, tenant, *incident))
+            .collect(),
+        correlation: Uuid::now_v7(),
+    });
     let poller = Poller::new(PollContext {
         settings,
         store,

@@ -2,10 +2,11 @@
 //!
 //! Messages carry keys, not state: the receiver reads the incident from the store, which holds
 //! the durable truth, so a message that arrives late or twice can never make an actor act on
-//! stale or non-durable data. Sending between pipeline stages uses `send().await`, which waits
-//! only while the receiver's mailbox is full. That is not backpressure on the work itself: the
-//! receiving handlers spawn their work and return at once, so the mailbox drains immediately and
-//! the spawned futures (waiting for a permit or a budget) are not bounded in number.
+//! stale or non-durable data. Sending between pipeline stages uses `send().await`. For `Enrich`
+//! that is backpressure: the Enricher answers only once the enrichment holds one of its permits,
+//! so the Poller waits while every permit is taken (`enricher/handlers.rs`). For the other
+//! stages it waits only while the receiver's mailbox is full: their handlers spawn their work
+//! and return at once.
 
 use actix::Message;
 use store::{IncidentKey, TenantId};
@@ -27,6 +28,17 @@ pub struct Enrich {
     pub tenant: TenantId,
     pub incident: IncidentKey,
     /// The poll that saw it, to correlate the events that follow.
+    pub correlation: Uuid,
+}
+
+/// The incidents a starting connector found observed but not paged (a restart): the Enricher
+/// hands them to itself one at a time, each waiting for a permit like the Poller's.
+#[derive(Debug, Clone, PartialEq, Eq, Message)]
+#[rtype(result = "()")]
+pub struct EnrichBacklog {
+    pub tenant: TenantId,
+    pub incidents: Vec<IncidentKey>,
+    /// The start that found them, to correlate the events that follow.
     pub correlation: Uuid,
 }
 

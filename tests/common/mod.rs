@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod world;
 
 use std::time::{Duration, Instant};
 

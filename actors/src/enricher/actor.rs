@@ -1,6 +1,6 @@
 //! The Enricher's lifecycle: nothing to do at start. The mailbox keeps actix's default capacity;
-//! a poll's burst does not wait there, because each `Enrich` is spawned at once and waits for
-//! one of the enrichment permits instead (see `handlers.rs`).
+//! a poll's burst does not wait there but at its sender, whose `Enrich` is answered only once it
+//! holds one of the enrichment permits (see `handlers.rs`).
 
 use actix::{Actor, Context};
 

@@ -14,7 +14,9 @@
 //!   `enrichment_deadline`; whatever could not be fetched is recorded as missing and the incident
 //!   is forwarded anyway, saying what is missing.
 //! - At most `enrichment_concurrency` incidents are enriched at once (Log Analytics allows five
-//!   concurrent queries per principal), so a burst of incidents queues instead of failing.
+//!   concurrent queries per principal), so a burst of incidents queues instead of failing; it
+//!   queues at its sender, which waits for a permit, so what waits is bounded too
+//!   (`handlers.rs`).
 //! - An incident already enriched in its current round is not enriched again.
 //! - What is recorded fits one event of the log: a larger enrichment is trimmed, and the
 //!   timeline says what was left out ([`fit`]).
@@ -25,6 +27,7 @@ mod handlers;
 
 use std::collections::BTreeSet;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use actix::Recipient;
 use serde_json::Value;
@@ -54,8 +57,9 @@ pub struct EnrichContext<S, L> {
     /// The workspace's query API, when augmentation is configured.
     pub log_analytics: Option<Rc<L>>,
     pub forwarder: Recipient<Forward>,
-    /// Bounds concurrent enrichments.
-    pub permits: Rc<Semaphore>,
+    /// Bounds concurrent enrichments: each holds one permit while it runs (shared, owned
+    /// permits outlive the handler that took them).
+    pub permits: Arc<Semaphore>,
 }
 
 impl<S: IncidentSource + 'static, L: LogAnalyticsApi + 'static> Enricher<S, L> {
@@ -68,14 +72,14 @@ impl<S: IncidentSource + 'static, L: LogAnalyticsApi + 'static> Enricher<S, L> {
     }
 }
 
-/// Enriches (unless done for this round) and hands the incident to the Forwarder.
+/// Enriches (unless done for this round) and hands the incident to the Forwarder. The caller
+/// holds one of the context's permits while this runs (the `Enrich` handler does).
 pub async fn enrich_and_forward<S: IncidentSource, L: LogAnalyticsApi>(
     context: &EnrichContext<S, L>,
     tenant: TenantId,
     incident: IncidentKey,
     correlation: Uuid,
 ) -> Result<(), StoreError> {
-    let _permit = context.permits.acquire().await;
     let state = context.store.read(|p| {
         p.incident(tenant, incident)
             .map(|i| (i.name.clone(), i.round, i.enriched_round))

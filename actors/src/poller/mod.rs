@@ -250,8 +250,8 @@ pub async fn poll_once<S: IncidentSource>(
                         .await;
                 } else if needs_page(&context.store, settings, tenant, incident) {
                     stats.handed_on += 1;
-                    // Waits only while the Enricher's mailbox is full, which it hardly ever is:
-                    // the Enricher spawns each enrichment at once (see `messages`).
+                    // Waits until the enrichment holds a permit: a burst is held here, not
+                    // piled up in the Enricher (see `enricher/handlers.rs`).
                     let _ = context
                         .enricher
                         .send(Enrich {

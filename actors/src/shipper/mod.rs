@@ -141,7 +141,8 @@ pub enum ShipError {
     /// assignment): the next pass resumes at the cursor.
     #[error("deferred to the next pass: {0}")]
     Deferred(ApiError),
-    /// The test hook [`ShipContext::crash_after_uploads`] fired.
+    /// The test hook `ShipContext::crash_after_uploads` fired (crash-test builds only).
+    #[cfg(feature = "failpoints")]
     #[error("simulated crash between a 204 and its cursor write")]
     SimulatedCrash,
 }
@@ -152,7 +153,9 @@ pub struct ShipContext<L> {
     pub store: Store,
     pub api: L,
     /// Test hook: after this many accepted uploads, skip that upload's cursor write and halt,
-    /// as if the process had been killed between the 204 and the write. `None` in production.
+    /// as if the process had been killed between the 204 and the write. Only in crash-test
+    /// builds (feature `failpoints`, which the root package's tests enable), never in the product.
+    #[cfg(feature = "failpoints")]
     pub crash_after_uploads: Option<u64>,
     source: RowSource,
     uploads: Cell<u64>,
@@ -182,6 +185,7 @@ impl<L: LogsIngestionApi> ShipContext<L> {
             settings,
             store,
             api,
+            #[cfg(feature = "failpoints")]
             crash_after_uploads: None,
             source,
             uploads: Cell::new(0),
@@ -382,6 +386,7 @@ impl<L: LogsIngestionApi> ShipContext<L> {
         }
         report.rows += rows;
         report.batches += 1;
+        #[cfg(feature = "failpoints")]
         if self.crash_after_uploads == Some(self.uploads.get()) {
             self.stats.borrow_mut().halted = Some("simulated crash".into());
             return Err(ShipError::SimulatedCrash);

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
@@ -31,6 +31,20 @@ pub struct FakeSentinel {
     pub analyst_comments: RefCell<BTreeMap<(String, Uuid), String>>,
     /// Comment listings served.
     pub comment_listings: RefCell<u32>,
+    /// While set, alert listings wait (an enrichment held mid-flight).
+    pub hold_alerts: Cell<bool>,
+    /// Alert listings running now, and the most that ever ran at once.
+    pub alert_calls: Rc<Cell<usize>>,
+    pub alert_calls_max: Cell<usize>,
+}
+
+/// Counts one running call until dropped (also when the call is cancelled).
+struct Running(Rc<Cell<usize>>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
 }
 
 impl FakeSentinel {
@@ -259,6 +273,13 @@ impl IncidentSource for FakeSentinel {
     }
 
     async fn list_alerts(&self, name: &str) -> Result<Vec<Value>, ApiError> {
+        self.alert_calls.set(self.alert_calls.get() + 1);
+        let _running = Running(self.alert_calls.clone());
+        self.alert_calls_max
+            .set(self.alert_calls_max.get().max(self.alert_calls.get()));
+        while self.hold_alerts.get() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         if let Some(error) = self.alert_errors.borrow_mut().pop_front() {
             return Err(error);
         }
