@@ -126,3 +126,53 @@ async fn a_burst_never_has_more_than_the_permits_in_flight_and_holds_its_sender_
     assert_eq!(signl4.sent.borrow().len(), N);
     assert_eq!(sentinel.alert_calls_max.get(), K);
 }
+
+/// An enrichment whose lookups are still waiting (the read budget spent, the service slow) when
+/// `enrichment_deadline` passes is cut off: the incident is paged anyway, and the log says what
+/// is missing.
+#[actix_rt::test]
+async fn a_lookup_still_waiting_at_the_deadline_never_holds_the_page() {
+    let dir = store::scratch::dir();
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+    let sentinel = Rc::new(FakeSentinel::default());
+    let signl4 = Rc::new(FakeSignl4::default());
+    let name = sentinel.add(1, "New", "High");
+    sentinel.hold_alerts.set(true); // never answered in this test
+    let handle = connector::start(
+        actors::settings::ConnectorSettings {
+            enrichment_deadline: Duration::from_millis(300),
+            ..settings()
+        },
+        store.clone(),
+        Services {
+            sentinel: sentinel.clone(),
+            signl4: signl4.clone(),
+            log_analytics: None::<Rc<NoWorkspace>>,
+        },
+    )
+    .await
+    .unwrap();
+    wait_until("paged without its alerts", async || {
+        signl4.sent.borrow().len() == 1
+    })
+    .await;
+    let incident = IncidentKey::from_source_id(&name);
+    let missing: Vec<String> = store
+        .log()
+        .incident_events(settings().tenant(), incident)
+        .unwrap()
+        .into_iter()
+        .find_map(|e| match e.event {
+            store::events::Event::IncidentEnriched(enriched) => Some(enriched.missing),
+            _ => None,
+        })
+        .expect("the enrichment is recorded");
+    assert!(
+        missing
+            .iter()
+            .any(|m| m.starts_with("alerts:") && m.contains("enrichment deadline")),
+        "{missing:?}"
+    );
+    sentinel.hold_alerts.set(false);
+    settle(&handle).await;
+}

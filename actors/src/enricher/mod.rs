@@ -10,9 +10,10 @@
 //! under `incident.alerts` in its view; their evidence is its entities.
 //!
 //! Invariants:
-//! - Paging never waits on enrichment for long: each lookup is retried with backoff only until
-//!   `enrichment_deadline`; whatever could not be fetched is recorded as missing and the incident
-//!   is forwarded anyway, saying what is missing.
+//! - Paging never waits on enrichment for long: the whole enrichment (retries with backoff and
+//!   waits for the rate budget included) ends by `enrichment_deadline`; whatever could not be
+//!   fetched by then is recorded as missing and the incident is forwarded anyway, saying what is
+//!   missing.
 //! - At most `enrichment_concurrency` incidents are enriched at once (Log Analytics allows five
 //!   concurrent queries per principal), so a burst of incidents queues instead of failing; it
 //!   queues at its sender, which waits for a permit, so what waits is bounded too
@@ -120,6 +121,10 @@ async fn gather<S: IncidentSource, L: LogAnalyticsApi>(
         deadline: settings.enrichment_deadline,
         ..settings.backoff
     };
+    // The whole enrichment, waits for the rate budget included, ends by this instant: a page
+    // is never held past the deadline (a burst once held the last incidents' pages five
+    // minutes behind the read budget, though retries were bounded).
+    let until = tokio::time::Instant::now() + settings.enrichment_deadline;
     let mut missing = Vec::new();
     let (alerts, entities) = match settings.source {
         Source::Graph => match recorded_alerts(&context.store, tenant, incident) {
@@ -140,14 +145,17 @@ async fn gather<S: IncidentSource, L: LogAnalyticsApi>(
             // a burst to enrich must not keep new incidents from being seen.
             let (alerts, entities) = with_priority(WritePriority::Comment, async {
                 tokio::join!(
-                    retry(backoff, || context.sentinel.list_alerts(name)),
-                    retry(backoff, || context.sentinel.list_entities(name)),
+                    within(until, retry(backoff, || context.sentinel.list_alerts(name))),
+                    within(
+                        until,
+                        retry(backoff, || context.sentinel.list_entities(name))
+                    ),
                 )
             })
             .await;
             (
-                keep(alerts.0, "alerts", &mut missing),
-                keep(entities.0, "entities", &mut missing),
+                keep(alerts, "alerts", &mut missing),
+                keep(entities, "entities", &mut missing),
             )
         }
     };
@@ -164,8 +172,7 @@ async fn gather<S: IncidentSource, L: LogAnalyticsApi>(
             .collect();
         if !ids.is_empty() {
             let query = search_query(&ids);
-            let (result, _) = retry(backoff, || la.query(&query, "P7D")).await;
-            match result {
+            match within(until, retry(backoff, || la.query(&query, "P7D"))).await {
                 Ok(result) => {
                     if let Some(partial) = result.partial_error {
                         missing.push(format!("log analytics: partial results ({partial})"));
@@ -234,6 +241,20 @@ fn recorded_alerts(
             Ok(incident["alerts"].as_array().cloned().unwrap_or_default())
         }
         _ => Err("the recorded observation holds no Graph alert or incident".into()),
+    }
+}
+
+/// The result of `call` (a retried fetch) if it ends by `until`, else a transient error saying
+/// the deadline passed (the call is dropped: a budget wait stops counting as waiting).
+async fn within<T>(
+    until: tokio::time::Instant,
+    call: impl std::future::Future<Output = (Result<T, ApiError>, u32)>,
+) -> Result<T, ApiError> {
+    match tokio::time::timeout_at(until, call).await {
+        Ok((result, _)) => result,
+        Err(_) => Err(ApiError::Transient(
+            "not fetched within the enrichment deadline".into(),
+        )),
     }
 }
 
