@@ -205,6 +205,27 @@ mod tests {
         assert!(error.contains("seq 9"), "{error}");
     }
 
+    proptest::proptest! {
+        /// A damaged block (any bytes, any declared length, any base) is an error or a string,
+        /// never a panic: LZ4's bounds checks stay on (its `checked-decode` feature).
+        #[test]
+        fn any_block_reads_back_or_fails_without_a_panic(
+            block: Vec<u8>,
+            len in 0u32..4096,
+            base in "[ -~]{0,300}",
+        ) {
+            let mut bases = One(3, base);
+            let lz4 = RawJson::Lz4 { len, block: Block(block.clone()) };
+            let delta = RawJson::Delta { base_seq: 3, len, block: Block(block) };
+            let read = [load(lz4, &mut bases, stream()), load(delta, &mut bases, stream())];
+            for result in read {
+                if let Ok(json) = result {
+                    proptest::prop_assert_eq!(json.len(), len as usize);
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_declared_length_over_the_limit_or_wrong_is_refused() {
         let over = RawJson::Lz4 {
