@@ -27,27 +27,115 @@ use store::writer::Execution;
 use store::{Command, IncidentKey, Store, StoreConfig, TenantId};
 use uuid::Uuid;
 
-/// A realistic Sentinel incident JSON size (the raw JSON is kept in every observation).
-const RAW_JSON_BYTES: usize = 1_500;
+/// Pseudo-random but reproducible bits (splitmix64), so the payloads below hold ids that do not
+/// compress away, as real ones do not.
+fn mix(a: u64, b: u64) -> u64 {
+    let mut z = a.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ b.wrapping_add(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A GUID-shaped id, unique per `(n, i)`.
+fn guid(n: u64, i: u64) -> Uuid {
+    Uuid::from_u64_pair(mix(n, i), mix(i, n))
+}
+
+/// A Sentinel incident resource as the listing returns it (about 1.6 KB, the shape of
+/// docs/reference/azure-apis.md): what the Poller keeps as `raw_json`. Its ids differ per
+/// incident, and each observation (a new `etag`) changes what a real change does: the etag, the
+/// status, the owner, the modification time and the counters.
+fn raw_incident(incident: IncidentKey, n: i64, etag: &str, status: &str, modified: i64) -> String {
+    let n = n as u64;
+    let owner = if status == "New" {
+        serde_json::json!({"objectId": null, "email": null, "assignedTo": null, "userPrincipalName": null})
+    } else {
+        serde_json::json!({"objectId": guid(n, 5), "email": "rene@contoso.com",
+            "assignedTo": "Rene", "userPrincipalName": "rene@contoso.com"})
+    };
+    serde_json::json!({
+        "id": format!("/subscriptions/{}/resourceGroups/soc/providers/Microsoft.OperationalInsights/workspaces/sentinel-prod/providers/Microsoft.SecurityInsights/Incidents/{incident}", guid(0, 1)),
+        "name": incident.to_string(),
+        "etag": etag,
+        "type": "Microsoft.SecurityInsights/Incidents",
+        "properties": {
+            "title": "Multiple failed sign-ins followed by a success",
+            "description": format!("A user account had {} failed sign-ins from an unfamiliar location followed by a successful sign-in; the account may be compromised.", 10 + n % 40),
+            "severity": "High",
+            "status": status,
+            "classification": null,
+            "owner": owner,
+            "labels": [],
+            "firstActivityTimeUtc": "2025-11-24T15:59:00Z",
+            "lastActivityTimeUtc": "2025-11-24T16:04:00Z",
+            "lastModifiedTimeUtc": format!("2025-11-24T16:{:02}:{:02}.{:03}Z", modified / 60_000 % 60, modified / 1000 % 60, modified % 1000),
+            "createdTimeUtc": "2025-11-24T16:05:12.4411Z",
+            "incidentNumber": n,
+            "additionalData": {
+                "alertsCount": 2, "bookmarksCount": 0, "commentsCount": if status == "New" { 0 } else { 1 },
+                "alertProductNames": ["Azure Active Directory Identity Protection"],
+                "tactics": ["InitialAccess", "CredentialAccess"],
+                "techniques": ["T1078", "T1110"],
+                "providerIncidentUrl": format!("https://security.microsoft.com/incidents/{}", 1_000_000 + n),
+            },
+            "relatedAnalyticRuleIds": [format!("/subscriptions/{}/providers/Microsoft.SecurityInsights/alertRules/{}", guid(0, 1), guid(n % 7, 2))],
+            "incidentUrl": format!("https://portal.azure.com/#asset/Microsoft_Azure_Security_Insights/Incident/{incident}"),
+            "providerName": "Azure Sentinel",
+            "providerIncidentId": (1_000_000 + n).to_string(),
+        }
+    })
+    .to_string()
+}
 
 fn observation(incident: IncidentKey, n: i64, etag: u32, status: &str) -> IncidentObserved {
+    let etag_text = format!("\"{n:08x}-0000-0000-0000-{etag:012x}\"");
+    let last_modified_ms = 1_764_000_000_000 + etag as i64 * 61_234;
     IncidentObserved {
         source: Source::Sentinel,
         name: incident.to_string(),
-        etag: format!("\"{n:08x}-0000-0000-0000-{etag:012x}\""),
+        raw_json: raw_incident(incident, n, &etag_text, status, last_modified_ms),
+        etag: etag_text,
         incident_number: n,
         title: "Multiple failed sign-ins followed by a success".into(),
         severity: "High".into(),
         status: status.into(),
-        owner: None,
+        owner: (status != "New").then(|| "rene@contoso.com".into()),
         created_ms: 1_764_000_000_000,
-        last_modified_ms: 1_764_000_000_000 + etag as i64,
+        last_modified_ms,
         incident_url: format!(
             "https://portal.azure.com/#asset/Microsoft_Azure_Security_Insights/Incident/{incident}"
         ),
         labels: vec![],
-        raw_json: "x".repeat(RAW_JSON_BYTES),
     }
+}
+
+/// The alerts and entities the Enricher records for incident `n` (about 0.8 KB and 0.4 KB of
+/// JSON, with their own ids).
+fn enrichment_json(n: u64) -> (String, String) {
+    let alerts: Vec<_> = (0..2u64)
+        .map(|i| {
+            serde_json::json!({
+                "id": guid(n, 10 + i), "kind": "SecurityAlert",
+                "properties": {
+                    "alertDisplayName": "Unfamiliar sign-in properties",
+                    "productName": "Azure Active Directory Identity Protection",
+                    "severity": "High", "status": "New",
+                    "systemAlertId": guid(n, 20 + i),
+                    "tactics": ["InitialAccess"],
+                    "timeGenerated": format!("2025-11-24T16:0{i}:{:02}Z", n % 60),
+                    "providerAlertId": guid(n, 30 + i),
+                }
+            })
+        })
+        .collect();
+    let entities = serde_json::json!([
+        {"id": guid(n, 40), "kind": "Account", "properties": {"accountName": format!("user{}", n % 5000), "upnSuffix": "contoso.com", "aadUserId": guid(n % 5000, 41)}},
+        {"id": guid(n, 42), "kind": "Ip", "properties": {"address": format!("203.0.{}.{}", n % 256, (n / 256) % 256)}},
+    ]);
+    (
+        serde_json::Value::Array(alerts).to_string(),
+        entities.to_string(),
+    )
 }
 
 fn incident_key(run: u64, n: u64) -> IncidentKey {
@@ -108,6 +196,36 @@ fn raw_sled_appends(batch: usize, batches: usize, record: &[u8]) -> f64 {
         db.flush().unwrap();
     }
     (batch * batches) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Copies every record of `log` into a new raw sled database in `dir` (`apply_batch` of 1000
+/// records, then `flush`, as the log writes them), optionally with the by-incident index keys
+/// in a second tree; returns its size on disk.
+fn raw_sled_copy(log: &store::EventLog, dir: &std::path::Path, with_index: bool) -> u64 {
+    let db = sled::Config::new()
+        .path(dir)
+        .cache_capacity(64 << 20)
+        .open()
+        .unwrap();
+    let events = db.open_tree("events").unwrap();
+    let index = db.open_tree("by_incident").unwrap();
+    let mut records = log.raw_from(1).peekable();
+    while records.peek().is_some() {
+        let mut writes = sled::Batch::default();
+        let mut keys = sled::Batch::default();
+        for (seq, record) in records.by_ref().take(1_000).map(Result::unwrap) {
+            writes.insert(&seq.to_be_bytes()[..], &record[..]);
+            let mut key = record[33..65].to_vec();
+            key.extend_from_slice(&seq.to_be_bytes());
+            keys.insert(key, &[][..]);
+        }
+        events.apply_batch(writes).unwrap();
+        if with_index {
+            index.apply_batch(keys).unwrap();
+        }
+        db.flush().unwrap();
+    }
+    db.size_on_disk().unwrap()
 }
 
 fn concurrent_single_appends(threads: usize, per_thread: usize) -> f64 {
@@ -185,8 +303,8 @@ fn phase(tenant: TenantId, key: IncidentKey, n: u64, phase: usize) -> Execution 
             products: vec!["Microsoft Entra ID Protection".into()],
             tactics: vec!["InitialAccess".into()],
             missing: vec![],
-            alerts_json: "a".repeat(800),
-            entities_json: "e".repeat(400),
+            alerts_json: enrichment_json(n).0,
+            entities_json: enrichment_json(n).1,
             search_json: String::new(),
         }),
         2 => Command::Request(raise.clone()),
@@ -284,8 +402,9 @@ fn main() {
     let store = Store::open(dir.path(), config()).unwrap();
     let (events, secs) = write_lifecycles(&store, target);
     println!(
-        "\n## Log of {events} events ({} incident lifecycles of {PHASES} events)\n",
-        events / PHASES as u64
+        "\n## Log of {events} events ({} incident lifecycles of {PHASES} commands, {:.0} events each)\n",
+        target / PHASES as u64,
+        events as f64 / (target / PHASES as u64) as f64,
     );
     println!(
         "written in batches of 1000: {:.1} s ({:.0} events/s)",
@@ -299,13 +418,27 @@ fn main() {
     // Flush so the size reflects what is on disk, then measure a full replay twice (warm cache).
     log.flush().unwrap();
     let size = log.size_on_disk().unwrap();
-    let lifecycles = events / PHASES as u64;
+    // Every incident written is one whole lifecycle (16 commands; its closing observation also
+    // records ClosedInSentinel, so 17 events).
+    let lifecycles = target / PHASES as u64;
     println!(
         "bytes on disk: {size} ({:.0} per event; mean record {:.0} bytes)",
         size as f64 / events as f64,
         mean_record(&log)
     );
     println!("bytes per incident lifecycle: {}", size / lifecycles.max(1));
+    // The same records in raw sled: one tree alone, and with the by-incident index beside it
+    // (what sled itself costs for our bytes, without our transactions, outbox or snapshot).
+    for with_index in [false, true] {
+        let raw_dir = tempfile::tempdir().unwrap();
+        let bytes = raw_sled_copy(&log, raw_dir.path(), with_index);
+        println!(
+            "raw sled, the same records{}: {bytes} bytes ({:.0} per event, {} per incident lifecycle)",
+            if with_index { " and a by-incident index tree" } else { " in one tree" },
+            bytes as f64 / events as f64,
+            bytes / lifecycles.max(1)
+        );
+    }
     // The same records (bytes, seqs, tenants, incidents) and the same snapshot in SQLite.
     let sqlite_dir = tempfile::tempdir().unwrap();
     let sqlite_size = sqlite::copy_log(&log, sqlite_dir.path());
@@ -537,15 +670,67 @@ mod sqlite {
             .unwrap();
         let mut rows = select.query(params![projection.last_seq as i64]).unwrap();
         let mut expected = projection.last_seq + 1;
+        let mut bases = Bases {
+            conn,
+            cache: std::collections::HashMap::new(),
+        };
         while let Some(row) = rows.next().unwrap() {
             let seq = row.get::<_, i64>(0).unwrap() as u64;
             assert_eq!(seq, expected, "a gap");
             expected += 1;
             let record = row.get_ref(1).unwrap().as_blob().unwrap();
-            let event = store::log::decode_record(seq, &store::keys::event(seq), record).unwrap();
+            let event =
+                store::log::decode_record_with(seq, &store::keys::event(seq), record, &mut bases)
+                    .unwrap();
             projection.apply_owned(event);
         }
         projection
+    }
+
+    /// The keyframes delta-stored observations refer to, read from SQLite as the log's
+    /// `LogBases` reads them from sled (the same work: a lookup by seq, cached).
+    struct Bases<'a> {
+        conn: &'a Connection,
+        cache: std::collections::HashMap<u64, String>,
+    }
+
+    impl store::events::RawBases for Bases<'_> {
+        fn keyframe(
+            &mut self,
+            seq: u64,
+            tenant: store::TenantId,
+            incident: store::IncidentKey,
+        ) -> Result<&str, String> {
+            if !self.cache.contains_key(&seq) {
+                let record: Vec<u8> = self
+                    .conn
+                    .query_row(
+                        "SELECT record FROM events WHERE seq = ?1",
+                        params![seq as i64],
+                        |row| row.get(0),
+                    )
+                    .map_err(|e| e.to_string())?;
+                let raw = store::log::keyframe_raw(seq, &record, tenant, incident)?;
+                if self.cache.len() >= 4_096 {
+                    self.cache.clear();
+                }
+                self.cache.insert(seq, raw);
+            }
+            Ok(&self.cache[&seq])
+        }
+
+        fn decoded_keyframe(
+            &mut self,
+            seq: u64,
+            _: store::TenantId,
+            _: store::IncidentKey,
+            raw: &str,
+        ) {
+            if self.cache.len() >= 4_096 {
+                self.cache.clear();
+            }
+            self.cache.insert(seq, raw.to_string());
+        }
     }
 
     /// Open, read and decode the newest snapshot, replay what follows it; ms to ready.

@@ -22,8 +22,14 @@
 //!   `(incident, etag)` observation) carries an inbox key; a key already in the `inbox` tree turns
 //!   the command into a no-op reported as a duplicate.
 //! - **Readable forever.** Payloads are frozen structs per `(kind, version)` (see [`events`]); old
-//!   versions are upcast on read. The envelope starts with a format byte and `meta` records the
-//!   store format, so a build never misreads a log written by a newer one.
+//!   versions are upcast on read. The envelope starts with a format byte (1 from earlier builds,
+//!   2 now: read both) and `meta` records the store format, so a build never misreads a log
+//!   written by a newer one.
+//! - **Small records.** An observation's raw incident JSON is stored once per change: as a
+//!   keyframe, or as an LZ4 delta against the incident's last keyframe, which its record names
+//!   by seq (see [`events::raw`]); large payloads are LZ4-compressed behind an envelope flag.
+//!   Such a record is decoded through the log ([`log::LogBases`]), which reads at most that one
+//!   earlier record; every reader gets the whole JSON.
 //!
 //! # Trees and keys (all integers big-endian so that byte order is numeric order)
 //! | tree          | key                                  | value                       |

@@ -18,8 +18,9 @@ use sled::transaction::{
     ConflictableTransactionError, TransactionError, Transactional, TransactionalTree,
 };
 
-use crate::envelope::{EnvelopeError, StoredEvent};
+use crate::envelope::{EnvelopeError, Header, StoredEvent};
 use crate::error::{DecodeError, StoreError};
+use crate::events::{Event, Keyframe, NoBases, RawBases};
 use crate::ids::{EffectId, IncidentKey, TenantId};
 use crate::keys;
 
@@ -61,6 +62,10 @@ pub struct PreparedEvent {
     pub incident: IncidentKey,
     /// The envelope bytes.
     pub record: Vec<u8>,
+    /// The payload's length before compression (what decoding is bounded by).
+    pub payload_len: usize,
+    /// An observation stored as a keyframe: later ones of its incident may be stored against it.
+    pub keyframe: bool,
     /// An intent: insert into the outbox.
     pub opens: Option<EffectId>,
     /// An outcome: remove from the outbox.
@@ -70,13 +75,26 @@ pub struct PreparedEvent {
 }
 
 impl PreparedEvent {
-    /// Encodes `event` with its index effects.
+    /// Encodes `event` with its index effects (an observation as a keyframe).
     pub fn new(event: &StoredEvent, inbox_key: Option<Vec<u8>>) -> PreparedEvent {
+        PreparedEvent::against(event, inbox_key, None)
+    }
+
+    /// Encodes `event` with its index effects, an observation's raw JSON against `keyframe`
+    /// (the same incident's last keyframe observation, at a lower seq) when that pays.
+    pub fn against(
+        event: &StoredEvent,
+        inbox_key: Option<Vec<u8>>,
+        keyframe: Option<Keyframe<'_>>,
+    ) -> PreparedEvent {
+        let encoded = event.encode_against(keyframe);
         PreparedEvent {
             seq: event.seq,
             tenant: event.tenant,
             incident: event.incident,
-            record: event.encode(),
+            record: encoded.bytes,
+            payload_len: encoded.payload_len,
+            keyframe: encoded.keyframe,
             opens: event.event.opens_effect(),
             closes: event.event.closes_effect(),
             inbox_key,
@@ -268,7 +286,12 @@ impl EventLog {
             .map_err(StoreError::io("reading an event"))?
         {
             None => Ok(None),
-            Some(bytes) => Ok(Some(decode_record(seq, &key, &bytes)?)),
+            Some(bytes) => Ok(Some(decode_record_with(
+                seq,
+                &key,
+                &bytes,
+                &mut self.bases(),
+            )?)),
         }
     }
 
@@ -293,6 +316,7 @@ impl EventLog {
         seq: u64,
     ) -> impl Iterator<Item = Result<StoredEvent, StoreError>> + '_ {
         let mut expected: Option<u64> = None;
+        let mut bases = self.bases();
         self.raw_from(seq).map(move |entry| {
             let (seq, bytes) = entry?;
             if let Some(expected) = expected {
@@ -304,7 +328,12 @@ impl EventLog {
                 }
             }
             expected = Some(seq + 1);
-            Ok(decode_record(seq, &keys::event(seq), &bytes)?)
+            Ok(decode_record_with(
+                seq,
+                &keys::event(seq),
+                &bytes,
+                &mut bases,
+            )?)
         })
     }
 
@@ -315,6 +344,7 @@ impl EventLog {
         incident: IncidentKey,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let mut out = Vec::new();
+        let mut bases = self.bases();
         for entry in self
             .by_incident
             .scan_prefix(keys::incident_prefix(tenant, incident))
@@ -323,8 +353,13 @@ impl EventLog {
             let (_, _, seq) = keys::split_by_incident(&key).ok_or_else(|| StoreError::BadKey {
                 key_hex: keys::hex(&key),
             })?;
-            if let Some(event) = self.read(seq)? {
-                out.push(event);
+            let key = keys::event(seq);
+            let bytes = self
+                .events
+                .get(key)
+                .map_err(StoreError::io("reading an event"))?;
+            if let Some(bytes) = bytes {
+                out.push(decode_record_with(seq, &key, &bytes, &mut bases)?);
             }
         }
         Ok(out)
@@ -478,6 +513,7 @@ impl EventLog {
         }
         watch.step_key(&keys::event(first));
         let from = last.saturating_sub(tail.saturating_sub(1)).max(first);
+        let mut bases = self.bases();
         for (expected, entry) in (from..).zip(self.raw_from(from)) {
             let (seq, bytes) = entry?;
             if seq != expected {
@@ -487,10 +523,19 @@ impl EventLog {
                 });
             }
             let key = keys::event(seq);
-            decode_record(seq, &key, &bytes)?;
+            decode_record_with(seq, &key, &bytes, &mut bases)?;
             watch.step_key(&key);
         }
         Ok(())
+    }
+
+    /// A reader of the keyframes that delta-stored observations of this log refer to (one per
+    /// pass over the log: it caches what it read).
+    pub fn bases(&self) -> LogBases<'_> {
+        LogBases {
+            log: self,
+            cache: rustc_hash::FxHashMap::default(),
+        }
     }
 
     /// Bytes sled uses on disk for this log.
@@ -563,14 +608,26 @@ fn write_batch(
     Ok(())
 }
 
-/// Decodes one record, naming it on failure.
+/// Decodes one record that needs no other, naming it on failure (an observation stored as a
+/// delta needs its keyframe: [`decode_record_with`]).
 pub fn decode_record(seq: u64, key: &[u8], bytes: &[u8]) -> Result<StoredEvent, DecodeError> {
+    decode_record_with(seq, key, bytes, &mut NoBases)
+}
+
+/// Decodes one record, reading a delta-stored raw JSON's keyframe through `bases`, naming the
+/// record on failure.
+pub fn decode_record_with(
+    seq: u64,
+    key: &[u8],
+    bytes: &[u8],
+    bases: &mut dyn RawBases,
+) -> Result<StoredEvent, DecodeError> {
     let named = |source| DecodeError {
         seq,
         key_hex: keys::hex(key),
         source,
     };
-    let event = StoredEvent::decode(bytes).map_err(named)?;
+    let event = StoredEvent::decode_with(bytes, bases).map_err(named)?;
     if event.seq != seq {
         return Err(named(EnvelopeError::SeqMismatch {
             key: seq,
@@ -578,6 +635,82 @@ pub fn decode_record(seq: u64, key: &[u8], bytes: &[u8]) -> Result<StoredEvent, 
         }));
     }
     Ok(event)
+}
+
+/// The raw JSON of keyframe record `bytes` (at `seq`), checked to be an observation of `tenant`
+/// and `incident` stored as a keyframe: what a delta of that incident may refer to.
+pub fn keyframe_raw(
+    seq: u64,
+    bytes: &[u8],
+    tenant: TenantId,
+    incident: IncidentKey,
+) -> Result<String, String> {
+    let (header, _) = Header::read(bytes).map_err(|e| format!("record at seq {seq}: {e}"))?;
+    if (header.tenant, header.incident) != (tenant, incident) {
+        return Err(format!(
+            "the record at seq {seq} belongs to incident {} of tenant {}, not to this one",
+            header.incident, header.tenant.0
+        ));
+    }
+    match StoredEvent::decode(bytes) {
+        Ok(StoredEvent {
+            event: Event::IncidentObserved(observed),
+            ..
+        }) => Ok(observed.raw_json),
+        Ok(other) => Err(format!(
+            "the record at seq {seq} is {}, not an observation",
+            other.event.kind().name()
+        )),
+        Err(e) => Err(format!("the record at seq {seq} is not a keyframe: {e}")),
+    }
+}
+
+/// Keyframes read so far in one pass over the log are kept up to this many.
+const BASES_CACHED: usize = 4_096;
+
+/// Reads the keyframes that delta-stored observations refer to from the log, keeping the
+/// recent ones (a replay meets each keyframe's deltas soon after it; see [`EventLog::bases`]).
+pub struct LogBases<'a> {
+    log: &'a EventLog,
+    cache: rustc_hash::FxHashMap<u64, (TenantId, IncidentKey, String)>,
+}
+
+impl RawBases for LogBases<'_> {
+    fn keyframe(
+        &mut self,
+        seq: u64,
+        tenant: TenantId,
+        incident: IncidentKey,
+    ) -> Result<&str, String> {
+        if !self.cache.contains_key(&seq) {
+            let bytes = self
+                .log
+                .events
+                .get(keys::event(seq))
+                .map_err(|e| format!("reading seq {seq}: {e}"))?
+                .ok_or_else(|| format!("seq {seq} is not in the log"))?;
+            let raw = keyframe_raw(seq, &bytes, tenant, incident)?;
+            if self.cache.len() >= BASES_CACHED {
+                self.cache.clear();
+            }
+            self.cache.insert(seq, (tenant, incident, raw));
+        }
+        let (t, i, raw) = &self.cache[&seq];
+        if (*t, *i) != (tenant, incident) {
+            return Err(format!(
+                "the record at seq {seq} belongs to incident {i} of tenant {}, not to this one",
+                t.0
+            ));
+        }
+        Ok(raw)
+    }
+
+    fn decoded_keyframe(&mut self, seq: u64, tenant: TenantId, incident: IncidentKey, raw: &str) {
+        if self.cache.len() >= BASES_CACHED {
+            self.cache.clear();
+        }
+        self.cache.insert(seq, (tenant, incident, raw.to_string()));
+    }
 }
 
 /// How long an open waits for a handle of this same process that is still closing the log.

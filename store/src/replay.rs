@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use crate::error::StoreError;
-use crate::log::{decode_record, EventLog};
+use crate::log::{decode_record_with, EventLog};
 use crate::projection::Projection;
 use crate::{keys, snapshot};
 
@@ -71,6 +71,7 @@ pub fn rebuild(
     }
     let start = projection.last_seq + 1;
     let total = report.last_seq.saturating_sub(projection.last_seq);
+    let mut bases = log.bases();
     for (expected, entry) in (start..).zip(log.raw_from(start)) {
         let (seq, bytes) = entry?;
         if seq != expected {
@@ -79,7 +80,7 @@ pub fn rebuild(
                 found: seq,
             });
         }
-        let event = decode_record(seq, &keys::event(seq), &bytes)?;
+        let event = decode_record_with(seq, &keys::event(seq), &bytes, &mut bases)?;
         projection.apply_owned(event);
         report.replayed += 1;
         if report.replayed.is_multiple_of(4_096) {

@@ -22,7 +22,7 @@ use crate::envelope::{Header, StoredEvent};
 use crate::error::StoreError;
 use crate::ids::{EffectId, IncidentKey, TenantId};
 use crate::keys;
-use crate::log::{decode_record, EventLog};
+use crate::log::{decode_record_with, EventLog};
 use crate::projection::Projection;
 use crate::snapshot;
 
@@ -201,6 +201,7 @@ pub fn verify(log: &EventLog, options: Options, progress: &mut dyn FnMut(u64, u6
     let mut report = Report::default();
     let total = log.expected_len().unwrap_or(0);
     let mut expected: Option<u64> = None;
+    let mut bases = log.bases();
     let mut effects: HashMap<EffectId, EffectTrack> = HashMap::new();
     let mut incidents: HashSet<(TenantId, IncidentKey)> = HashSet::new();
     let mut owners: HashMap<u64, (TenantId, IncidentKey)> = HashMap::new();
@@ -259,7 +260,7 @@ pub fn verify(log: &EventLog, options: Options, progress: &mut dyn FnMut(u64, u6
             progress(report.events, total);
         }
 
-        let event = match decode_record(seq, &key, &bytes) {
+        let event = match decode_record_with(seq, &key, &bytes, &mut bases) {
             Ok(event) => event,
             Err(e) => {
                 report.problems.push(Problem::Undecodable {

@@ -27,9 +27,9 @@ use crossbeam_channel::{Receiver, Sender};
 use uuid::Uuid;
 
 use crate::aggregate::{Command, DecideError};
-use crate::envelope::{EventMeta, StoredEvent, HEADER_LEN};
+use crate::envelope::{EventMeta, StoredEvent};
 use crate::error::StoreError;
-use crate::events::MAX_PAYLOAD_BYTES;
+use crate::events::{Event, Keyframe, MAX_PAYLOAD_BYTES};
 use crate::guard::Limits;
 use crate::ids::{IncidentKey, TenantId};
 use crate::log::{EventLog, OpenOptions, PreparedEvent};
@@ -213,6 +213,7 @@ impl Store {
             shared: shared.clone(),
             config,
             since_snapshot: 0,
+            keyframes: KeyframeCache::default(),
         };
         let thread = std::thread::Builder::new()
             .name("event-store-writer".into())
@@ -340,7 +341,21 @@ struct Writer {
     config: StoreConfig,
     /// Events committed since the last snapshot.
     since_snapshot: u64,
+    /// The last keyframe observation committed per incident, which the next observation of the
+    /// incident is stored against (see [`crate::events::raw`]). Memory only and bounded: an
+    /// incident missing here (after a start, or evicted) gets a keyframe, never a wrong base.
+    keyframes: KeyframeCache,
 }
+
+/// Keyframes kept by the writer, at most this many incidents (one raw JSON each).
+const KEYFRAMES_KEPT: usize = 4_096;
+
+/// The writer's last keyframe per incident: `(seq, raw JSON)`.
+type KeyframeCache = rustc_hash::FxHashMap<(TenantId, IncidentKey), (u64, String)>;
+
+/// What deciding a batch yields: the outcomes per request, the records to commit and the
+/// keyframes among them.
+type Decided = (Vec<Vec<ExecuteOutcome>>, Vec<PreparedEvent>, KeyframeCache);
 
 /// One request inside a group commit.
 struct Pending {
@@ -405,7 +420,7 @@ impl Writer {
             let mut projection = shared.projection.write().unwrap_or_else(|e| e.into_inner());
             self.decide(&mut projection, &batch)
         };
-        let result = decided.and_then(|(outcomes, prepared)| {
+        let result = decided.and_then(|(outcomes, prepared, keyframes)| {
             if !prepared.is_empty() {
                 shared.log.commit(&prepared)?;
                 crate::crash::point("store.commit.before_flush");
@@ -414,10 +429,22 @@ impl Writer {
                     shared.durable_seq.store(last.seq, Ordering::Release);
                 }
             }
-            Ok((outcomes, prepared.len() as u64))
+            Ok((outcomes, prepared.len() as u64, keyframes))
         });
         match result {
-            Ok((outcomes, appended)) => {
+            Ok((outcomes, appended, keyframes)) => {
+                // Only committed keyframes may be referred to.
+                for (stream, keyframe) in keyframes {
+                    if self.keyframes.len() >= KEYFRAMES_KEPT
+                        && !self.keyframes.contains_key(&stream)
+                    {
+                        let evicted = self.keyframes.keys().next().copied();
+                        if let Some(evicted) = evicted {
+                            self.keyframes.remove(&evicted);
+                        }
+                    }
+                    self.keyframes.insert(stream, keyframe);
+                }
                 for (pending, outcomes) in batch.into_iter().zip(outcomes) {
                     pending.reply.send(Ok(outcomes));
                 }
@@ -432,6 +459,8 @@ impl Writer {
             }
             Err(error) => {
                 tracing::error!(%error, "commit failed; rebuilding state from the log");
+                // What was committed is unknown: the next observations start new keyframes.
+                self.keyframes.clear();
                 let mut projection = shared.projection.write().unwrap_or_else(|e| e.into_inner());
                 match replay::rebuild(&shared.log, replay::From::NewestSnapshot, &mut |_, _| {}) {
                     Ok((rebuilt, _)) => *projection = rebuilt,
@@ -451,17 +480,20 @@ impl Writer {
     }
 
     /// Decides every execution of the batch in order and folds the events into `projection`.
-    /// Returns the outcomes per request and the records to commit.
+    /// Returns the outcomes per request, the records to commit and the keyframes they hold.
     fn decide(
         &self,
         projection: &mut Projection,
         batch: &[Pending],
-    ) -> Result<(Vec<Vec<ExecuteOutcome>>, Vec<PreparedEvent>), StoreError> {
+    ) -> Result<Decided, StoreError> {
         let log = &self.shared.log;
         let now = now_ms();
         let mut next_seq = projection.last_seq + 1;
         let mut prepared = Vec::new();
         let mut inbox_in_batch: HashMap<&[u8], u64> = HashMap::new();
+        // Keyframes of this batch: a later observation of the same incident in the batch may
+        // refer to one (it commits in the same transaction, at a lower seq).
+        let mut batch_keyframes = KeyframeCache::default();
         let mut all_outcomes = Vec::with_capacity(batch.len());
         for pending in batch {
             let mut outcomes = Vec::with_capacity(pending.executions.len());
@@ -497,6 +529,7 @@ impl Writer {
                 let first_seq = next_seq;
                 let mut stored = Vec::with_capacity(events.len());
                 let mut records = Vec::with_capacity(events.len());
+                let mut new_keyframes = Vec::new();
                 for (index, event) in events.into_iter().enumerate() {
                     let record = StoredEvent {
                         seq: first_seq + index as u64,
@@ -516,7 +549,26 @@ impl Writer {
                     } else {
                         None
                     };
-                    records.push(PreparedEvent::new(&record, inbox));
+                    let stream = (record.tenant, record.incident);
+                    let prepared = match &record.event {
+                        Event::IncidentObserved(observed) => {
+                            let base = batch_keyframes
+                                .get(&stream)
+                                .or_else(|| self.keyframes.get(&stream))
+                                .map(|(seq, raw_json)| Keyframe {
+                                    seq: *seq,
+                                    raw_json,
+                                });
+                            let prepared = PreparedEvent::against(&record, inbox, base);
+                            if prepared.keyframe {
+                                new_keyframes
+                                    .push((stream, (record.seq, observed.raw_json.clone())));
+                            }
+                            prepared
+                        }
+                        _ => PreparedEvent::new(&record, inbox),
+                    };
+                    records.push(prepared);
                     stored.push(record);
                 }
                 // Refuse the whole execution before anything of it reaches the projection or
@@ -524,11 +576,11 @@ impl Writer {
                 if let Some((record, event)) = records
                     .iter()
                     .zip(&stored)
-                    .find(|(r, _)| r.record.len() - HEADER_LEN > MAX_PAYLOAD_BYTES)
+                    .find(|(r, _)| r.payload_len > MAX_PAYLOAD_BYTES)
                 {
                     let rejection = DecideError::TooLarge {
                         kind: event.event.kind().name(),
-                        bytes: record.record.len() - HEADER_LEN,
+                        bytes: record.payload_len,
                         limit: MAX_PAYLOAD_BYTES,
                     };
                     tracing::error!(tenant = %execution.tenant, incident = %execution.incident,
@@ -539,6 +591,7 @@ impl Writer {
                 if let Some(key) = inbox_key {
                     inbox_in_batch.insert(key, first_seq);
                 }
+                batch_keyframes.extend(new_keyframes);
                 next_seq += stored.len() as u64;
                 for record in &stored {
                     projection.apply(record);
@@ -548,7 +601,7 @@ impl Writer {
             }
             all_outcomes.push(outcomes);
         }
-        Ok((all_outcomes, prepared))
+        Ok((all_outcomes, prepared, batch_keyframes))
     }
 
     fn snapshot(&mut self) -> Result<u64, StoreError> {

@@ -5,11 +5,17 @@
 //! envelope change): a log written by an older build would be misread. Never "fix" it by
 //! regenerating a fixture; add a new version and an upcast instead.
 //!
+//! Two sets: `fixtures/events/*.bin` hold envelope format 1 (every record before format 2), which
+//! this build decodes forever but no longer writes; `fixtures/events/f2/*.bin` hold format 2,
+//! which this build must also encode byte for byte, including an observation whose raw JSON is a
+//! delta against an earlier keyframe (decoded through that keyframe's fixture).
+//!
 //! A new fixture (a new kind or version) is written with `UPDATE_GOLDEN=1 cargo test -p store
 //! --test golden`; existing fixtures are never overwritten.
 
 use std::path::PathBuf;
 
+use store::envelope::{FORMAT, FORMAT_1};
 use store::events::*;
 use store::{EffectId, IncidentKey, StoredEvent, TenantId};
 use uuid::Uuid;
@@ -330,27 +336,136 @@ fn every_kind_has_a_fixture() {
 }
 
 #[test]
-fn golden_fixtures_decode_to_the_same_events_forever() {
+fn format_1_fixtures_decode_to_the_same_events_forever() {
     let dir = fixtures_dir();
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let mut missing = Vec::new();
     for (name, sample) in samples() {
+        let path = dir.join(format!("{name}.bin"));
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("format 1 fixture {} is missing: {e}", path.display()));
+        assert_eq!(bytes[0], FORMAT_1, "fixture {name} is format 1");
+        let decoded = StoredEvent::decode(&bytes)
+            .unwrap_or_else(|e| panic!("fixture {name} no longer decodes: {e}"));
+        assert_eq!(decoded, sample, "fixture {name} decodes to something else");
+    }
+}
+
+/// A raw incident JSON long enough to be compressed, as an observation stores it.
+fn long_raw(etag: &str, status: &str) -> String {
+    format!(
+        r#"{{"id":"/subscriptions/d1d8779d-38d7-4f06-91db-9cbc8de0176f/resourceGroups/soc/providers/Microsoft.OperationalInsights/workspaces/ws/providers/Microsoft.SecurityInsights/Incidents/73e01a99-5cd7-4139-a149-9f2736ff2ab5","name":"73e01a99-5cd7-4139-a149-9f2736ff2ab5","etag":"{etag}","properties":{{"title":"My incident","severity":"High","status":"{status}","description":"A user account had many failed sign-ins from an unfamiliar location followed by a success.","labels":[],"incidentNumber":3177}}}}"#
+    )
+}
+
+fn observed(etag: &str, status: &str) -> Event {
+    let etag = format!("\"{etag}\"");
+    Event::IncidentObserved(IncidentObserved {
+        source: Source::Sentinel,
+        name: "73e01a99-5cd7-4139-a149-9f2736ff2ab5".into(),
+        raw_json: long_raw(&etag, status),
+        etag,
+        incident_number: 3177,
+        title: "My incident".into(),
+        severity: "High".into(),
+        status: status.into(),
+        owner: None,
+        created_ms: 1_546_348_530_000,
+        last_modified_ms: 1_546_348_530_541,
+        incident_url: String::new(),
+        labels: vec![],
+    })
+}
+
+/// Format 2 samples: every format 1 sample in its current version (named after it), then a
+/// keyframe observation and one stored against it: `(file stem, record, keyframe seq)`.
+fn samples_f2() -> Vec<(String, StoredEvent, Option<u64>)> {
+    let mut out: Vec<(String, StoredEvent, Option<u64>)> = samples()
+        .into_iter()
+        .map(|(name, sample)| {
+            let kind = sample.event.kind();
+            let name = name.replacen("_v1", &format!("_v{}", kind.current_version()), 1);
+            (name, sample, None)
+        })
+        .collect();
+    let inc = IncidentKey(Uuid::from_u128(0x73e0_1a99_5cd7_4139_a149_9f27_36ff_2ab5));
+    let next = out.len() as u64 + 1;
+    let keyframe = record(
+        next,
+        inc,
+        observed("0300bf09-0000-0000-0000-5c37296e0000", "New"),
+    );
+    let delta = record(
+        next + 1,
+        inc,
+        observed("0300c011-0000-0000-0000-5c3729f10000", "Active"),
+    );
+    out.push(("incident_observed_v2_keyframe".into(), keyframe, None));
+    out.push(("incident_observed_v2_delta".into(), delta, Some(next)));
+    out
+}
+
+/// The keyframes of the format 2 fixtures, read from their files as a log would read them.
+struct FixtureBases(Vec<(String, StoredEvent, Option<u64>)>, Option<String>);
+
+impl RawBases for FixtureBases {
+    fn keyframe(
+        &mut self,
+        seq: u64,
+        tenant: TenantId,
+        incident: IncidentKey,
+    ) -> Result<&str, String> {
+        let (name, _, _) = self
+            .0
+            .iter()
+            .find(|(_, s, _)| s.seq == seq)
+            .ok_or(format!("no fixture at seq {seq}"))?;
+        let bytes = std::fs::read(fixtures_dir().join("f2").join(format!("{name}.bin")))
+            .map_err(|e| e.to_string())?;
+        self.1 = Some(store::log::keyframe_raw(seq, &bytes, tenant, incident)?);
+        Ok(self.1.as_deref().unwrap())
+    }
+
+    fn decoded_keyframe(&mut self, _: u64, _: TenantId, _: IncidentKey, _: &str) {}
+}
+
+#[test]
+fn format_2_fixtures_decode_and_encode_the_same_forever() {
+    let dir = fixtures_dir().join("f2");
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let samples = samples_f2();
+    let mut missing = Vec::new();
+    for (name, sample, keyframe_seq) in &samples {
+        let keyframe_raw = keyframe_seq.map(|seq| {
+            let (_, keyframe, _) = samples.iter().find(|(_, s, _)| s.seq == seq).unwrap();
+            let Event::IncidentObserved(observed) = &keyframe.event else {
+                panic!("keyframe {seq} is not an observation");
+            };
+            observed.raw_json.clone()
+        });
+        let keyframe = keyframe_seq
+            .zip(keyframe_raw.as_deref())
+            .map(|(seq, raw_json)| Keyframe { seq, raw_json });
+        let encoded = sample.encode_against(keyframe);
+        assert_eq!(
+            encoded.keyframe,
+            matches!(sample.event, Event::IncidentObserved(_)) && keyframe.is_none(),
+            "sample {name}: stored as a keyframe or not as expected"
+        );
         let path = dir.join(format!("{name}.bin"));
         let Ok(bytes) = std::fs::read(&path) else {
             if update {
                 std::fs::create_dir_all(&dir).unwrap();
-                std::fs::write(&path, sample.encode()).unwrap();
+                std::fs::write(&path, &encoded.bytes).unwrap();
             } else {
-                missing.push(name);
+                missing.push(name.clone());
             }
             continue;
         };
-        let decoded = StoredEvent::decode(&bytes)
+        assert_eq!(bytes[0], FORMAT, "fixture {name} is format 2");
+        let decoded = StoredEvent::decode_with(&bytes, &mut FixtureBases(samples.clone(), None))
             .unwrap_or_else(|e| panic!("fixture {name} no longer decodes: {e}"));
-        assert_eq!(decoded, sample, "fixture {name} decodes to something else");
+        assert_eq!(&decoded, sample, "fixture {name} decodes to something else");
         assert_eq!(
-            sample.encode(),
-            bytes,
+            encoded.bytes, bytes,
             "fixture {name}: this build encodes the same event differently"
         );
     }
@@ -358,4 +473,15 @@ fn golden_fixtures_decode_to_the_same_events_forever() {
         missing.is_empty(),
         "missing fixtures {missing:?}: create them with UPDATE_GOLDEN=1 cargo test -p store --test golden"
     );
+    // The delta is what it claims: small, and unreadable without its keyframe.
+    let delta = std::fs::read(dir.join("incident_observed_v2_delta.bin")).unwrap();
+    let keyframe = std::fs::read(dir.join("incident_observed_v2_keyframe.bin")).unwrap();
+    assert!(
+        delta.len() * 2 < keyframe.len(),
+        "delta {} vs keyframe {}",
+        delta.len(),
+        keyframe.len()
+    );
+    let error = StoredEvent::decode(&delta).unwrap_err().to_string();
+    assert!(error.contains("delta against seq"), "{error}");
 }

@@ -9,12 +9,15 @@
 //! - A payload must decode completely: trailing bytes are an error, and sizes are bounded.
 
 pub mod defender_v1;
+pub mod raw;
 pub mod v1;
+pub mod v2;
 
 use serde::Serialize;
 
-use crate::ids::EffectId;
+use crate::ids::{EffectId, IncidentKey, TenantId};
 pub use defender_v1::IncidentMerged;
+pub use raw::{Keyframe, NoBases, RawBases, RecordAt};
 pub use v1::{
     ClosedInSentinel, ConnectorStarted, Effect, EffectCancelled, EffectFailed, EffectParked,
     EffectRequested, EffectResult, EffectSucceeded, IncidentEnriched, IncidentObserved, Reopened,
@@ -89,7 +92,11 @@ impl Kind {
 
     /// The version this build writes for the kind.
     pub fn current_version(self) -> u16 {
-        1
+        match self {
+            // v2: the raw JSON stored once per change (v2::RawJson).
+            Kind::IncidentObserved => 2,
+            _ => 1,
+        }
     }
 }
 
@@ -161,6 +168,61 @@ fn decode<T: serde::de::DeserializeOwned>(
     Ok(value)
 }
 
+/// An event's payload bytes, and whether it is a keyframe observation (one whose raw JSON
+/// decodes alone, so a later observation of the incident may be stored against it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EncodedPayload {
+    pub bytes: Vec<u8>,
+    pub keyframe: bool,
+}
+
+/// The v2 stored form of an observation.
+fn observed_v2(e: &IncidentObserved, keyframe: Option<Keyframe<'_>>) -> v2::IncidentObserved {
+    v2::IncidentObserved {
+        source: e.source,
+        name: e.name.clone(),
+        etag: e.etag.clone(),
+        incident_number: e.incident_number,
+        title: e.title.clone(),
+        severity: e.severity.clone(),
+        status: e.status.clone(),
+        owner: e.owner.clone(),
+        created_ms: e.created_ms,
+        last_modified_ms: e.last_modified_ms,
+        incident_url: e.incident_url.clone(),
+        labels: e.labels.clone(),
+        raw: raw::store(&e.raw_json, keyframe),
+    }
+}
+
+/// Upcast of a v2 observation: its raw JSON read back (through `bases` for a delta).
+fn observed_from_v2(
+    e: v2::IncidentObserved,
+    bases: &mut dyn RawBases,
+    at: RecordAt,
+) -> Result<IncidentObserved, PayloadError> {
+    let raw_json = raw::load(e.raw, bases, at).map_err(|reason| PayloadError::Malformed {
+        kind: Kind::IncidentObserved.name(),
+        version: 2,
+        reason,
+    })?;
+    Ok(IncidentObserved {
+        source: e.source,
+        name: e.name,
+        etag: e.etag,
+        incident_number: e.incident_number,
+        title: e.title,
+        severity: e.severity,
+        status: e.status,
+        owner: e.owner,
+        created_ms: e.created_ms,
+        last_modified_ms: e.last_modified_ms,
+        incident_url: e.incident_url,
+        labels: e.labels,
+        raw_json,
+    })
+}
+
 impl Event {
     /// The kind of this event.
     pub fn kind(&self) -> Kind {
@@ -181,10 +243,23 @@ impl Event {
         }
     }
 
-    /// The payload bytes in the current version of the kind.
+    /// The payload bytes in the current version of the kind, an observation as a keyframe.
     pub fn encode_payload(&self) -> Vec<u8> {
-        match self {
-            Event::IncidentObserved(e) => encode(e),
+        self.encode_payload_against(None).bytes
+    }
+
+    /// The payload bytes in the current version of the kind; an observation's raw JSON is
+    /// stored against `keyframe` (the same incident's last keyframe observation) when that pays.
+    pub fn encode_payload_against(&self, keyframe: Option<Keyframe<'_>>) -> EncodedPayload {
+        if let Event::IncidentObserved(e) = self {
+            let stored = observed_v2(e, keyframe);
+            return EncodedPayload {
+                keyframe: raw::is_keyframe(&stored.raw),
+                bytes: encode(&stored),
+            };
+        }
+        let bytes = match self {
+            Event::IncidentObserved(_) => unreachable!("handled above"),
             Event::IncidentEnriched(e) => encode(e),
             Event::EffectRequested(e) => encode(e),
             Event::EffectSucceeded(e) => encode(e),
@@ -197,11 +272,33 @@ impl Event {
             Event::EffectParked(e) => encode(e),
             Event::EffectCancelled(e) => encode(e),
             Event::IncidentMerged(e) => encode(e),
+        };
+        EncodedPayload {
+            bytes,
+            keyframe: false,
         }
     }
 
-    /// Decodes a stored payload of `(kind, version)`, upcasting old versions.
+    /// Decodes a stored payload of `(kind, version)`, upcasting old versions; a delta-stored
+    /// raw JSON is an error (see [`Event::decode_payload_with`]).
     pub fn decode_payload(kind: u16, version: u16, bytes: &[u8]) -> Result<Event, PayloadError> {
+        let nowhere = RecordAt {
+            seq: 0,
+            tenant: TenantId(uuid::Uuid::nil()),
+            incident: IncidentKey::TENANT_STREAM,
+        };
+        Event::decode_payload_with(kind, version, bytes, &mut NoBases, nowhere)
+    }
+
+    /// Decodes a stored payload of `(kind, version)` of the record `at`, upcasting old
+    /// versions and reading a delta-stored raw JSON through `bases`.
+    pub fn decode_payload_with(
+        kind: u16,
+        version: u16,
+        bytes: &[u8],
+        bases: &mut dyn RawBases,
+        at: RecordAt,
+    ) -> Result<Event, PayloadError> {
         let unknown = PayloadError::Unknown { kind, version };
         let Some(kind) = Kind::from_number(kind) else {
             return Err(unknown);
@@ -210,6 +307,15 @@ impl Event {
         // `decode::<v1::X>(..).map(upcast_x_v1_to_v2)` and a v2 arm is added.
         Ok(match (kind, version) {
             (Kind::IncidentObserved, 1) => Event::IncidentObserved(decode(kind, 1, bytes)?),
+            (Kind::IncidentObserved, 2) => {
+                let stored: v2::IncidentObserved = decode(kind, 2, bytes)?;
+                let keyframe = raw::is_keyframe(&stored.raw);
+                let observed = observed_from_v2(stored, bases, at)?;
+                if keyframe {
+                    bases.decoded_keyframe(at.seq, at.tenant, at.incident, &observed.raw_json);
+                }
+                Event::IncidentObserved(observed)
+            }
             (Kind::IncidentEnriched, 1) => Event::IncidentEnriched(decode(kind, 1, bytes)?),
             (Kind::EffectRequested, 1) => Event::EffectRequested(decode(kind, 1, bytes)?),
             (Kind::EffectSucceeded, 1) => Event::EffectSucceeded(decode(kind, 1, bytes)?),
