@@ -6,7 +6,9 @@
 //! 1. Latency from an incident being recorded by the Poller to its Signl being accepted, without
 //!    Log Analytics enrichment (the poll wait is excluded by construction: both ends are events
 //!    in the log), p50 and p99 over a few hundred incidents arriving in small bursts.
-//! 2. HTTP requests per forwarded incident, by kind, from the sandbox's request log.
+//! 2. HTTP requests per forwarded incident, by kind and by the actor that makes it, from the
+//!    sandbox's request log (4.11 on 2026-12-05: a share of the list per poll, the alerts and
+//!    entities, the page and the tag: what the APIs require).
 //! 3. Idle cost of many connectors polling every 60 s: CPU share of one core and RSS of this
 //!    process (the sandbox runs in a child process so it is not counted).
 //! 4. Write-back latency under a burst with the default Sentinel budgets (75 incident writes,
@@ -131,16 +133,22 @@ fn latency_and_requests() {
             format!("{} comment", request.method)
         } else if path.ends_with("/comments") {
             // StatusSync looking for analyst comments to mirror (an incident whose etag it has
-            // not looked at: a fresh page, and again after our tag moved the etag).
-            format!("{} comments (list)", request.method)
+            // not looked at and whose known state counts comments).
+            format!("{} comments (list, StatusSync)", request.method)
         } else if path.ends_with("/alerts") || path.ends_with("/entities") {
-            format!("{} {}", request.method, path.rsplit('/').next().unwrap())
+            format!(
+                "{} {} (Enricher)",
+                request.method,
+                path.rsplit('/').next().unwrap()
+            )
         } else if path.contains("/incidents/") {
-            format!("{} incident", request.method)
+            // PUT: the Forwarder's tag; GET: a re-read after a 409 (writes start from the state
+            // the Poller listed or our last write answered).
+            format!("{} incident (tag; re-read after 409)", request.method)
         } else if path.contains("/webhook/") {
-            "POST SIGNL4 webhook".to_string()
+            "POST SIGNL4 webhook (page)".to_string()
         } else if path.contains("/oauth2/") {
-            "POST token".to_string()
+            "POST token (Entra, cached)".to_string()
         } else {
             format!("{} {}", request.method, path)
         };
