@@ -122,6 +122,18 @@ pub fn run(options: &ChaosOptions) -> Result<ChaosReport, Box<dyn std::error::Er
             Some(_) => rng.random_range(longest..=2 * longest),
             None => rng.random_range(200..=longest),
         });
+        if matches!(crash_point, Some(("reconcile.open_intent", _))) {
+            // That point sits in the restart's reconcile and fires only when an intent was left
+            // open, which a random kill rarely leaves (runs without an API key never reached
+            // it): leave one first, as a crash right after an intent does.
+            let mut setup = child::Connector::spawn(
+                &options.command,
+                &world,
+                Some(("effect.after_intent", 0)),
+            )?;
+            setup.run_for(life, || activity.tick())?;
+            report.kills += 1;
+        }
         let mut process = child::Connector::spawn(&options.command, &world, crash_point)?;
         let died_at_point = process.run_for(life, || activity.tick())?;
         report.kills += 1;
