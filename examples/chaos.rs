@@ -75,10 +75,12 @@ fn main() -> ExitCode {
                 println!("problem: {problem}");
             }
             println!(
-                "took {:.0?}; {} kills at crash points {:?}; {} events in the log",
+                "took {:.0?}; {} kills at crash points {:?} ({} more to leave an intent open \
+                 for the restart's reconcile); {} events in the log",
                 report.elapsed,
                 report.crash_point_kills,
                 report.points_reached,
+                report.setup_kills,
                 report.findings.events
             );
             let missed = report.points_missed();
