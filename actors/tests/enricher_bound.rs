@@ -11,7 +11,6 @@ use std::rc::Rc;
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
-use actors::connector::{self, Services};
 use actors::messages::{Enrich, InFlight};
 use common::*;
 use store::{IncidentKey, Store, StoreConfig};
@@ -51,22 +50,13 @@ async fn a_burst_never_has_more_than_the_permits_in_flight_and_holds_its_sender_
         sentinel.add(n, "New", "High");
     }
     sentinel.hold_alerts.set(true);
-    let handle = connector::start(
-        actors::settings::ConnectorSettings {
-            enrichment_concurrency: K,
-            // Alert listings are held for as long as the test needs, not cut off.
-            enrichment_deadline: Duration::from_secs(600),
-            ..settings()
-        },
-        store.clone(),
-        Services {
-            sentinel: sentinel.clone(),
-            signl4: signl4.clone(),
-            log_analytics: None::<Rc<NoWorkspace>>,
-        },
-    )
-    .await
-    .unwrap();
+    let tuned = actors::settings::ConnectorSettings {
+        enrichment_concurrency: K,
+        // Alert listings are held for as long as the test needs, not cut off.
+        enrichment_deadline: Duration::from_secs(600),
+        ..settings()
+    };
+    let handle = start_with(tuned, &store, &sentinel, &signl4).await;
 
     // Every permit taken by the burst's first incidents...
     wait_until("K enrichments running", async || {
@@ -138,20 +128,11 @@ async fn a_lookup_still_waiting_at_the_deadline_never_holds_the_page() {
     let signl4 = Rc::new(FakeSignl4::default());
     let name = sentinel.add(1, "New", "High");
     sentinel.hold_alerts.set(true); // never answered in this test
-    let handle = connector::start(
-        actors::settings::ConnectorSettings {
-            enrichment_deadline: Duration::from_millis(300),
-            ..settings()
-        },
-        store.clone(),
-        Services {
-            sentinel: sentinel.clone(),
-            signl4: signl4.clone(),
-            log_analytics: None::<Rc<NoWorkspace>>,
-        },
-    )
-    .await
-    .unwrap();
+    let tuned = actors::settings::ConnectorSettings {
+        enrichment_deadline: Duration::from_millis(300),
+        ..settings()
+    };
+    let handle = start_with(tuned, &store, &sentinel, &signl4).await;
     wait_until("paged without its alerts", async || {
         signl4.sent.borrow().len() == 1
     })

@@ -432,8 +432,18 @@ pub fn settings() -> ConnectorSettings {
 pub type Handle = ConnectorHandle<FakeSentinel, FakeSignl4, NoWorkspace>;
 
 pub async fn start(store: &Store, sentinel: &Rc<FakeSentinel>, signl4: &Rc<FakeSignl4>) -> Handle {
+    start_with(settings(), store, sentinel, signl4).await
+}
+
+/// [`start`] with other settings.
+pub async fn start_with(
+    settings: ConnectorSettings,
+    store: &Store,
+    sentinel: &Rc<FakeSentinel>,
+    signl4: &Rc<FakeSignl4>,
+) -> Handle {
     connector::start(
-        settings(),
+        settings,
         store.clone(),
         Services {
             sentinel: sentinel.clone(),
