@@ -9,6 +9,20 @@ use uuid::Uuid;
 
 use crate::common::http::*;
 
+/// An analyst edits the incident in the portal (severity Low): every etag read before is stale.
+fn analyst_sets_severity_low(sb: &sandbox::SandboxHandle, t: &sandbox::TenantInfo, name: &str) {
+    sb.control()
+        .analyst(
+            &t.name,
+            name,
+            AnalystAction {
+                severity: Some("Low".into()),
+                ..Default::default()
+            },
+        )
+        .expect("analyst");
+}
+
 #[tokio::test]
 async fn stale_etag_put_conflicts_then_get_and_put_succeeds() {
     let (sb, t) = start(SandboxOptions::for_tests());
@@ -18,16 +32,7 @@ async fn stale_etag_put_conflicts_then_get_and_put_succeeds() {
     let before = c.get_incident(&name).await.expect("get");
     assert!(before.etag.starts_with('"'));
     // An analyst edits the incident in the portal: our etag is now stale.
-    sb.control()
-        .analyst(
-            &t.name,
-            &name,
-            AnalystAction {
-                severity: Some("Low".into()),
-                ..Default::default()
-            },
-        )
-        .expect("analyst");
+    analyst_sets_severity_low(&sb, &t, &name);
     let resource = |rec: &actors::ports::IncidentRecord| {
         let v: Value = serde_json::from_str(&rec.raw_json).expect("raw json");
         let mut props = v["properties"].clone();
@@ -90,16 +95,7 @@ async fn an_update_from_a_stale_start_reads_again_once_and_keeps_the_analysts_ch
     let ctx = ctx();
     let c = sentinel(&ctx, &sb, &t);
     let known = c.get_incident(&name).await.expect("get");
-    sb.control()
-        .analyst(
-            &t.name,
-            &name,
-            AnalystAction {
-                severity: Some("Low".into()),
-                ..Default::default()
-            },
-        )
-        .expect("analyst");
+    analyst_sets_severity_low(&sb, &t, &name);
     let ack = IncidentUpdate {
         change: IncidentChange::Acknowledge {
             owner: Some("alice@contoso.com".into()),

@@ -446,6 +446,16 @@ fn incident_key(req: &HttpRequest) -> String {
         .to_ascii_lowercase()
 }
 
+/// The incident the request's `{id}` names (case-insensitive, as ARM), or ARM's 404 naming it.
+fn find_incident<'a>(
+    t: &'a crate::state::Tenant,
+    req: &HttpRequest,
+) -> Result<&'a crate::state::Incident, HttpResponse> {
+    t.incidents
+        .get(&incident_key(req))
+        .ok_or_else(|| not_found_incident(req.match_info().get("id").unwrap_or_default()))
+}
+
 async fn get(shared: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
     let mut w = shared.lock();
     let ctx = match prelude(&mut w, &req, OpType::Read) {
@@ -453,9 +463,9 @@ async fn get(shared: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
         Err(r) => return r,
     };
     let t = &w.tenants[ctx.tenant];
-    match t.incidents.get(&incident_key(&req)) {
-        Some(i) => arm_ok_raw(&ctx, 200, Some(model::serialized(t, i).to_string())),
-        None => not_found_incident(req.match_info().get("id").unwrap_or_default()),
+    match find_incident(t, &req) {
+        Ok(i) => arm_ok_raw(&ctx, 200, Some(model::serialized(t, i).to_string())),
+        Err(r) => r,
     }
 }
 
@@ -643,9 +653,9 @@ fn list_action(
         return r;
     }
     let t = &w.tenants[ctx.tenant];
-    match t.incidents.get(&incident_key(&req)) {
-        Some(i) => arm_ok(&ctx, 200, Some(&render(t, i))),
-        None => not_found_incident(req.match_info().get("id").unwrap_or_default()),
+    match find_incident(t, &req) {
+        Ok(i) => arm_ok(&ctx, 200, Some(&render(t, i))),
+        Err(r) => r,
     }
 }
 
@@ -656,8 +666,9 @@ async fn list_comments(shared: web::Data<Shared>, req: HttpRequest) -> HttpRespo
         Err(r) => return r,
     };
     let t = &w.tenants[ctx.tenant];
-    let Some(i) = t.incidents.get(&incident_key(&req)) else {
-        return not_found_incident(req.match_info().get("id").unwrap_or_default());
+    let i = match find_incident(t, &req) {
+        Ok(i) => i,
+        Err(r) => return r,
     };
     let items: Vec<Value> = i.comments.iter().map(|c| render_comment(t, i, c)).collect();
     let default =
@@ -694,8 +705,9 @@ async fn get_comment(shared: web::Data<Shared>, req: HttpRequest) -> HttpRespons
         Err(r) => return r,
     };
     let t = &w.tenants[ctx.tenant];
-    let Some(i) = t.incidents.get(&incident_key(&req)) else {
-        return not_found_incident(req.match_info().get("id").unwrap_or_default());
+    let i = match find_incident(t, &req) {
+        Ok(i) => i,
+        Err(r) => return r,
     };
     let cid = comment_key(&req);
     match i
